@@ -1,0 +1,39 @@
+{
+  "targets": [
+    {
+      # AVX2/FMA kernels, compiled apart so the rest of the binary runs on any
+      # x86-64; native/common/cpu.cc decides at run time whether to call them.
+      "target_name": "llmk_avx2",
+      "type": "static_library",
+      "sources": ["native/vector/vector_add_avx2.cc"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fPIC"],
+      "conditions": [
+        ["target_arch=='x64' or target_arch=='ia32'", {"cflags": ["-mavx2", "-mfma"], "xcode_settings": {"OTHER_CFLAGS": ["-mavx2", "-mfma"]}, "msvs_settings": {"VCCLCompilerTool": {"EnableEnhancedInstructionSet": "5"}}}]
+      ]
+    },
+    {
+      "target_name": "llm_kernels",
+      "dependencies": [
+        "llmk_avx2",
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "defines": ["NAPI_VERSION=8"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "cflags_cc": ["-std=c++17", "-fexceptions"],
+      "sources": [
+        "native/common/cpu.cc",
+        "native/common/thread_pool.cc",
+        "native/common/no_cuda.cc",
+        "native/vector/vector_add.cc",
+        "native/bleu/bleu.cc",
+        "native/addon/addon.cc",
+        "native/addon/args.cc",
+        "native/addon/async_job.cc",
+        "native/addon/runtime.cc",
+        "native/addon/vector.cc",
+        "native/addon/bleu.cc"
+      ]
+    }
+  ]
+}

@@ -1,0 +1,15 @@
+/**
+ * llm-kernels: native hot loops of an LLM token pipeline.
+ *
+ * Conventions: a function returns its value directly and runs on one thread
+ * unless given `threads`; its Promise form has the same name plus `Async`,
+ * runs off the main thread and accepts an AbortSignal. Errors carry a stable
+ * `code` (ERR_LLMK_*).
+ */
+export { info, setThreads, getThreads, type Info } from './runtime.js';
+export { setBackend, type Backend, type LoadedBackend } from './native.js';
+export { vectorAdd, vectorAddAsync, type VectorAddOptions, type VectorAddAsyncOptions } from './vector.js';
+export { bleu, type CorpusBleu } from './bleu/index.js';
+export type { BleuStats, BleuOptions, BleuAsyncOptions, Candidates, References, PackedSequences, PackedReferences, TokenSeq } from './bleu/index.js';
+export { referenceStats as bleuReferenceStats } from './bleu/reference.js';
+export type { LlmkErrorCode } from './errors.js';

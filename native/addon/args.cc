@@ -1,0 +1,114 @@
+#include "args.h"
+
+#include <cmath>
+#include <type_traits>
+
+namespace llmk::addon {
+
+namespace {
+const char* typed_array_name(napi_typedarray_type t) {
+  switch (t) {
+    case napi_float32_array: return "Float32Array";
+    case napi_float64_array: return "Float64Array";
+    case napi_uint32_array: return "Uint32Array";
+    default: return "TypedArray";
+  }
+}
+}  // namespace
+
+void throw_type(Napi::Env env, const char* code, const std::string& message) {
+  Napi::TypeError err = Napi::TypeError::New(env, message);
+  err.Set("code", code);
+  throw err;
+}
+
+void throw_range(Napi::Env env, const char* code, const std::string& message) {
+  Napi::RangeError err = Napi::RangeError::New(env, message);
+  err.Set("code", code);
+  throw err;
+}
+
+Napi::Error to_js(Napi::Env env, const llmk::Error& e) {
+  Napi::Error err = e.kind() == ErrorKind::Type    ? Napi::TypeError::New(env, e.what())
+                    : e.kind() == ErrorKind::Range ? Napi::RangeError::New(env, e.what())
+                                                   : Napi::Error::New(env, e.what());
+  err.Set("code", e.code());
+  return err;
+}
+
+Napi::Error js_error(Napi::Env env, std::exception_ptr error) {
+  try {
+    std::rethrow_exception(error);
+  } catch (const Napi::Error& e) {
+    return e;
+  } catch (const llmk::Error& e) {
+    return to_js(env, e);
+  } catch (const llmk::Cancelled&) {
+    Napi::Error err = Napi::Error::New(env, "The operation was aborted");
+    err.Set("name", "AbortError");
+    err.Set("code", "ABORT_ERR");
+    return err;
+  } catch (const std::bad_alloc&) {
+    Napi::RangeError err = Napi::RangeError::New(env, "out of memory");
+    err.Set("code", "ERR_LLMK_OUT_OF_MEMORY");
+    return err;
+  } catch (const std::exception& e) {
+    Napi::Error err = Napi::Error::New(env, std::string("internal error: ") + e.what());
+    err.Set("code", "ERR_LLMK_INTERNAL");
+    return err;
+  }
+}
+
+template <class T>
+Napi::TypedArrayOf<T> typed_array(const Napi::Value& v, const char* name) {
+  napi_typedarray_type expected = std::is_same<T, float>::value      ? napi_float32_array
+                                  : std::is_same<T, double>::value   ? napi_float64_array
+                                                                     : napi_uint32_array;
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != expected)
+    throw_type(v.Env(), "ERR_LLMK_BAD_ARGUMENT", std::string(name) + " must be a " + typed_array_name(expected));
+  return v.As<Napi::TypedArrayOf<T>>();
+}
+template Napi::TypedArrayOf<float> typed_array<float>(const Napi::Value&, const char*);
+template Napi::TypedArrayOf<uint32_t> typed_array<uint32_t>(const Napi::Value&, const char*);
+template Napi::TypedArrayOf<double> typed_array<double>(const Napi::Value&, const char*);
+
+Napi::Object options(const Napi::CallbackInfo& info, size_t index) {
+  Napi::Value v = info[index];
+  if (v.IsUndefined()) return Napi::Object::New(info.Env());
+  if (!v.IsObject() || v.IsArray())
+    throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "options must be an object");
+  return v.As<Napi::Object>();
+}
+
+int64_t opt_int(const Napi::Object& opts, const char* name, int64_t lo, int64_t hi, int64_t fallback) {
+  Napi::Value v = opts.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw_type(opts.Env(), "ERR_LLMK_BAD_OPTION", std::string(name) + " must be a number");
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::floor(d) || d < static_cast<double>(lo) || d > static_cast<double>(hi))
+    throw_range(opts.Env(), "ERR_LLMK_BAD_OPTION",
+                std::string(name) + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return static_cast<int64_t>(d);
+}
+
+bool opt_bool(const Napi::Object& opts, const char* name, bool fallback) {
+  Napi::Value v = opts.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsBoolean()) throw_type(opts.Env(), "ERR_LLMK_BAD_OPTION", std::string(name) + " must be a boolean");
+  return v.As<Napi::Boolean>().Value();
+}
+
+size_t opt_threads(const Napi::Object& opts, size_t fallback) {
+  return static_cast<size_t>(opt_int(opts, "threads", 1, 1024, static_cast<int64_t>(fallback)));
+}
+
+bool opt_use_cuda(const Napi::Object& opts) {
+  Napi::Value v = opts.Get("backend");
+  if (v.IsUndefined()) return false;
+  std::string s = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+  if (s != "cpu" && s != "cuda")
+    throw_type(opts.Env(), "ERR_LLMK_BAD_OPTION", "backend must be 'cpu' or 'cuda'");
+  return s == "cuda";
+}
+
+}  // namespace llmk::addon

@@ -1,0 +1,52 @@
+// Argument checks and error conversion for every JS-facing function: the one
+// place where JavaScript values become C++ values. Each check throws a JS
+// TypeError/RangeError whose message names the argument and whose `code` is
+// stable (ERR_LLMK_*), so no caller-supplied value can crash the process.
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+#include "../common/error.h"
+
+namespace llmk::addon {
+
+[[noreturn]] void throw_type(Napi::Env env, const char* code, const std::string& message);
+[[noreturn]] void throw_range(Napi::Env env, const char* code, const std::string& message);
+Napi::Error to_js(Napi::Env env, const llmk::Error& e);
+// Any exception a kernel may throw, as the JS error a caller should see:
+// llmk::Error keeps its kind and code, cancellation becomes an AbortError.
+Napi::Error js_error(Napi::Env env, std::exception_ptr error);
+
+// Wraps an exported function so that kernel exceptions reach JS as errors
+// with codes rather than as "Unknown failure".
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  try {
+    return F(info);
+  } catch (const Napi::Error&) {
+    throw;
+  } catch (...) {
+    throw js_error(info.Env(), std::current_exception());
+  }
+}
+
+template <class T>
+Napi::TypedArrayOf<T> typed_array(const Napi::Value& v, const char* name);
+extern template Napi::TypedArrayOf<float> typed_array<float>(const Napi::Value&, const char*);
+extern template Napi::TypedArrayOf<uint32_t> typed_array<uint32_t>(const Napi::Value&, const char*);
+extern template Napi::TypedArrayOf<double> typed_array<double>(const Napi::Value&, const char*);
+
+// `undefined` becomes an empty object; anything else must be an object.
+Napi::Object options(const Napi::CallbackInfo& info, size_t index);
+
+// An optional integer option in [lo, hi]; `fallback` when absent.
+int64_t opt_int(const Napi::Object& opts, const char* name, int64_t lo, int64_t hi, int64_t fallback);
+bool opt_bool(const Napi::Object& opts, const char* name, bool fallback);
+// `threads`: the per-call thread count, 1 for synchronous calls by default.
+size_t opt_threads(const Napi::Object& opts, size_t fallback);
+// `backend`: 'cpu' or 'cuda', already resolved by the TypeScript loader.
+bool opt_use_cuda(const Napi::Object& opts);
+
+}  // namespace llmk::addon

@@ -1,0 +1,11 @@
+// One registration function per JS-facing file of the addon.
+#pragma once
+#include <napi.h>
+
+namespace llmk::addon {
+
+void register_runtime(Napi::Env env, Napi::Object exports);  // runtime.cc
+void register_vector(Napi::Env env, Napi::Object exports);   // vector.cc
+void register_bleu(Napi::Env env, Napi::Object exports);     // bleu.cc
+
+}  // namespace llmk::addon

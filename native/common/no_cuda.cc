@@ -1,0 +1,23 @@
+// The CPU build's stand-in for cuda/: CUDA is not compiled into this binary.
+#include "cuda_api.h"
+#include "error.h"
+
+namespace llmk::cuda {
+
+bool compiled() { return false; }
+
+std::vector<DeviceInfo> devices(std::string* why) {
+  if (why) *why = "this binary was built without CUDA (npm run build:cuda builds the CUDA variant)";
+  return {};
+}
+
+namespace {
+[[noreturn]] void not_compiled() {
+  throw Error(ErrorKind::Generic, "ERR_LLMK_NO_CUDA", "CUDA is not compiled into this binary");
+}
+}  // namespace
+
+void vector_add(const float*, const float*, float*, size_t) { not_compiled(); }
+void bleu_stats(const bleu::Batch&, int, uint32_t*) { not_compiled(); }
+
+}  // namespace llmk::cuda

@@ -1,0 +1,40 @@
+// The self-test's checks, one file per kernel family.
+#pragma once
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../common/cuda_api.h"
+
+namespace llmk::selftest {
+
+struct Context {
+  bool timings = true;
+  std::vector<cuda::DeviceInfo> cuda_devices;
+  bool has_cuda() const { return !cuda_devices.empty(); }
+};
+
+inline void expect(bool ok, const std::string& what) {
+  if (!ok) throw std::runtime_error(what);
+}
+
+// Median wall time of `reps` runs of fn, in seconds.
+template <class F>
+double time_median(int reps, F&& fn) {
+  std::vector<double> t;
+  for (int r = 0; r < reps; ++r) {
+    auto t0 = std::chrono::steady_clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+void check_vector_add(Context& ctx);  // vector_checks.cc
+void check_bleu(Context& ctx);        // bleu_checks.cc
+
+}  // namespace llmk::selftest

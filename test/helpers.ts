@@ -1,0 +1,42 @@
+/** Shared test helpers: a seeded generator and error matching. */
+import { expect } from 'vitest';
+
+/** mulberry32: small, fast, seedable; the same generator as test/data/bleu/gen.mjs. */
+export function rng(seed: number): () => number {
+  let a = seed | 0;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
+/** A fresh seed per run, printed so a failure can be replayed with LLMK_SEED. */
+export function freshSeed(label: string): number {
+  const seed = process.env.LLMK_SEED ? Number(process.env.LLMK_SEED) : (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0;
+  console.log(`${label}: seed ${seed} (replay with LLMK_SEED=${seed})`);
+  return seed;
+}
+
+export function expectCode(fn: () => unknown, ctor: ErrorConstructor, code: string, message?: RegExp): void {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (e) {
+    caught = e;
+  }
+  expect(caught, 'expected an error').toBeInstanceOf(ctor);
+  expect((caught as { code?: string }).code).toBe(code);
+  if (message) expect((caught as Error).message).toMatch(message);
+}
+
+export function closeTo(got: number, want: number, rel = 1e-12): boolean {
+  if (got === want) return true;
+  return Math.abs(got - want) <= rel * Math.abs(want);
+}
+
+/** Byte-for-byte equality of two typed arrays (fast; toEqual walks elements one by one). */
+export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+}
