@@ -76,6 +76,9 @@ let cudaBinding: { native: NativeBinding } | { error: string } | undefined;
 let current: LoadedBackend | undefined;
 
 function loadCpu(): { native: NativeBinding; path: string | null } {
+  // LLM_KERNELS_BINARY names a CPU binary to load instead (the sanitizer build, a debug build).
+  const override = process.env.LLM_KERNELS_BINARY;
+  if (!cpuBinding && override) cpuBinding = { native: require(resolve(override)) as NativeBinding, path: resolve(override) };
   if (!cpuBinding) {
     const nodeGypBuild = require('node-gyp-build') as ((dir: string) => NativeBinding) & { resolve?: (dir: string) => string };
     let path: string | null = null;

@@ -14,6 +14,8 @@ export interface Info {
   backendReason: string | null;
   /** The SIMD path chosen at run time: 'avx2-fma' or 'scalar'. */
   cpuPath: 'avx2-fma' | 'scalar';
+  /** Whether the CPU has AVX2 and FMA (the path may still be forced to scalar). */
+  cpuHasAvx2Fma: boolean;
   threads: number;
   hardwareThreads: number;
   cudaCompiled: boolean;
@@ -36,6 +38,7 @@ export function info(): Info {
     binaryPath: b.path,
     backendReason: b.reason,
     cpuPath: n.cpuPath,
+    cpuHasAvx2Fma: n.cpuHasAvx2Fma,
     threads: n.threads,
     hardwareThreads: n.hardwareThreads,
     cudaCompiled: n.cudaCompiled,

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -19,6 +20,11 @@ struct Context {
 
 inline void expect(bool ok, const std::string& what) {
   if (!ok) throw std::runtime_error(what);
+}
+
+// Bitwise equality of two float vectors (memcmp must not see null for n = 0).
+inline bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 // Median wall time of `reps` runs of fn, in seconds.

@@ -1,4 +1,3 @@
-#include <cstring>
 #include <random>
 
 #include "../common/thread_pool.h"
@@ -16,12 +15,12 @@ void check_vector_add(Context& ctx) {
     vector_add_reference(a.data(), b.data(), ref.data(), n);
     for (size_t threads : {size_t(1), size_t(2), size_t(4)}) {
       vector_add(a.data(), b.data(), out.data(), n, threads);
-      expect(std::memcmp(out.data(), ref.data(), n * sizeof(float)) == 0, "CPU vector_add differs from reference");
+      expect(same_bits(out, ref), "CPU vector_add differs from reference");
     }
     if (ctx.has_cuda()) {
       std::fill(out.begin(), out.end(), 0.f);
       cuda::vector_add(a.data(), b.data(), out.data(), n);
-      expect(std::memcmp(out.data(), ref.data(), n * sizeof(float)) == 0, "CUDA vector_add differs from CPU");
+      expect(same_bits(out, ref), "CUDA vector_add differs from CPU");
     }
   }
   if (!ctx.timings) return;
