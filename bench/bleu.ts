@@ -14,10 +14,10 @@ import { medians, type Row, type Suite } from './harness.js';
 const PYTHON = '/usr/bin/python3';
 const nltkScript = fileURLToPath(new URL('../../scripts/nltk_bench.py', import.meta.url));
 
-function nltkSeconds(hyps: Uint32Array[], refs: Uint32Array[][]): { seconds: number; sum: number; nltk: string } | string {
+function nltkSeconds(repeats: number, hyps: Uint32Array[], refs: Uint32Array[][]): { seconds: number; sum: number; nltk: string } | string {
   if (!existsSync(nltkScript)) return 'scripts/nltk_bench.py not in this install';
   const r = spawnSync(PYTHON, [nltkScript], {
-    input: JSON.stringify({ hyps: hyps.map((h) => [...h]), refs: refs.map((l) => l.map((x) => [...x])), repeats: 3 }),
+    input: JSON.stringify({ hyps: hyps.map((h) => [...h]), refs: refs.map((l) => l.map((x) => [...x])), repeats }),
     encoding: 'utf8',
     maxBuffer: 1 << 28,
   });
@@ -41,9 +41,9 @@ export const bleuSuite: Suite = {
         [`llm-kernels sentenceAsync, ${threads} threads`]: () => bleu.sentenceAsync(hyps, refs, { threads }),
         [`llm-kernels stats only, 1 thread`]: () => bleu.stats(hyps, refs),
       });
-      const ts = await medians({ 'TS reference stats (Map of n-grams)': () => bleuReferenceStats(hyps, refs, 4) }, 300);
-      log(`bleu ${label}: running NLTK sentence_bleu (3 repeats)...`);
-      const nltk = nltkSeconds(hyps, refs);
+      const ts = await medians({ 'TS reference stats (Map of n-grams)': () => bleuReferenceStats(hyps, refs, 4) }, 0, 3);
+      log(`bleu ${label}: running NLTK sentence_bleu...`);
+      const nltk = nltkSeconds(3, hyps, refs);
       const nltkMs = typeof nltk === 'string' ? NaN : nltk.seconds * 1e3;
       const all = { ...m, ...ts };
       for (const [name, ms] of Object.entries(all))

@@ -17,8 +17,8 @@ export interface Suite {
 }
 
 /** Median latency (ms) of each task, measured by tinybench for about `timeMs` each. */
-export async function medians(tasks: Record<string, () => unknown>, timeMs = 1000): Promise<Record<string, number>> {
-  const bench = new Bench({ time: timeMs, warmupTime: 100 });
+export async function medians(tasks: Record<string, () => unknown>, timeMs = 1000, minIterations = 10): Promise<Record<string, number>> {
+  const bench = new Bench({ time: timeMs, iterations: minIterations, warmupTime: 100, warmupIterations: 2 });
   for (const [name, fn] of Object.entries(tasks)) bench.add(name, fn);
   await bench.run();
   const out: Record<string, number> = {};

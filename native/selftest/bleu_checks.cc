@@ -23,11 +23,12 @@ struct OwnedBatch {
   }
 };
 
-OwnedBatch random_batch(std::mt19937& rng, size_t n, size_t max_len, uint32_t vocab, size_t max_refs) {
+OwnedBatch random_batch(std::mt19937& rng, size_t n, size_t max_len, uint32_t vocab, size_t max_refs,
+                        bool fixed_len = false) {
   OwnedBatch b;
   auto tok = [&] { return static_cast<uint32_t>(rng() % vocab) * 2654435761u; };  // spread over 32 bits
   for (size_t i = 0; i < n; ++i) {
-    size_t len = rng() % (max_len + 1);
+    size_t len = fixed_len ? max_len : rng() % (max_len + 1);
     size_t start = b.cand.size();
     for (size_t k = 0; k < len; ++k) b.cand.push_back(tok());
     b.cand_off.push_back(static_cast<uint32_t>(b.cand.size()));
@@ -74,7 +75,7 @@ void check_bleu(Context& ctx) {
   // TensorBLEU's setup: vocab 50k, 256 sentences of 1024 tokens, one reference.
   for (size_t len : {size_t(256), size_t(1024)}) {
     std::mt19937 r2(42);
-    OwnedBatch ob = random_batch(r2, 256, len, 50000, 1);
+    OwnedBatch ob = random_batch(r2, 256, len, 50000, 1, true);
     bleu::Batch b = ob.view();
     std::vector<uint32_t> out(b.n_cand * bleu::stats_width(4)), check_out(out.size());
     for (size_t threads : {size_t(1), hardware_threads()}) {
