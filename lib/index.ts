@@ -9,7 +9,7 @@
 export { info, setThreads, getThreads, type Info } from './runtime.js';
 export { setBackend, type Backend, type LoadedBackend } from './native.js';
 export { vectorAdd, vectorAddAsync, type VectorAddOptions, type VectorAddAsyncOptions } from './vector.js';
-export { bleu, type CorpusBleu } from './bleu/index.js';
-export type { BleuStats, BleuOptions, BleuAsyncOptions, Candidates, References, PackedSequences, PackedReferences, TokenSeq } from './bleu/index.js';
+export { bleu, type CorpusBleu, type TextBleu } from './bleu/index.js';
+export type { BleuStats, BleuOptions, BleuAsyncOptions, TextBleuOptions, SignatureOptions, Candidates, References, PackedSequences, PackedReferences, TokenSeq } from './bleu/index.js';
 export { referenceStats as bleuReferenceStats } from './bleu/reference.js';
 export type { LlmkErrorCode } from './errors.js';

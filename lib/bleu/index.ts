@@ -13,10 +13,16 @@
 import { withAbort } from '../async.js';
 import { kernelOptions, loaded, type NativeCancelToken } from '../native.js';
 import { nltkScore, type NltkStats } from './nltk.js';
-import { resolveBleuOptions, type BleuAsyncOptions, type BleuOptions, type ResolvedBleuOptions } from './options.js';
+import {
+  resolveBleuOptions, resolveTextOptions, type BleuAsyncOptions, type BleuOptions, type ResolvedBleuOptions, type SignatureOptions, type TextBleuOptions,
+} from './options.js';
 import { packBatch, type Candidates, type PackedBatch, type References } from './pack.js';
 import { sacrebleuScore } from './sacrebleu.js';
+import { formatSignature } from './signature.js';
 import { splitStats, type BleuStats } from './stats.js';
+import { checkTextReferences, textWords, WordIds } from './text.js';
+import { typeError } from '../errors.js';
+import { checkObject } from '../options.js';
 
 export interface CorpusBleu {
   /** NLTK flavor: 0–1; sacreBLEU flavor: 0–100. */
@@ -115,6 +121,33 @@ async function statsForAsync(
   return splitStats(raw, batch.count, o.statsOrder, keep);
 }
 
+export interface TextBleu extends CorpusBleu {
+  /** How the score was computed (sacreBLEU-style). */
+  signature: string;
+}
+
+/** Tokenizes hypotheses and references as sacreBLEU does and scores them as a corpus. */
+function textScore(hypotheses: readonly string[], references: readonly (readonly (string | null)[])[], options: unknown, level: 'sentence' | 'corpus'): TextBleu {
+  const o = resolveTextOptions(options, level);
+  if (!Array.isArray(hypotheses)) throw typeError('ERR_LLMK_BAD_ARGUMENT', 'hypotheses must be an array of strings');
+  if (!Array.isArray(references) || references.length !== hypotheses.length)
+    throw typeError('ERR_LLMK_BAD_ARGUMENT', `references must be an array with one list of references per hypothesis (${hypotheses.length})`);
+  const ids = new WordIds();
+  const nrefs = new Set<number>();
+  const cands = hypotheses.map((h, i) => {
+    if (typeof h !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', `hypotheses[${i}] must be a string`);
+    return ids.encode(textWords(h, o.tokenize, o.lowercase));
+  });
+  const refs = references.map((list, i) => {
+    const kept = checkTextReferences(list, i);
+    nrefs.add(kept.length);
+    return kept.map((r) => ids.encode(textWords(r, o.tokenize, o.lowercase)));
+  });
+  const result = corpusScore(statsFor(cands, refs, o.bleu), o.bleu);
+  const n = nrefs.size === 1 ? [...nrefs][0] : nrefs.size === 0 ? 1 : 'var';
+  return { ...result, signature: formatSignature(o.bleu, n, o.tokenize, o.lowercase) };
+}
+
 export const bleu = {
   /** Per-sentence integer statistics (clipped matches and totals per order, lengths). */
   stats(candidates: Candidates, references: References, options?: BleuOptions): BleuStats {
@@ -143,8 +176,34 @@ export const bleu = {
     const o = resolveBleuOptions(options, 'corpus');
     return corpusScore(await statsForAsync(candidates, references, o, options?.signal), o);
   },
+  /**
+   * String BLEU as sacreBLEU's corpus_bleu: `references[i]` lists the
+   * references of hypothesis i ('' or null entries are dropped, as sacreBLEU
+   * does for a variable number of references). Score on the 0–100 scale.
+   *
+   * @example
+   *   bleu.text(['The dog bit the man.'], [['The dog bit the man.']]).score // 100
+   */
+  text(hypotheses: readonly string[], references: readonly (readonly (string | null)[])[], options?: TextBleuOptions): TextBleu {
+    return textScore(hypotheses, references, options, 'corpus');
+  },
+  /** One sentence as sacreBLEU's BLEU(...).sentence_score (effectiveOrder defaults to true). */
+  textSentence(hypothesis: string, references: readonly (string | null)[], options?: TextBleuOptions): TextBleu {
+    if (typeof hypothesis !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', 'hypothesis must be a string');
+    return textScore([hypothesis], [references], options, 'sentence');
+  },
+  /**
+   * The signature of a configuration, e.g.
+   * `nrefs:1|case:mixed|eff:no|tok:13a|smooth:exp|version:llm-kernels-0.1.0`.
+   * Without `tokenize`, token-ID BLEU is described (tok:ids).
+   */
+  signature(options?: SignatureOptions): string {
+    const { nrefs = 1, tokenize, lowercase = false, ...rest } = checkObject<SignatureOptions>(options, 'options');
+    const o = resolveBleuOptions(rest, 'corpus');
+    return formatSignature(o, nrefs, tokenize ?? 'ids', lowercase);
+  },
 };
 
 export type { BleuStats } from './stats.js';
-export type { BleuOptions, BleuAsyncOptions } from './options.js';
+export type { BleuOptions, BleuAsyncOptions, TextBleuOptions, SignatureOptions } from './options.js';
 export type { Candidates, References, PackedSequences, PackedReferences, TokenSeq } from './pack.js';

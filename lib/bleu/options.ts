@@ -3,6 +3,7 @@ import { rangeError } from '../errors.js';
 import { checkBoolean, checkChoice, checkInt, checkNumber, checkObject, checkThreads } from '../options.js';
 import { NLTK_METHODS, type NltkParams, type NltkSmoothing } from './nltk.js';
 import { SACREBLEU_SMOOTHING, SACREBLEU_SMOOTH_DEFAULTS, type SacrebleuSmoothing } from './sacrebleu.js';
+import { TEXT_TOKENIZERS, type TextTokenizer } from './text.js';
 
 export interface BleuOptions {
   /** Highest n-gram order (default 4, or weights.length). */
@@ -31,6 +32,23 @@ export interface BleuAsyncOptions extends BleuOptions {
   signal?: AbortSignal;
 }
 
+/** bleu.text / bleu.textSentence: sacreBLEU's options (the flavor is always 'sacrebleu'). */
+export interface TextBleuOptions extends Omit<BleuOptions, 'flavor' | 'weights' | 'epsilon' | 'alpha' | 'k' | 'autoReweigh' | 'smoothing'> {
+  flavor?: 'sacrebleu';
+  smoothing?: SacrebleuSmoothing;
+  /** '13a' (default), 'intl', 'char' or 'none', as sacreBLEU's `tokenize`. */
+  tokenize?: TextTokenizer;
+  /** Lowercase before tokenizing (sacreBLEU `lowercase`, default false). */
+  lowercase?: boolean;
+}
+
+/** What bleu.signature() describes; `nrefs` defaults to 1. */
+export interface SignatureOptions extends BleuOptions {
+  tokenize?: TextTokenizer;
+  lowercase?: boolean;
+  nrefs?: number | 'var';
+}
+
 export type ResolvedBleuOptions =
   | { flavor: 'nltk'; maxOrder: number; statsOrder: number; threads?: number; weights: number[]; smoothing: NltkSmoothing; params: NltkParams; autoReweigh: boolean }
   | { flavor: 'sacrebleu'; maxOrder: number; statsOrder: number; threads?: number; smoothing: SacrebleuSmoothing; smoothValue: number | null; effectiveOrder: boolean };
@@ -38,10 +56,10 @@ export type ResolvedBleuOptions =
 const KNOWN = new Set(['maxOrder', 'weights', 'threads', 'flavor', 'smoothing', 'epsilon', 'alpha', 'k', 'autoReweigh', 'smoothValue', 'effectiveOrder', 'signal']);
 const MAX_ORDER = 16; // native/bleu/bleu.h kMaxOrder
 
-export function resolveBleuOptions(options: unknown, level: 'sentence' | 'corpus'): ResolvedBleuOptions {
+export function resolveBleuOptions(options: unknown, level: 'sentence' | 'corpus', extra: readonly string[] = []): ResolvedBleuOptions {
   const o = checkObject<BleuOptions>(options, 'options');
   for (const key of Object.keys(o))
-    if (!KNOWN.has(key)) throw rangeError('ERR_LLMK_BAD_OPTION', `unknown BLEU option '${key}'`);
+    if (!KNOWN.has(key) && !extra.includes(key)) throw rangeError('ERR_LLMK_BAD_OPTION', `unknown BLEU option '${key}'`);
   const flavor = checkChoice(o.flavor, 'flavor', ['nltk', 'sacrebleu'] as const, 'nltk');
   const threads = checkThreads(o.threads);
   let weights: number[] | undefined;
@@ -78,5 +96,23 @@ export function resolveBleuOptions(options: unknown, level: 'sentence' | 'corpus
   return {
     flavor, maxOrder, statsOrder: maxOrder, threads, smoothing, smoothValue,
     effectiveOrder: checkBoolean(o.effectiveOrder, 'effectiveOrder', level === 'sentence'),
+  };
+}
+
+export interface ResolvedTextOptions {
+  bleu: ResolvedBleuOptions & { flavor: 'sacrebleu' };
+  tokenize: TextTokenizer;
+  lowercase: boolean;
+}
+
+export function resolveTextOptions(options: unknown, level: 'sentence' | 'corpus'): ResolvedTextOptions {
+  const o = checkObject<TextBleuOptions>(options, 'options');
+  if (o.flavor !== undefined && o.flavor !== 'sacrebleu')
+    throw rangeError('ERR_LLMK_BAD_OPTION', "text BLEU follows sacreBLEU: flavor must be 'sacrebleu' (token-ID BLEU offers 'nltk')");
+  const bleu = resolveBleuOptions({ ...o, flavor: 'sacrebleu' }, level, ['tokenize', 'lowercase']);
+  return {
+    bleu: bleu as ResolvedBleuOptions & { flavor: 'sacrebleu' },
+    tokenize: checkChoice(o.tokenize, 'tokenize', TEXT_TOKENIZERS, '13a'),
+    lowercase: checkBoolean(o.lowercase, 'lowercase', false),
   };
 }
