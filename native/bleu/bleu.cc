@@ -48,21 +48,27 @@ struct Table {
   }
 };
 
-// A position whose n-gram can still match, and the slot of that n-gram in
-// the current order's table.
+constexpr uint32_t kDead = ~0u;
+
+// A position whose n-gram can still match, and the slot of its (n-1)-gram
+// prefix (unused at order 1).
 struct Alive {
   uint32_t pos;
-  uint32_t slot;
+  uint32_t prefix;
 };
 
 // Per-thread buffers, grown as needed and reused across sentences.
 struct Scratch {
-  Table<uint64_t> wide;    // tokens that need 64-bit keys, and long sentences
+  Table<uint64_t> wide;    // keys that need 64 bits: a token 2^32-1, or very long sentences
   Table<uint32_t> narrow;  // 32-bit keys: tokens, or (prefix slot, unigram slot) pairs
-  std::vector<uint32_t> cand_count, max_ref, ref_count;
-  std::vector<Alive> cand, ref;
-  std::vector<uint32_t> ref_end;          // end of each reference's run in `ref`
-  std::vector<uint32_t> cand_uni, ref_uni;  // unigram slot per position (refs: or "absent")
+  std::vector<uint32_t> cand_count, max_ref, ref_count;  // per slot, plus one "absent" slot
+  std::vector<uint32_t> cand_uni, ref_uni;  // unigram slot per position (references: or kDead)
+  std::vector<uint32_t> cand_id, ref_id;    // this order's slot per position, or kDead
+  std::vector<Alive> cand_list, ref_list;   // positions whose n-gram can still match
+  // Reference positions are numbered across a sentence's references with one
+  // dead position after each: no n-gram spans two references, and none runs
+  // past an end, without a bounds check. Reference j ends at ref_end[j].
+  std::vector<uint32_t> ref_tok, ref_end;
 
   // Zeroed counts for a table of `size` slots plus one "absent" slot.
   void reset_counts(size_t size, bool multi_ref) {
@@ -73,171 +79,152 @@ struct Scratch {
   }
 };
 
-// The sentence being scored: its candidate and the runs of its references.
-struct Sentence {
-  const Batch& b;
-  const uint32_t* cand;
-  size_t cand_len;
-  size_t r0, r1;
-  bool multi_ref() const { return r1 - r0 > 1; }
-};
-
-// One order of one sentence. `key(prefix_slot, pos, is_ref, ref_base)` gives the
-// n-gram's key, or nothing when it cannot be in the table. Returns the
-// clipped matches; leaves in s.cand / s.ref the positions still alive.
-template <class Key, class MakeKey>
-uint32_t count_order(const Sentence& st, int n, Table<Key>& table, Scratch& s, MakeKey key_of) {
-  // 1. The dictionary of the candidate's surviving n-grams, with counts.
-  table.reset(s.cand.size());
-  s.reset_counts(table.size(), st.multi_ref());
+// Counts one order over the positions in s.cand_list / s.ref_list (ascending)
+// and returns the clipped matches. Leaves in s.cand_id the slot of every
+// candidate n-gram that occurs in some reference and in s.ref_id the slot of
+// every reference n-gram that occurs in the candidate (kDead elsewhere).
+// `record_*`, when given, receive the slot of every listed position.
+template <class Key, class CandKey, class RefKey>
+uint32_t count_order(Table<Key>& table, Scratch& s, CandKey cand_key, RefKey ref_key, uint32_t* record_cand = nullptr) {
+  const bool multi_ref = s.ref_end.size() > 1;
+  table.reset(s.cand_list.size());
+  s.reset_counts(table.size(), multi_ref);
   uint32_t* cand_count = s.cand_count.data();
   uint32_t* max_ref = s.max_ref.data();
-  Alive* alive = s.cand.data();
-  size_t kept = 0;
-  for (size_t k = 0, end = s.cand.size(); k < end; ++k) {
-    const Alive a = alive[k];
-    if (a.pos + n > st.cand_len) continue;
-    const auto [key, possible] = key_of(a, /*ref=*/false, 0);
-    if (!possible) continue;  // its last token matches nothing: the n-gram cannot match
-    uint32_t slot = table.insert(key);
-    ++cand_count[slot];
-    alive[kept++] = {a.pos, slot};
-  }
-  s.cand.resize(kept);
+  uint32_t* cand_id = s.cand_id.data();
+  uint32_t* ref_id = s.ref_id.data();
 
-  // 2. Each reference: count its n-grams that are in the dictionary, and keep
-  //    the per-n-gram maximum over references.
+  // 1. The dictionary of the candidate's n-grams that can still match, with counts.
+  for (const Alive& a : s.cand_list) {
+    const uint32_t slot = table.insert(cand_key(a));
+    ++cand_count[slot];
+    cand_id[a.pos] = slot;
+    if (record_cand) record_cand[a.pos] = slot;
+  }
+  // 2. Reference n-grams in the dictionary, counted per reference; keep the
+  //    maximum over references (a single reference counts into max_ref).
   const uint32_t absent = static_cast<uint32_t>(table.size());
-  uint32_t* count = st.multi_ref() ? s.ref_count.data() : max_ref;
-  Alive* ref_alive = s.ref.data();
-  size_t ref_kept = 0, run_begin = 0;
-  for (size_t r = st.r0; r < st.r1; ++r) {
-    const uint32_t len = st.b.ref_offsets[r + 1] - st.b.ref_offsets[r];
-    const size_t base = st.b.ref_offsets[r] - st.b.ref_offsets[st.r0];
-    const size_t run_end = s.ref_end[r - st.r0], first_kept = ref_kept;
-    for (size_t k = run_begin; k < run_end; ++k) {
-      const Alive a = ref_alive[k];
-      if (a.pos + n > len) continue;
-      const auto [key, possible] = key_of(a, /*ref=*/true, base);
-      uint32_t slot = table.find(key, absent);
-      slot = possible ? slot : absent;
+  uint32_t* count = multi_ref ? s.ref_count.data() : max_ref;
+  const Alive* list = s.ref_list.data();
+  const size_t n_list = s.ref_list.size();
+  for (size_t k = 0, j = 0; k < n_list;) {
+    while (list[k].pos >= s.ref_end[j]) ++j;
+    const size_t run_begin = k, end = s.ref_end[j];
+    for (; k < n_list && list[k].pos < end; ++k) {
+      const uint32_t slot = table.find(ref_key(list[k]), absent);
       ++count[slot];
-      ref_alive[ref_kept] = {a.pos, slot};
-      ref_kept += slot != absent;
+      ref_id[list[k].pos] = slot == absent ? kDead : slot;
     }
-    if (st.multi_ref())
-      for (size_t k = first_kept; k < ref_kept; ++k) {
-        uint32_t slot = ref_alive[k].slot;
+    if (multi_ref)
+      for (size_t i = run_begin; i < k; ++i) {
+        const uint32_t slot = ref_id[list[i].pos];
+        if (slot == kDead) continue;
         max_ref[slot] = std::max(max_ref[slot], count[slot]);
         count[slot] = 0;
       }
-    run_begin = run_end;
-    s.ref_end[r - st.r0] = static_cast<uint32_t>(ref_kept);
   }
-  s.ref.resize(ref_kept);
-
   // 3. Clipped matches: over distinct n-grams, min(candidate count, max
   //    reference count), taken at each n-gram's first position (then zeroed).
-  //    Positions whose n-gram occurs in no reference die.
   uint32_t m = 0;
-  kept = 0;
-  for (size_t k = 0, end = s.cand.size(); k < end; ++k) {
-    const Alive a = alive[k];
-    m += std::min(cand_count[a.slot], max_ref[a.slot]);
-    cand_count[a.slot] = 0;
-    alive[kept] = a;
-    kept += max_ref[a.slot] != 0;
+  for (const Alive& a : s.cand_list) {
+    const uint32_t slot = cand_id[a.pos];
+    m += std::min(cand_count[slot], max_ref[slot]);
+    cand_count[slot] = 0;
+    cand_id[a.pos] = max_ref[slot] != 0 ? slot : kDead;
   }
-  s.cand.resize(kept);
   return m;
 }
 
-// One sentence, one order at a time. Only "alive" positions are visited: a
-// candidate n-gram whose (n-1)-gram prefix occurs in no reference cannot
-// match, and a reference n-gram whose prefix is not in the candidate cannot be
-// matched, so each order works on the survivors of the previous one. From
-// order 2 on, an n-gram's key is (slot of its prefix, unigram slot of its last
-// token): exact, and 31 bits wide for sentences up to 8k tokens.
+// The positions of order n from the survivors of order n-1: a position stays
+// if its (n-1)-gram and the one to its right both survived (an n-gram
+// contains both), and carries its prefix slot. Clears the ids it reads, so
+// that only the positions it keeps get ids at order n. Branch-free, in place.
+void next_positions(std::vector<Alive>& list, uint32_t* id) {
+  size_t at = 0;
+  for (const Alive& a : list) {
+    const uint32_t p = a.pos, prefix = id[p];
+    list[at] = {p, prefix};
+    at += (prefix != kDead) & (id[p + 1] != kDead);
+    id[p] = kDead;
+  }
+  list.resize(at);
+}
+
+// One sentence, one order at a time. At order 1 an n-gram's key is its token;
+// from order 2 on it is (slot of its (n-1)-gram prefix, unigram slot of its
+// last token): exact, and 31 bits wide for sentences up to about 8k tokens.
+// Only positions that can still match are visited: a candidate n-gram needs
+// both of its (n-1)-grams to occur in some reference, a reference n-gram both
+// of its (n-1)-grams to occur in the candidate.
 void sentence_stats(const Batch& b, size_t i, int max_order, Scratch& s, uint32_t* row) {
-  const Sentence st{b, b.cand_tokens + b.cand_offsets[i], b.cand_offsets[i + 1] - b.cand_offsets[i], b.ref_groups[i],
-                    b.ref_groups[i + 1]};
-  const uint32_t* ref_tokens = b.ref_tokens + b.ref_offsets[st.r0];
-  const size_t ref_total = b.ref_offsets[st.r1] - b.ref_offsets[st.r0];
+  const uint32_t* cand = b.cand_tokens + b.cand_offsets[i];
+  const uint32_t L = b.cand_offsets[i + 1] - b.cand_offsets[i];
+  const size_t r0 = b.ref_groups[i], r1 = b.ref_groups[i + 1];
 
   // Closest reference length; ties go to the shorter one.
-  size_t best = 0;
-  for (size_t r = st.r0; r < st.r1; ++r) {
-    size_t len = b.ref_offsets[r + 1] - b.ref_offsets[r];
-    size_t diff = len > st.cand_len ? len - st.cand_len : st.cand_len - len;
-    size_t best_diff = best > st.cand_len ? best - st.cand_len : st.cand_len - best;
-    if (r == st.r0 || diff < best_diff || (diff == best_diff && len < best)) best = len;
+  uint32_t best = 0;
+  for (size_t r = r0; r < r1; ++r) {
+    const uint32_t len = b.ref_offsets[r + 1] - b.ref_offsets[r];
+    const uint32_t diff = len > L ? len - L : L - len, best_diff = best > L ? best - L : L - best;
+    if (r == r0 || diff < best_diff || (diff == best_diff && len < best)) best = len;
   }
-  row[0] = static_cast<uint32_t>(st.cand_len);
-  row[1] = static_cast<uint32_t>(best);
+  row[0] = L;
+  row[1] = best;
   uint32_t* matches = row + 2;
   uint32_t* totals = row + 2 + max_order;
   for (int n = 1; n <= max_order; ++n) {
-    totals[n - 1] = static_cast<uint32_t>(st.cand_len >= size_t(n) ? st.cand_len - n + 1 : 0);
+    totals[n - 1] = L >= uint32_t(n) ? L - n + 1 : 0;
     matches[n - 1] = 0;
   }
-  if (st.cand_len == 0) return;
+  if (L == 0) return;
 
-  // Every position starts alive.
-  s.cand.resize(st.cand_len);
-  for (size_t p = 0; p < st.cand_len; ++p) s.cand[p] = {static_cast<uint32_t>(p), 0};
-  s.ref.resize(ref_total);
-  s.ref_end.resize(st.r1 - st.r0);
-  for (size_t r = st.r0, k = 0; r < st.r1; ++r) {
-    for (uint32_t p = 0, len = b.ref_offsets[r + 1] - b.ref_offsets[r]; p < len; ++p) s.ref[k++] = {p, 0};
-    s.ref_end[r - st.r0] = static_cast<uint32_t>(k);
-  }
-
-  // Order 1: keys are the tokens. Remember each position's unigram slot.
-  s.cand_uni.assign(st.cand_len, ~0u);
-  s.ref_uni.assign(ref_total, ~0u);
-  // 32-bit keys unless the candidate holds the one id that marks an empty slot.
-  const bool narrow1 = std::find(st.cand, st.cand + st.cand_len, Table<uint32_t>::kEmpty) == st.cand + st.cand_len;
-  uint32_t m;
-  if (narrow1) {
-    m = count_order(st, 1, s.narrow, s, [&](const Alive& a, bool ref, size_t base) {
-      const uint32_t tok = ref ? ref_tokens[base + a.pos] : st.cand[a.pos];
-      return std::pair<uint32_t, bool>(tok, tok != Table<uint32_t>::kEmpty);
-    });
-  } else {
-    m = count_order(st, 1, s.wide, s, [&](const Alive& a, bool ref, size_t base) {
-      return std::pair<uint64_t, bool>(ref ? ref_tokens[base + a.pos] : st.cand[a.pos], true);
-    });
-  }
-  for (const Alive& a : s.cand) s.cand_uni[a.pos] = a.slot;  // unmatched unigrams stay ~0
-  {
-    size_t run_begin = 0;
-    for (size_t r = st.r0; r < st.r1; ++r) {
-      const size_t base = b.ref_offsets[r] - b.ref_offsets[st.r0];
-      for (size_t k = run_begin; k < s.ref_end[r - st.r0]; ++k) s.ref_uni[base + s.ref[k].pos] = s.ref[k].slot;
-      run_begin = s.ref_end[r - st.r0];
+  // Order 1 over every position; one past each end stays dead.
+  s.cand_id.assign(L + 1, kDead);
+  s.cand_uni.resize(L);
+  s.cand_list.resize(L);
+  for (uint32_t p = 0; p < L; ++p) s.cand_list[p] = {p, 0};
+  s.ref_tok.clear();
+  s.ref_end.clear();
+  s.ref_list.clear();
+  for (size_t r = r0; r < r1; ++r) {
+    for (uint32_t k = b.ref_offsets[r]; k < b.ref_offsets[r + 1]; ++k) {
+      s.ref_list.push_back({static_cast<uint32_t>(s.ref_tok.size()), 0});
+      s.ref_tok.push_back(b.ref_tokens[k]);
     }
+    s.ref_end.push_back(static_cast<uint32_t>(s.ref_tok.size()));
+    s.ref_tok.push_back(0);  // the dead gap
   }
+  s.ref_id.assign(s.ref_tok.size(), kDead);
+  const uint32_t* refs = s.ref_tok.data();
+  // 32-bit keys unless the sentence holds the one id that marks an empty slot.
+  const bool narrow1 = std::find(cand, cand + L, Table<uint32_t>::kEmpty) == cand + L &&
+                       std::find(refs, refs + s.ref_tok.size(), Table<uint32_t>::kEmpty) == refs + s.ref_tok.size();
+  uint32_t m = narrow1 ? count_order(s.narrow, s, [&](const Alive& a) { return cand[a.pos]; },
+                                     [&](const Alive& a) { return refs[a.pos]; }, s.cand_uni.data())
+                       : count_order(s.wide, s, [&](const Alive& a) { return uint64_t(cand[a.pos]); },
+                                     [&](const Alive& a) { return uint64_t(refs[a.pos]); }, s.cand_uni.data());
   matches[0] = m;
   const unsigned uni_bits = narrow1 ? s.narrow.bits : s.wide.bits;
+  s.ref_uni = s.ref_id;  // a reference unigram absent from the candidate is kDead
 
-  unsigned prefix_bits = uni_bits;  // slots of the previous order are < 2^prefix_bits
+  unsigned prefix_bits = uni_bits;  // the previous order's slots are < 2^prefix_bits
   for (int n = 2; n <= max_order && m > 0; ++n) {
-    // A reference or candidate token whose unigram matched nothing ends every
-    // n-gram it belongs to.
-    auto last_uni = [&](const Alive& a, bool ref, size_t base) {
-      return ref ? s.ref_uni[base + a.pos + n - 1] : s.cand_uni[a.pos + n - 1];
-    };
+    next_positions(s.cand_list, s.cand_id.data());
+    next_positions(s.ref_list, s.ref_id.data());
+    if (s.cand_list.empty()) break;
+    // The last token of a listed n-gram lies inside its surviving right
+    // (n-1)-gram, so its unigram slot is known on both sides.
+    const uint32_t* cu = s.cand_uni.data();
+    const uint32_t* ru = s.ref_uni.data();
     if (prefix_bits + uni_bits <= 31) {
-      m = count_order(st, n, s.narrow, s, [&](const Alive& a, bool ref, size_t base) {
-        const uint32_t uni = last_uni(a, ref, base);
-        return std::pair<uint32_t, bool>((a.slot << uni_bits) | (uni & ((1u << uni_bits) - 1)), uni != ~0u);
-      });
+      m = count_order(
+          s.narrow, s, [&](const Alive& a) { return (a.prefix << uni_bits) | cu[a.pos + n - 1]; },
+          [&](const Alive& a) { return (a.prefix << uni_bits) | ru[a.pos + n - 1]; });
       prefix_bits = s.narrow.bits;
     } else {
-      m = count_order(st, n, s.wide, s, [&](const Alive& a, bool ref, size_t base) {
-        const uint32_t uni = last_uni(a, ref, base);
-        return std::pair<uint64_t, bool>((uint64_t(a.slot) << 32) | uni, uni != ~0u);
-      });
+      m = count_order(
+          s.wide, s, [&](const Alive& a) { return (uint64_t(a.prefix) << 32) | cu[a.pos + n - 1]; },
+          [&](const Alive& a) { return (uint64_t(a.prefix) << 32) | ru[a.pos + n - 1]; });
       prefix_bits = s.wide.bits;
     }
     matches[n - 1] = m;
