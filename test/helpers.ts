@@ -1,16 +1,8 @@
 /** Shared test helpers: a seeded generator and error matching. */
 import { expect } from 'vitest';
 
-/** mulberry32: small, fast, seedable; the same generator as test/data/bleu/gen.mjs. */
-export function rng(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+/** mulberry32, the seeded generator of the golden data (test/data/bleu/gen.mjs) and of the benchmarks. */
+export { mulberry32 as rng } from '../bench/bleu-data.js';
 
 /** A fresh seed per run, printed so a failure can be replayed with LLMK_SEED. */
 export function freshSeed(label: string): number {

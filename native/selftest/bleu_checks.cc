@@ -8,8 +8,9 @@ namespace llmk::selftest {
 
 namespace {
 
-// A packed batch like the TensorBLEU benchmark's: references are noisy copies
-// of the candidates (substitutions, deletions, insertions).
+// A packed batch whose references are noisy copies of the candidates. The
+// timing batches follow the TensorBLEU benchmark in bench/bleu-data.ts: per
+// sentence 5-60 % substitutions, 2 % deletions, 2 % insertions.
 struct OwnedBatch {
   std::vector<uint32_t> cand, cand_off{0}, ref, ref_off{0}, groups{0};
   bleu::Batch view() const {
@@ -24,21 +25,22 @@ struct OwnedBatch {
 };
 
 OwnedBatch random_batch(std::mt19937& rng, size_t n, size_t max_len, uint32_t vocab, size_t max_refs,
-                        bool fixed_len = false) {
+                        bool tensorbleu = false) {
   OwnedBatch b;
-  auto tok = [&] { return static_cast<uint32_t>(rng() % vocab) * 2654435761u; };  // spread over 32 bits
+  auto tok = [&] { return static_cast<uint32_t>(rng() % vocab) * (tensorbleu ? 1u : 2654435761u); };  // checks: spread over 32 bits
   for (size_t i = 0; i < n; ++i) {
-    size_t len = fixed_len ? max_len : rng() % (max_len + 1);
+    size_t len = tensorbleu ? max_len : rng() % (max_len + 1);
+    const unsigned sub = tensorbleu ? 50 + rng() % 551 : 300, del = tensorbleu ? 20 : 50, ins = del;
     size_t start = b.cand.size();
     for (size_t k = 0; k < len; ++k) b.cand.push_back(tok());
     b.cand_off.push_back(static_cast<uint32_t>(b.cand.size()));
     size_t refs = 1 + rng() % max_refs;
     for (size_t r = 0; r < refs; ++r) {
       for (size_t k = 0; k < len; ++k) {
-        unsigned x = rng() % 100;
-        if (x < 30) b.ref.push_back(tok());
-        else if (x < 35) continue;
-        else if (x < 40) b.ref.push_back(b.cand[start + k]), b.ref.push_back(tok());
+        unsigned x = rng() % 1000;
+        if (x < sub) b.ref.push_back(tok());
+        else if (x < sub + del) continue;
+        else if (x < sub + del + ins) b.ref.push_back(b.cand[start + k]), b.ref.push_back(tok());
         else b.ref.push_back(b.cand[start + k]);
       }
       b.ref_off.push_back(static_cast<uint32_t>(b.ref.size()));
