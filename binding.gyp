@@ -27,12 +27,16 @@
         "native/common/no_cuda.cc",
         "native/vector/vector_add.cc",
         "native/bleu/bleu.cc",
+        "native/bpe/unicode.cc",
+        "native/bpe/pretokenize.cc",
+        "native/bpe/encoding.cc",
         "native/addon/addon.cc",
         "native/addon/args.cc",
         "native/addon/async_job.cc",
         "native/addon/runtime.cc",
         "native/addon/vector.cc",
-        "native/addon/bleu.cc"
+        "native/addon/bleu.cc",
+        "native/addon/tokenizer.cc"
       ]
     }
   ]

@@ -11,7 +11,13 @@ export type LlmkErrorCode =
   | 'ERR_LLMK_NO_CUDA'
   | 'ERR_LLMK_NO_CUDA_DEVICE'
   | 'ERR_LLMK_NATIVE_LOAD'
-  | 'ERR_LLMK_BLEU_SMOOTHING';
+  | 'ERR_LLMK_BLEU_SMOOTHING'
+  | 'ERR_LLMK_BAD_TOKEN'
+  | 'ERR_LLMK_BAD_ENCODING'
+  | 'ERR_LLMK_UNSUPPORTED'
+  | 'ERR_LLMK_UNKNOWN_ENCODING'
+  | 'ERR_LLMK_UNKNOWN_MODEL'
+  | 'ERR_LLMK_DISALLOWED_SPECIAL';
 
 export type CodedError<E extends Error = Error> = E & { code: LlmkErrorCode };
 

@@ -35,9 +35,22 @@ export interface NativeInfo {
   cudaReason: string | null;
 }
 
+/** A built-in or loaded BPE encoding (native/addon/tokenizer.cc). */
+export interface NativeBpeEncoding {
+  encodeOrdinary(text: string | Uint8Array): Uint32Array;
+  countOrdinary(text: string | Uint8Array): number;
+  decodeBytes(ids: Uint32Array): Uint8Array;
+  tokenToId(token: string | Uint8Array): number;
+  idToBytes(id: number): Uint8Array | null;
+  readonly vocabSize: number;
+  readonly pattern: string;
+  readonly specials: [string, number][];
+}
+
 /** The functions the addon exports (native/addon/). */
 export interface NativeBinding {
   CancelToken: new () => NativeCancelToken;
+  BpeEncoding: new (data: Uint8Array) => NativeBpeEncoding;
   info(): NativeInfo;
   setThreads(n: number): void;
   getThreads(): number;

@@ -20,6 +20,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   llmk::addon::register_runtime(env, exports);
   llmk::addon::register_vector(env, exports);
   llmk::addon::register_bleu(env, exports);
+  llmk::addon::register_tokenizer(env, exports);
   return exports;
 }
 

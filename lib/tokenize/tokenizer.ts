@@ -1,0 +1,194 @@
+/**
+ * Byte-level BPE tokenizers, exact to tiktoken.
+ *
+ * @example
+ *   import { Tokenizer } from 'llm-kernels';
+ *   const tok = Tokenizer.fromEncoding('cl100k_base');
+ *   const ids = tok.encode('hello world');       // Uint32Array [15339, 1917]
+ *   tok.decode(ids);                             // 'hello world'
+ *   tok.encode('<|endoftext|>', { allowedSpecial: 'all' }); // Uint32Array [100257]
+ */
+import { readFileSync } from 'node:fs';
+import { rangeError, typeError } from '../errors.js';
+import { loaded, type NativeBpeEncoding } from '../native.js';
+import { checkInt, checkObject } from '../options.js';
+import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName } from './encodings.js';
+import { SpecialTokens, type SpecialOptions } from './specials.js';
+
+export type TextInput = string | Uint8Array;
+
+/** A streaming decoder: never emits half of a UTF-8 character across chunks. */
+export interface TokenDecoder {
+  write(ids: Uint32Array | readonly number[]): string;
+  end(): string;
+}
+
+const cache = new Map<EncodingName, Tokenizer>();
+const utf8 = new TextDecoder('utf-8');
+const encoder = new TextEncoder();
+
+function checkText(text: unknown, name = 'text'): TextInput {
+  if (typeof text !== 'string' && !(text instanceof Uint8Array))
+    throw typeError('ERR_LLMK_BAD_ARGUMENT', `${name} must be a string or a Uint8Array`);
+  return text;
+}
+
+function toIds(ids: unknown): Uint32Array {
+  if (ids instanceof Uint32Array) return ids;
+  if (Array.isArray(ids)) {
+    const out = new Uint32Array(ids.length);
+    ids.forEach((v, i) => {
+      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw rangeError('ERR_LLMK_BAD_TOKEN', `ids[${i}] is not a token id: ${String(v)}`);
+      out[i] = v;
+    });
+    return out;
+  }
+  throw typeError('ERR_LLMK_BAD_ARGUMENT', 'ids must be a Uint32Array or an array of token ids');
+}
+
+export class Tokenizer {
+  private readonly specials: SpecialTokens;
+
+  private constructor(private readonly core: NativeBpeEncoding, readonly name: string) {
+    this.specials = new SpecialTokens(core.specials);
+  }
+
+  /** A built-in encoding: 'r50k_base' (alias 'gpt2'), 'p50k_base', 'cl100k_base', 'o200k_base'. Loaded once, then shared. */
+  static fromEncoding(name: EncodingName): Tokenizer {
+    if (!(ENCODING_NAMES as readonly string[]).includes(name))
+      throw rangeError('ERR_LLMK_UNKNOWN_ENCODING', `unknown encoding '${String(name)}' (built in: ${ENCODING_NAMES.join(', ')})`);
+    let tok = cache.get(name);
+    if (!tok) {
+      const native = loaded().native;
+      tok = new Tokenizer(new native.BpeEncoding(readFileSync(encodingFile(name))), name);
+      cache.set(name, tok);
+    }
+    return tok;
+  }
+
+  /** The tokenizer of an OpenAI model name, as tiktoken's encoding_for_model ('gpt-4o' → o200k_base). */
+  static forModel(model: string): Tokenizer {
+    return Tokenizer.fromEncoding(encodingNameForModel(model));
+  }
+
+  get vocabSize(): number {
+    return this.core.vocabSize;
+  }
+
+  /** Special tokens and their ids. */
+  get specialTokens(): Record<string, number> {
+    return Object.fromEntries(this.specials.ids);
+  }
+
+  /** Ids with tiktoken's special-token rules (disallowed special text throws ERR_LLMK_DISALLOWED_SPECIAL). */
+  encode(text: TextInput, options?: SpecialOptions): Uint32Array {
+    checkText(text);
+    const o = checkObject<SpecialOptions>(options, 'options');
+    if (typeof text !== 'string' || this.specials.ids.size === 0) return this.core.encodeOrdinary(text);
+    const parts: Uint32Array[] = [];
+    let total = 0;
+    this.specials.split(
+      text,
+      o,
+      (segment) => {
+        const ids = this.core.encodeOrdinary(segment);
+        parts.push(ids);
+        total += ids.length;
+      },
+      (id) => {
+        parts.push(Uint32Array.of(id));
+        total += 1;
+      },
+    );
+    if (parts.length === 1) return parts[0];
+    const out = new Uint32Array(total);
+    let at = 0;
+    for (const p of parts) out.set(p, at), (at += p.length);
+    return out;
+  }
+
+  /** Ids with special-token text encoded as ordinary text. */
+  encodeOrdinary(text: TextInput): Uint32Array {
+    return this.core.encodeOrdinary(checkText(text));
+  }
+
+  /** How many ids encode() would return, without materialising them. */
+  count(text: TextInput, options?: SpecialOptions): number {
+    checkText(text);
+    if (typeof text !== 'string') return this.core.countOrdinary(text);
+    let n = 0;
+    this.specials.split(text, checkObject<SpecialOptions>(options, 'options'), (s) => (n += this.core.countOrdinary(s)), () => (n += 1));
+    return n;
+  }
+
+  /** The token count if it is at most `limit`, else false. */
+  isWithinTokenLimit(text: TextInput, limit: number, options?: SpecialOptions): number | false {
+    checkInt(limit, 'limit', 0, Number.MAX_SAFE_INTEGER);
+    const n = this.count(text, options);
+    return n <= limit ? n : false;
+  }
+
+  /** The bytes of the ids, concatenated. */
+  decodeBytes(ids: Uint32Array | readonly number[]): Uint8Array {
+    return this.core.decodeBytes(toIds(ids));
+  }
+
+  /** The text of the ids; bytes that are not valid UTF-8 become U+FFFD, as tiktoken's decode. */
+  decode(ids: Uint32Array | readonly number[]): string {
+    return utf8.decode(this.decodeBytes(ids));
+  }
+
+  /** A streaming decoder whose chunks never split a UTF-8 character; each decoder keeps its own state. */
+  decoder(): TokenDecoder {
+    const stream = new TextDecoder('utf-8');
+    return {
+      write: (ids) => stream.decode(this.decodeBytes(ids), { stream: true }),
+      end: () => stream.decode(),
+    };
+  }
+
+  /** The id of a token given as bytes or as its UTF-8 text (special tokens included), or undefined. */
+  tokenToId(token: string | Uint8Array): number | undefined {
+    checkText(token, 'token');
+    if (typeof token === 'string' && this.specials.ids.has(token)) return this.specials.ids.get(token);
+    const id = this.core.tokenToId(token);
+    return id < 0 ? undefined : id;
+  }
+
+  /** The bytes of a token id, or undefined for an id outside the vocabulary. */
+  idToBytes(id: number): Uint8Array | undefined {
+    return this.core.idToBytes(id) ?? undefined;
+  }
+
+  /**
+   * Ids plus, for each, the UTF-16 offset in `text` where it starts (a token
+   * that starts inside a multi-byte character gets that character's offset).
+   */
+  encodeWithOffsets(text: string, options?: SpecialOptions): { ids: Uint32Array; offsets: Uint32Array } {
+    if (typeof text !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', 'text must be a string');
+    const ids = this.encode(text, options);
+    // UTF-16 offset of every UTF-8 byte of the text.
+    const bytes = encoder.encode(text);
+    const charAt = new Uint32Array(bytes.length + 1);
+    for (let b = 0, c = 0; b < bytes.length; ) {
+      const lead = bytes[b];
+      const len = lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
+      for (let k = 0; k < len; k++) charAt[b + k] = c;
+      b += len;
+      c += len === 4 ? 2 : 1;
+    }
+    charAt[bytes.length] = text.length;
+    const offsets = new Uint32Array(ids.length);
+    let at = 0;
+    for (let i = 0; i < ids.length; i++) {
+      offsets[i] = charAt[at];
+      at += (this.idToBytes(ids[i]) as Uint8Array).length;
+    }
+    return { ids, offsets };
+  }
+}
+
+/** tiktoken's encoding_for_model. */
+export function encodingForModel(model: string): Tokenizer {
+  return Tokenizer.forModel(model);
+}

@@ -1,0 +1,158 @@
+// BpeEncoding: the JS-facing handle of a bpe::Encoding (native/bpe/).
+//   new BpeEncoding(data: Uint8Array)
+//   encodeOrdinary(text: string | Uint8Array): Uint32Array
+//   countOrdinary(text: string | Uint8Array): number
+//   decodeBytes(ids: Uint32Array): Uint8Array
+//   tokenToId(bytes: Uint8Array): number (-1 when absent)
+//   idToBytes(id: number): Uint8Array | null
+//   vocabSize: number, pattern: string, specials: [text, id][]
+#include <memory>
+
+#include "../bpe/encoding.h"
+#include "args.h"
+#include "exports.h"
+
+namespace llmk::addon {
+
+namespace {
+
+// The UTF-8 bytes of a string argument, or a view of a Uint8Array argument.
+struct TextArg {
+  std::string owned;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  TextArg(const Napi::Value& v, const char* name) {
+    if (v.IsString()) {
+      owned = v.As<Napi::String>().Utf8Value();
+      data = reinterpret_cast<const uint8_t*>(owned.data());
+      size = owned.size();
+    } else if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+      auto a = v.As<Napi::Uint8Array>();
+      data = a.Data();
+      size = a.ElementLength();
+    } else {
+      throw_type(v.Env(), "ERR_LLMK_BAD_ARGUMENT", std::string(name) + " must be a string or a Uint8Array");
+    }
+  }
+};
+
+Napi::Uint8Array bytes_to_js(Napi::Env env, const char* data, size_t n) {
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
+  if (n) std::memcpy(out.Data(), data, n);
+  return out;
+}
+
+class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "BpeEncoding",
+                       {InstanceMethod<&BpeEncoding::JS_encodeOrdinary>("encodeOrdinary"),
+                        InstanceMethod<&BpeEncoding::JS_countOrdinary>("countOrdinary"),
+                        InstanceMethod<&BpeEncoding::JS_decodeBytes>("decodeBytes"),
+                        InstanceMethod<&BpeEncoding::JS_tokenToId>("tokenToId"),
+                        InstanceMethod<&BpeEncoding::JS_idToBytes>("idToBytes"),
+                        InstanceAccessor<&BpeEncoding::JS_vocabSize>("vocabSize"),
+                        InstanceAccessor<&BpeEncoding::JS_pattern>("pattern"),
+                        InstanceAccessor<&BpeEncoding::JS_specials>("specials")});
+  }
+
+  explicit BpeEncoding(const Napi::CallbackInfo& info) : Napi::ObjectWrap<BpeEncoding>(info) {
+    guarded<&BpeEncoding::construct_checked>(info);
+  }
+
+ private:
+  static Napi::Value construct_checked(const Napi::CallbackInfo& info) {
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "data must be a Uint8Array");
+    auto data = info[0].As<Napi::Uint8Array>();
+    auto* self = Unwrap(info.This().As<Napi::Object>());
+    self->enc_ = std::make_shared<bpe::Encoding>(bpe::Encoding::load(data.Data(), data.ElementLength()));
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), static_cast<int64_t>(data.ElementLength() * 3));
+    return info.Env().Undefined();
+  }
+
+  Napi::Value JS_encodeOrdinary(const Napi::CallbackInfo& info) {
+    return guarded_method(info, [&] {
+      TextArg text(info[0], "text");
+      std::vector<bpe::Rank> ids;
+      ids.reserve(text.size / 3 + 8);
+      enc_->encode_ordinary(text.data, text.size, ids);
+      Napi::Uint32Array out = Napi::Uint32Array::New(info.Env(), ids.size());
+      if (!ids.empty()) std::memcpy(out.Data(), ids.data(), ids.size() * 4);
+      return Napi::Value(out);
+    });
+  }
+
+  Napi::Value JS_countOrdinary(const Napi::CallbackInfo& info) {
+    return guarded_method(info, [&] {
+      TextArg text(info[0], "text");
+      return Napi::Value(Napi::Number::New(info.Env(), static_cast<double>(enc_->count_ordinary(text.data, text.size))));
+    });
+  }
+
+  Napi::Value JS_decodeBytes(const Napi::CallbackInfo& info) {
+    return guarded_method(info, [&] {
+      auto ids = typed_array<uint32_t>(info[0], "ids");
+      std::string bytes;
+      enc_->decode(ids.Data(), ids.ElementLength(), bytes);
+      return Napi::Value(bytes_to_js(info.Env(), bytes.data(), bytes.size()));
+    });
+  }
+
+  Napi::Value JS_tokenToId(const Napi::CallbackInfo& info) {
+    return guarded_method(info, [&] {
+      TextArg bytes(info[0], "token");
+      const bpe::Rank r = enc_->rank_of(std::string_view(reinterpret_cast<const char*>(bytes.data), bytes.size));
+      return Napi::Value(Napi::Number::New(info.Env(), r == bpe::kNoRank ? -1.0 : double(r)));
+    });
+  }
+
+  Napi::Value JS_idToBytes(const Napi::CallbackInfo& info) {
+    return guarded_method(info, [&] {
+      if (!info[0].IsNumber()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "id must be a number");
+      const double d = info[0].As<Napi::Number>().DoubleValue();
+      std::string_view bytes;
+      if (!(d >= 0 && d <= 4294967295.0 && d == static_cast<double>(static_cast<uint32_t>(d))) ||
+          !enc_->token_bytes(static_cast<uint32_t>(d), bytes))
+        return info.Env().Null();
+      return Napi::Value(bytes_to_js(info.Env(), bytes.data(), bytes.size()));
+    });
+  }
+
+  Napi::Value JS_vocabSize(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), static_cast<double>(enc_->vocab_size()));
+  }
+  Napi::Value JS_pattern(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), enc_->pattern()); }
+  Napi::Value JS_specials(const Napi::CallbackInfo& info) {
+    Napi::Array out = Napi::Array::New(info.Env(), enc_->specials().size());
+    uint32_t k = 0;
+    for (const auto& [text, id] : enc_->specials()) {
+      Napi::Array pair = Napi::Array::New(info.Env(), 2);
+      pair.Set(0u, Napi::String::New(info.Env(), text));
+      pair.Set(1u, Napi::Number::New(info.Env(), id));
+      out.Set(k++, pair);
+    }
+    return out;
+  }
+
+  template <class F>
+  Napi::Value guarded_method(const Napi::CallbackInfo& info, F&& body) {
+    try {
+      return body();
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (...) {
+      throw js_error(info.Env(), std::current_exception());
+    }
+  }
+
+  std::shared_ptr<bpe::Encoding> enc_;
+};
+
+}  // namespace
+
+void register_tokenizer(Napi::Env env, Napi::Object exports) {
+  exports.Set("BpeEncoding", BpeEncoding::Define(env));
+}
+
+}  // namespace llmk::addon

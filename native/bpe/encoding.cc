@@ -1,0 +1,222 @@
+#include "encoding.h"
+
+#include <algorithm>
+#include <cstring>
+#include <queue>
+
+#include "../common/error.h"
+
+namespace llmk::bpe {
+
+namespace {
+
+[[noreturn]] void bad(const std::string& what) {
+  throw Error(ErrorKind::Range, "ERR_LLMK_BAD_ENCODING", "malformed encoding data: " + what);
+}
+
+// Bounds-checked little-endian reader over untrusted bytes.
+struct Reader {
+  const uint8_t* p;
+  size_t left;
+  const uint8_t* take(size_t n, const char* what) {
+    if (n > left) bad(std::string("truncated ") + what);
+    const uint8_t* r = p;
+    p += n, left -= n;
+    return r;
+  }
+  uint32_t u32(const char* what) {
+    const uint8_t* b = take(4, what);
+    return uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
+  }
+  uint16_t u16(const char* what) {
+    const uint8_t* b = take(2, what);
+    return uint16_t(b[0] | b[1] << 8);
+  }
+};
+
+inline uint64_t hash_bytes(const uint8_t* s, size_t n) {
+  // FNV-1a over 8-byte words, then a final avalanche: tokens are short.
+  uint64_t h = 0xcbf29ce484222325ull ^ n;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s + i, 8);
+    h = (h ^ w) * 0x100000001b3ull;
+    h ^= h >> 29;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, s + i, n - i);
+  h = (h ^ tail) * 0x9E3779B97F4A7C15ull;
+  return h ^ (h >> 32);
+}
+
+}  // namespace
+
+Encoding Encoding::load(const uint8_t* data, size_t size) {
+  Reader r{data, size};
+  if (std::memcmp(r.take(8, "header"), "LLMKBPE\x01", 8) != 0) bad("not an llm-kernels BPE file (bad magic)");
+  Encoding e;
+  const uint32_t count = r.u32("rank count");
+  if (count == 0 || count > (1u << 24)) bad("rank count out of range");
+  const uint32_t pattern_len = r.u32("pattern length");
+  e.pattern_.assign(reinterpret_cast<const char*>(r.take(pattern_len, "pattern")), pattern_len);
+  if (!pattern_kind(e.pattern_, e.kind_))
+    throw Error(ErrorKind::Range, "ERR_LLMK_UNSUPPORTED", "unsupported pre-tokenizer pattern: " + e.pattern_);
+  const uint32_t n_specials = r.u32("special count");
+  if (n_specials > 65536) bad("too many special tokens");
+  Rank max_id = count - 1;
+  for (uint32_t k = 0; k < n_specials; ++k) {
+    const Rank id = r.u32("special id");
+    const uint16_t len = r.u16("special length");
+    e.specials_.emplace_back(std::string(reinterpret_cast<const char*>(r.take(len, "special")), len), id);
+    max_id = std::max(max_id, id);
+  }
+  e.offset_.resize(count);
+  e.length_.resize(count);
+  for (uint32_t rank = 0; rank < count; ++rank) {
+    const uint8_t len = *r.take(1, "token length");
+    e.offset_[rank] = static_cast<uint32_t>(e.arena_.size());
+    e.length_[rank] = len;
+    e.arena_.append(reinterpret_cast<const char*>(r.take(len, "token")), len);
+  }
+  if (r.left != 0) bad("trailing bytes");
+  e.vocab_size_ = size_t(max_id) + 1;
+  // The rank table: at most half full.
+  size_t slots = 1;
+  while (slots < 2 * size_t(count)) slots <<= 1;
+  e.table_.assign(slots, 0);
+  e.mask_ = slots - 1;
+  for (uint32_t rank = 0; rank < count; ++rank) {
+    if (e.length_[rank] == 0) continue;
+    const std::string_view bytes(e.arena_.data() + e.offset_[rank], e.length_[rank]);
+    uint64_t s = e.slot_of(bytes);
+    if (e.table_[s] != 0) bad("duplicate token bytes");
+    e.table_[s] = rank + 1;
+  }
+  return e;
+}
+
+// The slot holding `bytes`, or the empty slot where it would go.
+uint64_t Encoding::slot_of(std::string_view bytes) const {
+  for (uint64_t s = hash_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()) & mask_;;
+       s = (s + 1) & mask_) {
+    const uint32_t v = table_[s];
+    if (v == 0) return s;
+    const Rank rank = v - 1;
+    if (length_[rank] == bytes.size() && std::memcmp(arena_.data() + offset_[rank], bytes.data(), bytes.size()) == 0)
+      return s;
+  }
+}
+
+Rank Encoding::rank_of(std::string_view bytes) const {
+  const uint32_t v = table_[slot_of(bytes)];
+  return v == 0 ? kNoRank : v - 1;
+}
+
+bool Encoding::token_bytes(Rank id, std::string_view& bytes) const {
+  if (id < length_.size() && length_[id] != 0) {
+    bytes = std::string_view(arena_.data() + offset_[id], length_[id]);
+    return true;
+  }
+  for (const auto& [text, special] : specials_)
+    if (special == id) return bytes = text, true;
+  return false;
+}
+
+// Merges the bytes of one pre-token, lowest rank first and leftmost on ties
+// (tiktoken's rule), and emits the ranks of the final parts. Short pieces use
+// a flat array rescanned per merge (fast for words); long ones a heap over a
+// linked list, so that hostile input (a megabyte of one letter is one piece)
+// costs O(n log n) rather than O(n^2).
+template <class Emit>
+void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit) const {
+  auto rank = [&](size_t a, size_t b) { return rank_of(std::string_view(reinterpret_cast<const char*>(piece + a), b - a)); };
+  if (n <= 128) {
+    // starts[i]: where part i begins; pair[i]: rank of parts i and i+1 joined.
+    size_t starts[130];
+    Rank pair[130];
+    size_t parts = n;
+    for (size_t i = 0; i <= n; ++i) starts[i] = i;
+    for (size_t i = 0; i + 1 < parts; ++i) pair[i] = rank(starts[i], starts[i + 2]);
+    while (parts > 1) {
+      size_t best = 0;
+      Rank best_rank = kNoRank;
+      for (size_t i = 0; i + 1 < parts; ++i)
+        if (pair[i] < best_rank) best_rank = pair[i], best = i;
+      if (best_rank == kNoRank) break;
+      // Join parts best and best+1.
+      for (size_t i = best + 1; i < parts; ++i) starts[i] = starts[i + 1];
+      for (size_t i = best + 1; i + 1 < parts - 1; ++i) pair[i] = pair[i + 1];
+      --parts;
+      if (best + 1 < parts) pair[best] = rank(starts[best], starts[best + 2]);
+      if (best > 0) pair[best - 1] = rank(starts[best - 1], starts[best + 1]);
+    }
+    for (size_t i = 0; i < parts; ++i) emit(rank(starts[i], starts[i + 1]));
+    return;
+  }
+  // Long pieces: parts as a doubly linked list of [start, end) over bytes.
+  std::vector<size_t> next(n), prev(n), end(n);
+  std::vector<bool> alive(n, true);
+  for (size_t i = 0; i < n; ++i) next[i] = i + 1, prev[i] = i - 1, end[i] = i + 1;
+  struct Candidate {
+    Rank rank;
+    size_t left, right_end;  // the pair is valid if left is alive and still ends where its right neighbour did
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
+  auto push = [&](size_t left) {
+    const size_t right = next[left];
+    if (right >= n) return;
+    const Rank r = rank(left, end[right]);
+    if (r != kNoRank) heap.push({r, left, end[right]});
+  };
+  for (size_t i = 0; i + 1 < n; ++i) push(i);
+  while (!heap.empty()) {
+    const Candidate c = heap.top();
+    heap.pop();
+    if (!alive[c.left] || next[c.left] >= n || end[next[c.left]] != c.right_end) continue;  // stale
+    const size_t right = next[c.left];
+    end[c.left] = end[right];
+    alive[right] = false;
+    next[c.left] = next[right];
+    if (next[right] < n) prev[next[right]] = c.left;
+    if (c.left > 0 && prev[c.left] < n) push(prev[c.left]);
+    push(c.left);
+  }
+  for (size_t i = 0; i < n; i = next[i]) emit(rank(i, end[i]));
+}
+
+void Encoding::encode_piece(const uint8_t* piece, size_t n, std::vector<Rank>& out) const {
+  const Rank whole = rank_of(std::string_view(reinterpret_cast<const char*>(piece), n));
+  if (whole != kNoRank) {
+    out.push_back(whole);
+    return;
+  }
+  merge(piece, n, [&](Rank r) { out.push_back(r); });
+}
+
+void Encoding::encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>& out) const {
+  split(kind_, text, n, [&](size_t a, size_t b) { encode_piece(text + a, b - a, out); });
+}
+
+size_t Encoding::count_ordinary(const uint8_t* text, size_t n) const {
+  size_t count = 0;
+  split(kind_, text, n, [&](size_t a, size_t b) {
+    if (rank_of(std::string_view(reinterpret_cast<const char*>(text + a), b - a)) != kNoRank)
+      ++count;
+    else
+      merge(text + a, b - a, [&](Rank) { ++count; });
+  });
+  return count;
+}
+
+void Encoding::decode(const uint32_t* ids, size_t n, std::string& out) const {
+  for (size_t i = 0; i < n; ++i) {
+    std::string_view bytes;
+    if (!token_bytes(ids[i], bytes))
+      throw range_error("ERR_LLMK_BAD_TOKEN", "token id " + std::to_string(ids[i]) + " is not in the vocabulary");
+    out.append(bytes);
+  }
+}
+
+}  // namespace llmk::bpe

@@ -1,0 +1,55 @@
+// A byte-level BPE encoding (tiktoken's model): ranks of byte strings, a
+// pre-tokenizer, special tokens. Encoding a text splits it into pre-tokens
+// and merges each one's bytes by rank, lowest first, leftmost on ties.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "pretokenize.h"
+
+namespace llmk::bpe {
+
+using Rank = uint32_t;
+constexpr Rank kNoRank = 0xFFFFFFFFu;
+
+class Encoding {
+ public:
+  // Parses the binary form written by scripts/build-encodings.mjs. Throws
+  // llmk::Error (ERR_LLMK_BAD_ENCODING) on anything malformed or unsupported.
+  static Encoding load(const uint8_t* data, size_t size);
+
+  // Ids of the text with no special-token handling.
+  void encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>& out) const;
+  // Number of tokens encode_ordinary would produce.
+  size_t count_ordinary(const uint8_t* text, size_t n) const;
+  // Appends the bytes of each id; throws RangeError for an unknown id.
+  void decode(const uint32_t* ids, size_t n, std::string& out) const;
+
+  Rank rank_of(std::string_view bytes) const;  // kNoRank when absent
+  // The bytes of an ordinary or special token; false for an unknown id.
+  bool token_bytes(Rank id, std::string_view& bytes) const;
+  size_t vocab_size() const { return vocab_size_; }
+  const std::vector<std::pair<std::string, Rank>>& specials() const { return specials_; }
+  const std::string& pattern() const { return pattern_; }
+
+ private:
+  void encode_piece(const uint8_t* piece, size_t n, std::vector<Rank>& out) const;
+  template <class Emit>
+  void merge(const uint8_t* piece, size_t n, Emit&& emit) const;
+  uint64_t slot_of(std::string_view bytes) const;
+
+  Pattern kind_ = Pattern::Gpt2;
+  std::string pattern_;
+  std::string arena_;                      // every token's bytes, back to back
+  std::vector<uint32_t> offset_, length_;  // per rank, into arena_ (length 0: no token)
+  std::vector<uint32_t> table_;            // open addressing: rank + 1, 0 = empty
+  uint64_t mask_ = 0;
+  std::vector<std::pair<std::string, Rank>> specials_;
+  size_t vocab_size_ = 0;
+};
+
+}  // namespace llmk::bpe

@@ -1,0 +1,41 @@
+// Pre-tokenizers of the built-in encodings, written out by hand instead of
+// run through a regex engine: each is exactly its pattern's leftmost-first
+// semantics (tiktoken's Rust regex), and each runs in time linear in its
+// input, whatever the input.
+//
+//   Gpt2    (r50k_base, p50k_base)  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
+//   Cl100k  (cl100k_base)           (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+//                                   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//   O200k   (o200k_base)            cased words with optional contractions, \p{N}{1,3},
+//                                   ?[^\s\p{L}\p{N}]+[\r\n/]*, then the whitespace rules of Cl100k
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace llmk::bpe {
+
+enum class Pattern { Gpt2, Cl100k, O200k };
+
+// The pattern kind of a pattern string, or false when it is none of the
+// built-in ones (the caller reports it as unsupported).
+bool pattern_kind(std::string_view pattern, Pattern& kind);
+
+// Calls piece(begin, end) for each pre-token of s[0..n), in order; the pieces
+// tile the input.
+template <class F>
+void split(Pattern kind, const uint8_t* s, size_t n, F&& piece);
+
+// Length in bytes of the pre-token starting at s[i] (i < n).
+size_t next_piece(Pattern kind, const uint8_t* s, size_t n, size_t i);
+
+template <class F>
+void split(Pattern kind, const uint8_t* s, size_t n, F&& piece) {
+  for (size_t i = 0; i < n;) {
+    const size_t len = next_piece(kind, s, n, i);
+    piece(i, i + len);
+    i += len;
+  }
+}
+
+}  // namespace llmk::bpe

@@ -1,0 +1,53 @@
+// Code-point classification for the pre-tokenizers, and UTF-8 decoding that
+// never fails: an invalid byte reads as one code point of its own (kInvalid),
+// so raw bytes are split and encoded like any other text.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+namespace llmk::bpe {
+
+enum CharClass : uint8_t {
+  kIsLetter = 1,     // \p{L}
+  kIsNumber = 2,     // \p{N}
+  kIsUpperish = 4,   // [\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]
+  kIsLowerish = 8,   // [\p{Ll}\p{Lm}\p{Lo}\p{M}]
+  kIsSpace = 16,     // \s in Rust regex: White_Space
+};
+
+constexpr uint32_t kInvalid = 0x110000;  // stands for a byte that is not valid UTF-8
+
+uint8_t char_class(uint32_t cp);
+
+// Decodes the code point at s[i] (i < n); returns it and sets `len` (>= 1).
+inline uint32_t decode_utf8(const uint8_t* s, size_t n, size_t i, size_t& len) {
+  const uint8_t b0 = s[i];
+  if (b0 < 0x80) {
+    len = 1;
+    return b0;
+  }
+  auto cont = [&](size_t k) { return i + k < n && (s[i + k] & 0xC0) == 0x80; };
+  if (b0 >= 0xC2 && b0 < 0xE0 && cont(1)) {
+    len = 2;
+    return (uint32_t(b0 & 0x1F) << 6) | (s[i + 1] & 0x3F);
+  }
+  if (b0 >= 0xE0 && b0 < 0xF0 && cont(1) && cont(2)) {
+    uint32_t cp = (uint32_t(b0 & 0x0F) << 12) | (uint32_t(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+    if (cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) {
+      len = 3;
+      return cp;
+    }
+  }
+  if (b0 >= 0xF0 && b0 < 0xF5 && cont(1) && cont(2) && cont(3)) {
+    uint32_t cp = (uint32_t(b0 & 0x07) << 18) | (uint32_t(s[i + 1] & 0x3F) << 12) | (uint32_t(s[i + 2] & 0x3F) << 6) |
+                  (s[i + 3] & 0x3F);
+    if (cp >= 0x10000 && cp <= 0x10FFFF) {
+      len = 4;
+      return cp;
+    }
+  }
+  len = 1;
+  return kInvalid;
+}
+
+}  // namespace llmk::bpe

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { Tokenizer, encodingForModel, info } from 'llm-kernels';
+import { expectCode } from './helpers.js';
+
+describe('Tokenizer API', () => {
+  const tok = Tokenizer.fromEncoding('cl100k_base');
+
+  it('fromEncoding, forModel and encodingForModel', () => {
+    expect(Tokenizer.fromEncoding('cl100k_base')).toBe(tok); // loaded once
+    expect(Tokenizer.fromEncoding('gpt2').encode('hello world')).toEqual(Tokenizer.fromEncoding('r50k_base').encode('hello world'));
+    expect(encodingForModel('gpt-4o').name).toBe('o200k_base');
+    expect(encodingForModel('gpt-4o-2099-01-01').name).toBe('o200k_base'); // by prefix
+    expect(encodingForModel('gpt-4').name).toBe('cl100k_base');
+    expect(encodingForModel('text-davinci-003').name).toBe('p50k_base');
+    expect(encodingForModel('davinci').name).toBe('r50k_base');
+    expectCode(() => encodingForModel('no-such-model'), RangeError, 'ERR_LLMK_UNKNOWN_MODEL');
+    expectCode(() => Tokenizer.fromEncoding('nope' as never), RangeError, 'ERR_LLMK_UNKNOWN_ENCODING');
+  });
+
+  it('vocabulary facts', () => {
+    expect(tok.vocabSize).toBe(100277);
+    expect(Tokenizer.fromEncoding('o200k_base').vocabSize).toBe(200019);
+    expect(tok.specialTokens['<|endoftext|>']).toBe(100257);
+    expect(tok.tokenToId(' world')).toBe(1917);
+    expect(tok.tokenToId(new TextEncoder().encode(' world'))).toBe(1917);
+    expect(tok.tokenToId('<|endoftext|>')).toBe(100257);
+    expect(tok.tokenToId('no such token, surely')).toBeUndefined();
+    expect(new TextDecoder().decode(tok.idToBytes(1917))).toBe(' world');
+    expect(new TextDecoder().decode(tok.idToBytes(100257))).toBe('<|endoftext|>');
+    expect(tok.idToBytes(100256)).toBeUndefined(); // a gap in the ranks
+    expect(tok.idToBytes(-1)).toBeUndefined();
+  });
+
+  it('count and isWithinTokenLimit agree with encode', () => {
+    const text = 'The quick brown fox jumps over the lazy dog. '.repeat(20);
+    const n = tok.encode(text).length;
+    expect(tok.count(text)).toBe(n);
+    expect(tok.isWithinTokenLimit(text, n)).toBe(n);
+    expect(tok.isWithinTokenLimit(text, n - 1)).toBe(false);
+    expect(() => tok.count('<|endoftext|>')).toThrow(expect.objectContaining({ code: 'ERR_LLMK_DISALLOWED_SPECIAL' }));
+  });
+
+  it('encodeWithOffsets gives the UTF-16 start of each token', () => {
+    const text = 'héllo wörld 😀 x';
+    const { ids, offsets } = tok.encodeWithOffsets(text);
+    expect([...ids]).toEqual([...tok.encode(text)]);
+    expect(offsets[0]).toBe(0);
+    // Every token's text starts where its offset says, except tokens that begin inside a character.
+    const pieces = [...ids].map((id) => tok.idToBytes(id)!);
+    let bytesBefore = 0;
+    const utf8 = new TextEncoder().encode(text);
+    for (let i = 0; i < ids.length; i++) {
+      const prefix = new TextDecoder().decode(utf8.subarray(0, bytesBefore));
+      if (!prefix.endsWith('\ufffd')) expect(offsets[i]).toBe(prefix.length);
+      bytesBefore += pieces[i].length;
+    }
+    expect([...offsets].every((o, i) => i === 0 || o >= offsets[i - 1])).toBe(true);
+  });
+
+  it('streaming decoder never splits a character and keeps no state between decoders', () => {
+    const text = 'naïve 😀 中文 ok';
+    const ids = tok.encode(text);
+    const d = tok.decoder();
+    const chunks = [...ids].map((id) => d.write([id]));
+    chunks.push(d.end());
+    expect(chunks.join('')).toBe(text);
+    for (const c of chunks) expect(c).not.toContain('\ufffd');
+    const d2 = tok.decoder();
+    d2.write(ids.subarray(0, 1));
+    expect(tok.decoder().write(ids)).toBe(text);
+  });
+
+  it('rejects bad input with coded errors', () => {
+    expectCode(() => tok.encode(5 as never), TypeError, 'ERR_LLMK_BAD_ARGUMENT', /text/);
+    expectCode(() => tok.decode([1, -1]), RangeError, 'ERR_LLMK_BAD_TOKEN');
+    expectCode(() => tok.decode(Uint32Array.of(99_999_999)), RangeError, 'ERR_LLMK_BAD_TOKEN', /not in the vocabulary/);
+    expectCode(() => tok.encode('x', { allowedSpecial: ['<|nope|>'] }), TypeError, 'ERR_LLMK_BAD_OPTION', /not a special token/);
+    expectCode(() => tok.encode('x', { allowedSpecial: 'some' as never }), TypeError, 'ERR_LLMK_BAD_OPTION');
+  });
+
+  it('rejects malformed encoding data without crashing', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { createRequire } = await import('node:module');
+    // The addon binary the package loaded, to feed it data the public API never would.
+    const Native = createRequire(import.meta.url)(info().binaryPath!).BpeEncoding;
+    const good = readFileSync(new URL('../encodings/r50k_base.bin', import.meta.url));
+    for (const cut of [0, 4, 8, 12, 20, 200, good.length - 1]) {
+      expectCode(() => new Native(good.subarray(0, cut)), RangeError, 'ERR_LLMK_BAD_ENCODING');
+    }
+    const badPattern = Buffer.from(good);
+    badPattern[16] ^= 0xff; // a byte of the pattern string
+    expectCode(() => new Native(badPattern), RangeError, 'ERR_LLMK_UNSUPPORTED', /pattern/);
+    expectCode(() => new Native('x' as never), TypeError, 'ERR_LLMK_BAD_ARGUMENT');
+  });
+});
