@@ -39,6 +39,7 @@ export interface NativeInfo {
 export interface NativeBpeEncoding {
   encodeOrdinary(text: string | Uint8Array): Uint32Array;
   countOrdinary(text: string | Uint8Array): number;
+  encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions): Promise<Uint32Array[]>;
   decodeBytes(ids: Uint32Array): Uint8Array;
   tokenToId(token: string | Uint8Array): number;
   idToBytes(id: number): Uint8Array | null;

@@ -93,3 +93,27 @@ describe('Tokenizer API', () => {
     expectCode(() => new Native('x' as never), TypeError, 'ERR_LLMK_BAD_ARGUMENT');
   });
 });
+
+describe('Tokenizer async forms', () => {
+  const tok = Tokenizer.fromEncoding('o200k_base');
+  const texts = ['hello world', '', '<|endoftext|> and more', 'naïve café 😀', 'x'.repeat(10000)];
+
+  it('encodeBatch equals encode for every text, on any number of threads', async () => {
+    for (const threads of [1, 2, 3]) {
+      const got = await tok.encodeBatch(texts, { threads, allowedSpecial: 'all' });
+      expect(got.map((a) => [...a])).toEqual(texts.map((t) => [...tok.encode(t, { allowedSpecial: 'all' })]));
+    }
+    await expect(tok.encodeBatch(texts)).rejects.toMatchObject({ code: 'ERR_LLMK_DISALLOWED_SPECIAL' });
+    expect(await tok.encodeBatch([])).toEqual([]);
+  });
+
+  it('encodeAsync equals encode, and both honour AbortSignal', async () => {
+    expect([...(await tok.encodeAsync('hello async world'))]).toEqual([...tok.encode('hello async world')]);
+    await expect(tok.encodeAsync('x', { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
+    const many = Array.from({ length: 4000 }, (_, i) => `text number ${i} `.repeat(50));
+    const ac = new AbortController();
+    const p = tok.encodeBatch(many, { threads: 1, signal: ac.signal });
+    ac.abort();
+    await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});

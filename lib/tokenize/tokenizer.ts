@@ -11,11 +11,18 @@
 import { readFileSync } from 'node:fs';
 import { rangeError, typeError } from '../errors.js';
 import { loaded, type NativeBpeEncoding } from '../native.js';
-import { checkInt, checkObject } from '../options.js';
+import { withAbort } from '../async.js';
+import { checkInt, checkObject, checkThreads } from '../options.js';
 import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName } from './encodings.js';
 import { SpecialTokens, type SpecialOptions } from './specials.js';
 
 export type TextInput = string | Uint8Array;
+
+export interface BatchOptions extends SpecialOptions {
+  /** Threads for this call (default: setThreads(), initially the number of cores). */
+  threads?: number;
+  signal?: AbortSignal;
+}
 
 /** A streaming decoder: never emits half of a UTF-8 character across chunks. */
 export interface TokenDecoder {
@@ -105,6 +112,44 @@ export class Tokenizer {
     let at = 0;
     for (const p of parts) out.set(p, at), (at += p.length);
     return out;
+  }
+
+  /**
+   * encode() of every text, off the main thread, texts spread over the thread
+   * pool. Resolves to one Uint32Array per text.
+   */
+  async encodeBatch(texts: readonly TextInput[], options?: BatchOptions): Promise<Uint32Array[]> {
+    if (!Array.isArray(texts)) throw typeError('ERR_LLMK_BAD_ARGUMENT', 'texts must be an array of strings or Uint8Arrays');
+    const o = checkObject<BatchOptions>(options, 'options');
+    const threads = checkThreads(o.threads);
+    // Special tokens are found here; the ordinary segments of all texts go to the pool as one batch.
+    const segments: TextInput[] = [];
+    const plans = texts.map((text, i) => {
+      checkText(text, `texts[${i}]`);
+      const plan: (number | { segment: number })[] = [];
+      if (typeof text !== 'string' || this.specials.ids.size === 0) {
+        plan.push({ segment: segments.push(text) - 1 });
+      } else {
+        this.specials.split(text, o, (seg) => plan.push({ segment: segments.push(seg) - 1 }), (id) => plan.push(id));
+      }
+      return plan;
+    });
+    const encoded = await withAbort(o.signal, (cancel) =>
+      this.core.encodeOrdinaryBatchAsync(segments, { ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }),
+    );
+    return plans.map((plan) => {
+      if (plan.length === 1 && typeof plan[0] !== 'number') return encoded[plan[0].segment];
+      const parts = plan.map((p) => (typeof p === 'number' ? Uint32Array.of(p) : encoded[p.segment]));
+      const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
+      let at = 0;
+      for (const p of parts) out.set(p, at), (at += p.length);
+      return out;
+    });
+  }
+
+  /** encode() off the main thread (one thread: BPE of one text is sequential). */
+  async encodeAsync(text: TextInput, options?: SpecialOptions & { signal?: AbortSignal }): Promise<Uint32Array> {
+    return (await this.encodeBatch([text], { ...checkObject<object>(options, 'options'), threads: 1 }))[0];
   }
 
   /** Ids with special-token text encoded as ordinary text. */

@@ -5,8 +5,12 @@
 //   decodeBytes(ids: Uint32Array): Uint8Array
 //   tokenToId(bytes: Uint8Array): number (-1 when absent)
 //   idToBytes(id: number): Uint8Array | null
+//   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts): Promise<Uint32Array[]>
 //   vocabSize: number, pattern: string, specials: [text, id][]
 #include <memory>
+
+#include "../common/thread_pool.h"
+#include "async_job.h"
 
 #include "../bpe/encoding.h"
 #include "args.h"
@@ -48,6 +52,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
     return DefineClass(env, "BpeEncoding",
                        {InstanceMethod<&BpeEncoding::JS_encodeOrdinary>("encodeOrdinary"),
                         InstanceMethod<&BpeEncoding::JS_countOrdinary>("countOrdinary"),
+                        InstanceMethod<&BpeEncoding::JS_encodeOrdinaryBatchAsync>("encodeOrdinaryBatchAsync"),
                         InstanceMethod<&BpeEncoding::JS_decodeBytes>("decodeBytes"),
                         InstanceMethod<&BpeEncoding::JS_tokenToId>("tokenToId"),
                         InstanceMethod<&BpeEncoding::JS_idToBytes>("idToBytes"),
@@ -80,6 +85,47 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
       Napi::Uint32Array out = Napi::Uint32Array::New(info.Env(), ids.size());
       if (!ids.empty()) std::memcpy(out.Data(), ids.data(), ids.size() * 4);
       return Napi::Value(out);
+    });
+  }
+
+  // Texts are copied to UTF-8 on the main thread (the worker may not touch JS
+  // values); each text is one task on the pool.
+  Napi::Value JS_encodeOrdinaryBatchAsync(const Napi::CallbackInfo& info) {
+    return guarded_method(info, [&] {
+      if (!info[0].IsArray()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "texts must be an array");
+      Napi::Array arr = info[0].As<Napi::Array>();
+      Napi::Object opts = options(info, 1);
+      const size_t threads = opt_threads(opts, default_threads());
+      auto cancel = opt_cancel(opts);
+      auto texts = std::make_shared<std::vector<std::string>>(arr.Length());
+      for (uint32_t i = 0; i < arr.Length(); ++i) {
+        TextArg t(arr.Get(i), "texts[i]");
+        (*texts)[i].assign(reinterpret_cast<const char*>(t.data), t.size);
+      }
+      auto results = std::make_shared<std::vector<std::vector<bpe::Rank>>>(texts->size());
+      std::shared_ptr<bpe::Encoding> enc = enc_;
+      return Napi::Value(AsyncJob::Start(
+          info.Env(),
+          [enc, texts, results, threads](const std::atomic<bool>* cancel_flag) {
+            run_parallel(
+                texts->size(), threads,
+                [&](size_t i) {
+                  const std::string& t = (*texts)[i];
+                  enc->encode_ordinary(reinterpret_cast<const uint8_t*>(t.data()), t.size(), (*results)[i]);
+                },
+                cancel_flag);
+          },
+          [results](Napi::Env env, const std::vector<Napi::Value>&) {
+            Napi::Array out = Napi::Array::New(env, results->size());
+            for (uint32_t i = 0; i < results->size(); ++i) {
+              const auto& ids = (*results)[i];
+              Napi::Uint32Array a = Napi::Uint32Array::New(env, ids.size());
+              if (!ids.empty()) std::memcpy(a.Data(), ids.data(), ids.size() * 4);
+              out.Set(i, a);
+            }
+            return Napi::Value(out);
+          },
+          {info.This()}, cancel));
     });
   }
 

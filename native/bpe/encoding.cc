@@ -34,21 +34,19 @@ struct Reader {
   }
 };
 
-inline uint64_t hash_bytes(const uint8_t* s, size_t n) {
-  // FNV-1a over 8-byte words, then a final avalanche: tokens are short.
-  uint64_t h = 0xcbf29ce484222325ull ^ n;
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s + i, 8);
-    h = (h ^ w) * 0x100000001b3ull;
-    h ^= h >> 29;
-  }
-  uint64_t tail = 0;
-  std::memcpy(&tail, s + i, n - i);
-  h = (h ^ tail) * 0x9E3779B97F4A7C15ull;
-  return h ^ (h >> 32);
+inline uint64_t load_head(const uint8_t* s, size_t n) {
+  uint64_t w = 0;
+  std::memcpy(&w, s, n < 8 ? n : 8);
+  return w;
 }
+
+inline uint64_t hash_bytes(const uint8_t* s, size_t n) {
+  uint64_t h = (load_head(s, n) ^ (uint64_t(n) << 56)) * 0x9E3779B97F4A7C15ull;
+  for (size_t i = 8; i < n; i += 8) h = (h ^ load_head(s + i, n - i)) * 0xC2B2AE3D27D4EB4Full;
+  return h ^ (h >> 29);
+}
+
+inline uint32_t check_of(uint64_t hash, size_t n) { return uint32_t(n) | uint32_t(hash >> 40) << 8; }
 
 }  // namespace
 
@@ -84,33 +82,39 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
   // The rank table: at most half full.
   size_t slots = 1;
   while (slots < 2 * size_t(count)) slots <<= 1;
-  e.table_.assign(slots, 0);
+  e.table_.assign(slots, Slot{0, kNoRank, 0});
   e.mask_ = slots - 1;
   for (uint32_t rank = 0; rank < count; ++rank) {
-    if (e.length_[rank] == 0) continue;
-    const std::string_view bytes(e.arena_.data() + e.offset_[rank], e.length_[rank]);
-    uint64_t s = e.slot_of(bytes);
-    if (e.table_[s] != 0) bad("duplicate token bytes");
-    e.table_[s] = rank + 1;
+    const size_t n = e.length_[rank];
+    if (n == 0) continue;
+    const uint8_t* bytes = reinterpret_cast<const uint8_t*>(e.arena_.data()) + e.offset_[rank];
+    if (e.find_slot(bytes, n)->rank != kNoRank) bad("duplicate token bytes");
+    const uint64_t h = hash_bytes(bytes, n);
+    uint64_t s = h & e.mask_;
+    while (e.table_[s].rank != kNoRank) s = (s + 1) & e.mask_;
+    e.table_[s] = Slot{load_head(bytes, n), rank, check_of(h, n)};
   }
   return e;
 }
 
-// The slot holding `bytes`, or the empty slot where it would go.
-uint64_t Encoding::slot_of(std::string_view bytes) const {
-  for (uint64_t s = hash_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()) & mask_;;
-       s = (s + 1) & mask_) {
-    const uint32_t v = table_[s];
-    if (v == 0) return s;
-    const Rank rank = v - 1;
-    if (length_[rank] == bytes.size() && std::memcmp(arena_.data() + offset_[rank], bytes.data(), bytes.size()) == 0)
-      return s;
+// The slot holding the bytes, or an empty slot.
+const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n) const {
+  static const Slot kAbsent{0, kNoRank, 0};
+  if (n == 0 || n > 255) return &kAbsent;  // no token is that long (the check keeps 8 bits of length)
+  const uint64_t h = hash_bytes(bytes, n);
+  const uint32_t check = check_of(h, n);
+  const uint64_t head = load_head(bytes, n);
+  for (uint64_t s = h & mask_;; s = (s + 1) & mask_) {
+    const Slot& slot = table_[s];
+    if (slot.rank == kNoRank) return &slot;
+    if (slot.check == check && slot.head == head &&
+        (n <= 8 || std::memcmp(arena_.data() + offset_[slot.rank] + 8, bytes + 8, n - 8) == 0))
+      return &slot;
   }
 }
 
 Rank Encoding::rank_of(std::string_view bytes) const {
-  const uint32_t v = table_[slot_of(bytes)];
-  return v == 0 ? kNoRank : v - 1;
+  return find_slot(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())->rank;
 }
 
 bool Encoding::token_bytes(Rank id, std::string_view& bytes) const {

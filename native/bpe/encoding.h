@@ -40,13 +40,20 @@ class Encoding {
   void encode_piece(const uint8_t* piece, size_t n, std::vector<Rank>& out) const;
   template <class Emit>
   void merge(const uint8_t* piece, size_t n, Emit&& emit) const;
-  uint64_t slot_of(std::string_view bytes) const;
+  // One rank-table entry: enough to accept or reject a candidate without
+  // touching the arena for tokens of up to 8 bytes (nearly all lookups).
+  struct Slot {
+    uint64_t head;   // the first 8 bytes, zero-padded
+    uint32_t rank;   // kNoRank: empty
+    uint32_t check;  // length (8 bits) and 24 bits of the hash
+  };
+  const Slot* find_slot(const uint8_t* bytes, size_t n) const;
 
   Pattern kind_ = Pattern::Gpt2;
   std::string pattern_;
   std::string arena_;                      // every token's bytes, back to back
   std::vector<uint32_t> offset_, length_;  // per rank, into arena_ (length 0: no token)
-  std::vector<uint32_t> table_;            // open addressing: rank + 1, 0 = empty
+  std::vector<Slot> table_;  // open addressing, at most half full
   uint64_t mask_ = 0;
   std::vector<std::pair<std::string, Rank>> specials_;
   size_t vocab_size_ = 0;
