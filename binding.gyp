@@ -7,7 +7,7 @@
       "type": "static_library",
       "sources": ["native/vector/vector_add_avx2.cc"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fexceptions", "-fPIC"],
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden"],
       "conditions": [
         ["target_arch=='x64' or target_arch=='ia32'", {"cflags": ["-mavx2", "-mfma"], "xcode_settings": {"OTHER_CFLAGS": ["-mavx2", "-mfma"]}, "msvs_settings": {"VCCLCompilerTool": {"EnableEnhancedInstructionSet": "5"}}}]
       ]
@@ -20,7 +20,8 @@
       ],
       "defines": ["NAPI_VERSION=8"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
-      "cflags_cc": ["-std=c++17", "-fexceptions"],
+      # Hidden symbols: calls between kernels bind directly instead of through the PLT.
+      "cflags_cc": ["-std=c++17", "-fexceptions", "-fvisibility=hidden", "-fvisibility-inlines-hidden"],
       "sources": [
         "native/common/cpu.cc",
         "native/common/thread_pool.cc",

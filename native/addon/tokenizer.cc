@@ -139,9 +139,10 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   Napi::Value JS_decodeBytes(const Napi::CallbackInfo& info) {
     return guarded_method(info, [&] {
       auto ids = typed_array<uint32_t>(info[0], "ids");
-      std::string bytes;
-      enc_->decode(ids.Data(), ids.ElementLength(), bytes);
-      return Napi::Value(bytes_to_js(info.Env(), bytes.data(), bytes.size()));
+      const size_t size = enc_->decoded_size(ids.Data(), ids.ElementLength());
+      Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), size);
+      enc_->decode_into(ids.Data(), ids.ElementLength(), out.Data());
+      return Napi::Value(out);
     });
   }
 

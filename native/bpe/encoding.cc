@@ -214,12 +214,30 @@ size_t Encoding::count_ordinary(const uint8_t* text, size_t n) const {
   return count;
 }
 
-void Encoding::decode(const uint32_t* ids, size_t n, std::string& out) const {
+size_t Encoding::decoded_size(const uint32_t* ids, size_t n) const {
+  size_t total = 0;
   for (size_t i = 0; i < n; ++i) {
+    if (ids[i] < length_.size() && length_[ids[i]] != 0) {
+      total += length_[ids[i]];
+      continue;
+    }
     std::string_view bytes;
     if (!token_bytes(ids[i], bytes))
       throw range_error("ERR_LLMK_BAD_TOKEN", "token id " + std::to_string(ids[i]) + " is not in the vocabulary");
-    out.append(bytes);
+    total += bytes.size();
+  }
+  return total;
+}
+
+void Encoding::decode_into(const uint32_t* ids, size_t n, uint8_t* out) const {
+  for (size_t i = 0; i < n; ++i) {
+    std::string_view bytes;
+    if (ids[i] < length_.size() && length_[ids[i]] != 0)
+      bytes = std::string_view(arena_.data() + offset_[ids[i]], length_[ids[i]]);
+    else
+      token_bytes(ids[i], bytes);
+    std::memcpy(out, bytes.data(), bytes.size());
+    out += bytes.size();
   }
 }
 

@@ -26,8 +26,10 @@ class Encoding {
   void encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>& out) const;
   // Number of tokens encode_ordinary would produce.
   size_t count_ordinary(const uint8_t* text, size_t n) const;
-  // Appends the bytes of each id; throws RangeError for an unknown id.
-  void decode(const uint32_t* ids, size_t n, std::string& out) const;
+  // Total bytes of the ids; throws RangeError (ERR_LLMK_BAD_TOKEN) for an unknown id.
+  size_t decoded_size(const uint32_t* ids, size_t n) const;
+  // Writes the bytes of the ids (already checked by decoded_size) to out.
+  void decode_into(const uint32_t* ids, size_t n, uint8_t* out) const;
 
   Rank rank_of(std::string_view bytes) const;  // kNoRank when absent
   // The bytes of an ordinary or special token; false for an unknown id.

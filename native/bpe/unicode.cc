@@ -23,22 +23,18 @@ uint8_t classify(uint32_t cp) {
          (in(unicode::kWhiteSpace, cp) ? kIsSpace : 0);
 }
 
-// The Basic Multilingual Plane as a flat table, built once; the rest of the
-// code space (rare in text) by binary search.
-const std::array<uint8_t, 0x10000>& bmp() {
-  static const auto table = [] {
-    std::array<uint8_t, 0x10000> t{};
-    for (uint32_t cp = 0; cp < 0x10000; ++cp) t[cp] = classify(cp);
-    return t;
-  }();
-  return table;
+std::array<uint8_t, 0x10000> build_bmp() {
+  std::array<uint8_t, 0x10000> t{};
+  for (uint32_t cp = 0; cp < 0x10000; ++cp) t[cp] = classify(cp);
+  return t;
 }
+
+const std::array<uint8_t, 0x10000> kBmpTable = build_bmp();
 
 }  // namespace
 
-uint8_t char_class(uint32_t cp) {
-  if (cp < 0x10000) return bmp()[cp];
-  return cp == kInvalid ? 0 : classify(cp);
-}
+const uint8_t* const kBmpClasses = kBmpTable.data();
+
+uint8_t astral_class(uint32_t cp) { return cp == kInvalid ? 0 : classify(cp); }
 
 }  // namespace llmk::bpe

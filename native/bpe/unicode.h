@@ -17,7 +17,12 @@ enum CharClass : uint8_t {
 
 constexpr uint32_t kInvalid = 0x110000;  // stands for a byte that is not valid UTF-8
 
-uint8_t char_class(uint32_t cp);
+// Classes of the Basic Multilingual Plane, one byte per code point, built
+// when the library loads; the rest of the code space is searched.
+extern const uint8_t* const kBmpClasses;
+uint8_t astral_class(uint32_t cp);
+
+inline uint8_t char_class(uint32_t cp) { return cp < 0x10000 ? kBmpClasses[cp] : astral_class(cp); }
 
 // Decodes the code point at s[i] (i < n); returns it and sets `len` (>= 1).
 inline uint32_t decode_utf8(const uint8_t* s, size_t n, size_t i, size_t& len) {

