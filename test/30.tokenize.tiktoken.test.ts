@@ -47,6 +47,18 @@ describe.each(NAMES)('%s against tiktoken', (name) => {
     }
   });
 
+  it('long pre-tokens (the heap merge path): fresh random words of 129 to 3000 letters', () => {
+    const r = rng(freshSeed(`tokenize long pieces ${name}`));
+    const alphabets = ['abcdefghijklmnopqrstuvwxyz', 'ab', 'aeiou', 'éàüñßøå', '中文字词语句', 'абвгдеж'];
+    for (let k = 0; k < 12; k++) {
+      const letters = [...alphabets[k % alphabets.length]];
+      const len = 129 + (r() % 2900);
+      let s = ' ';
+      for (let i = 0; i < len; i++) s += letters[r() % letters.length];
+      expectSameIds(name, s, `long word #${k} (${len} letters)`);
+    }
+  });
+
   it('edge cases: repetitions, contractions in any case, digits, CRLF, trailing spaces, lone surrogates', () => {
     const cases = [
       '', 'a', ' ', '  ', '\n', '\n\n', ' \n', '\n ', 'a ', 'a  ', 'a   b', ' a', '  a', '\t\tx', 'x\t\t',

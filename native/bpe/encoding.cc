@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <atomic>
 #include <queue>
 
 #include "../common/error.h"
@@ -9,6 +10,8 @@
 namespace llmk::bpe {
 
 namespace {
+
+std::atomic<uint32_t> g_next_serial{1};
 
 [[noreturn]] void bad(const std::string& what) {
   throw Error(ErrorKind::Range, "ERR_LLMK_BAD_ENCODING", "malformed encoding data: " + what);
@@ -55,7 +58,7 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
   if (std::memcmp(r.take(8, "header"), "LLMKBPE\x01", 8) != 0) bad("not an llm-kernels BPE file (bad magic)");
   Encoding e;
   const uint32_t count = r.u32("rank count");
-  if (count == 0 || count > (1u << 24)) bad("rank count out of range");
+  if (count == 0 || count >= (1u << 24)) bad("rank count out of range");
   const uint32_t pattern_len = r.u32("pattern length");
   e.pattern_.assign(reinterpret_cast<const char*>(r.take(pattern_len, "pattern")), pattern_len);
   if (!pattern_kind(e.pattern_, e.kind_))
@@ -78,6 +81,8 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     e.arena_.append(reinterpret_cast<const char*>(r.take(len, "token")), len);
   }
   if (r.left != 0) bad("trailing bytes");
+  do e.serial_ = g_next_serial.fetch_add(1);
+  while (e.serial_ == 0);  // 0 marks an empty piece-cache entry
   e.vocab_size_ = size_t(max_id) + 1;
   // The rank table: at most half full.
   size_t slots = 1;
@@ -99,9 +104,12 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
 
 // The slot holding the bytes, or an empty slot.
 const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n) const {
+  return find_slot(bytes, n, hash_bytes(bytes, n));
+}
+
+const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n, uint64_t h) const {
   static const Slot kAbsent{0, kNoRank, 0};
   if (n == 0 || n > 255) return &kAbsent;  // no token is that long (the check keeps 8 bits of length)
-  const uint64_t h = hash_bytes(bytes, n);
   const uint32_t check = check_of(h, n);
   const uint64_t head = load_head(bytes, n);
   for (uint64_t s = h & mask_;; s = (s + 1) & mask_) {
@@ -190,23 +198,61 @@ void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit) const {
   for (size_t i = 0; i < n; i = next[i]) emit(rank(i, end[i]));
 }
 
-void Encoding::encode_piece(const uint8_t* piece, size_t n, std::vector<Rank>& out) const {
-  const Rank whole = rank_of(std::string_view(reinterpret_cast<const char*>(piece), n));
-  if (whole != kNoRank) {
-    out.push_back(whole);
-    return;
+namespace {
+
+// Recent pre-tokens of up to 8 bytes and their whole-piece rank (or
+// kNoRank), per thread. The rank table (4-8 MiB) lives in the last-level
+// cache at best, while text repeats its words: this 128 KiB table answers
+// most lookups from L2. An entry is exact: 8 bytes and a length fix the
+// piece, and the encoding's serial says whose it is.
+struct PieceCache {
+  struct Entry {
+    uint64_t head;
+    uint32_t serial;  // 0: empty
+    uint32_t packed;  // length << 24 | (rank + 1), 0 in the low bits for "not a token"
+  };
+  static constexpr unsigned kBits = 13;
+  Entry entries[1u << kBits] = {};
+};
+
+// Not inlined: inside a shared library each thread_local access costs a
+// __tls_get_addr call, which inlining would repeat at every use.
+__attribute__((noinline)) PieceCache& thread_piece_cache() {
+  thread_local PieceCache cache;
+  return cache;
+}
+
+}  // namespace
+
+Rank Encoding::piece_rank(const uint8_t* piece, size_t n) const {
+  if (n > 8) return find_slot(piece, n)->rank;
+  PieceCache& cache = thread_piece_cache();
+  const uint64_t h = hash_bytes(piece, n);
+  PieceCache::Entry& e = cache.entries[((h ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - PieceCache::kBits)];
+  const uint64_t head = load_head(piece, n);
+  if (e.serial == serial_ && e.packed >> 24 == n && e.head == head) {
+    const uint32_t r = e.packed & 0xFFFFFF;
+    return r == 0 ? kNoRank : r - 1;
   }
-  merge(piece, n, [&](Rank r) { out.push_back(r); });
+  const Rank r = find_slot(piece, n, h)->rank;  // ranks are < 2^24 (load checks the count)
+  e = {head, serial_, uint32_t(n) << 24 | (r == kNoRank ? 0 : r + 1)};
+  return r;
 }
 
 void Encoding::encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>& out) const {
-  split(kind_, text, n, [&](size_t a, size_t b) { encode_piece(text + a, b - a, out); });
+  split(kind_, text, n, [&](size_t a, size_t b) {
+    const Rank whole = piece_rank(text + a, b - a);
+    if (whole != kNoRank)
+      out.push_back(whole);
+    else
+      merge(text + a, b - a, [&](Rank r) { out.push_back(r); });
+  });
 }
 
 size_t Encoding::count_ordinary(const uint8_t* text, size_t n) const {
   size_t count = 0;
   split(kind_, text, n, [&](size_t a, size_t b) {
-    if (rank_of(std::string_view(reinterpret_cast<const char*>(text + a), b - a)) != kNoRank)
+    if (piece_rank(text + a, b - a) != kNoRank)
       ++count;
     else
       merge(text + a, b - a, [&](Rank) { ++count; });

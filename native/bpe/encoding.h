@@ -39,7 +39,8 @@ class Encoding {
   const std::string& pattern() const { return pattern_; }
 
  private:
-  void encode_piece(const uint8_t* piece, size_t n, std::vector<Rank>& out) const;
+  // The rank of a whole pre-token, or kNoRank (through the thread's piece cache).
+  Rank piece_rank(const uint8_t* piece, size_t n) const;
   template <class Emit>
   void merge(const uint8_t* piece, size_t n, Emit&& emit) const;
   // One rank-table entry: enough to accept or reject a candidate without
@@ -50,6 +51,7 @@ class Encoding {
     uint32_t check;  // length (8 bits) and 24 bits of the hash
   };
   const Slot* find_slot(const uint8_t* bytes, size_t n) const;
+  const Slot* find_slot(const uint8_t* bytes, size_t n, uint64_t hash) const;
 
   Pattern kind_ = Pattern::Gpt2;
   std::string pattern_;
@@ -59,6 +61,7 @@ class Encoding {
   uint64_t mask_ = 0;
   std::vector<std::pair<std::string, Rank>> specials_;
   size_t vocab_size_ = 0;
+  uint32_t serial_ = 0;  // tells this encoding's entries apart in the per-thread piece cache
 };
 
 }  // namespace llmk::bpe
