@@ -24,4 +24,4 @@ LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.s
 ASAN_OPTIONS=detect_leaks=0 \
 LLM_KERNELS_BINARY=build-sanitize/addon/Release/llm_kernels.node \
 LLM_KERNELS_BACKEND=cpu \
-  npx vitest run test/1*.test.ts test/2*.test.ts
+  npx vitest run
