@@ -93,13 +93,10 @@ size_t gpt2(const Text& t, size_t i) {
   return whitespace(t, i, false);
 }
 
-size_t cl100k(const Text& t, size_t i) {
-  if (const size_t e = contraction(t, i, true)) return e;
-  const Cp c0 = t.at(i);
-  // [^\r\n\p{L}\p{N}]?\p{L}+
-  if (is_prefix(c0) && c0.end < t.n && is_letter(t.at(c0.end))) return run(t, c0.end, is_letter);
-  if (is_letter(c0)) return run(t, c0.end, is_letter);
-  // \p{N}{1,3}
+// The alternatives cl100k and o200k share after their word rules:
+// \p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+// (o200k lets '/' trail punctuation too: [\r\n/]*).
+size_t number_punct_space(const Text& t, size_t i, const Cp& c0, bool slash_trails) {
   if (is_number(c0)) {
     size_t e = c0.end;
     for (int k = 1; k < 3 && e < t.n; ++k) {
@@ -109,13 +106,22 @@ size_t cl100k(const Text& t, size_t i) {
     }
     return e;
   }
-  //  ?[^\s\p{L}\p{N}]+[\r\n]*
   const size_t j = c0.cp == ' ' ? c0.end : i;
   if (j < t.n) {
     const Cp c1 = t.at(j);
-    if (is_other(c1)) return run(t, run(t, c1.end, is_other), is_crlf);
+    if (is_other(c1))
+      return run(t, run(t, c1.end, is_other), [&](const Cp& c) { return is_crlf(c) || (slash_trails && c.cp == '/'); });
   }
   return whitespace(t, i, true);
+}
+
+size_t cl100k(const Text& t, size_t i) {
+  if (const size_t e = contraction(t, i, true)) return e;
+  const Cp c0 = t.at(i);
+  // [^\r\n\p{L}\p{N}]?\p{L}+
+  if (is_prefix(c0) && c0.end < t.n && is_letter(t.at(c0.end))) return run(t, c0.end, is_letter);
+  if (is_letter(c0)) return run(t, c0.end, is_letter);
+  return number_punct_space(t, i, c0, false);
 }
 
 bool upperish(const Cp& c) { return c.cls & kIsUpperish; }
@@ -152,24 +158,7 @@ size_t o200k(const Text& t, size_t i) {
   if (is_prefix(c0) && c0.end < t.n && upperish(t.at(c0.end)))
     return with_contraction(run(t, run(t, c0.end, upperish), lowerish));
   if (upperish(c0)) return with_contraction(run(t, run(t, c0.end, upperish), lowerish));
-  // \p{N}{1,3}
-  if (is_number(c0)) {
-    size_t e = c0.end;
-    for (int k = 1; k < 3 && e < t.n; ++k) {
-      const Cp c = t.at(e);
-      if (!is_number(c)) break;
-      e = c.end;
-    }
-    return e;
-  }
-  //  ?[^\s\p{L}\p{N}]+[\r\n/]*
-  const size_t j = c0.cp == ' ' ? c0.end : i;
-  if (j < t.n) {
-    const Cp c1 = t.at(j);
-    if (is_other(c1))
-      return run(t, run(t, c1.end, is_other), [](const Cp& c) { return is_crlf(c) || c.cp == '/'; });
-  }
-  return whitespace(t, i, true);
+  return number_punct_space(t, i, c0, true);
 }
 
 constexpr std::string_view kGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
