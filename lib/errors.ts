@@ -17,7 +17,8 @@ export type LlmkErrorCode =
   | 'ERR_LLMK_UNSUPPORTED'
   | 'ERR_LLMK_UNKNOWN_ENCODING'
   | 'ERR_LLMK_UNKNOWN_MODEL'
-  | 'ERR_LLMK_DISALLOWED_SPECIAL';
+  | 'ERR_LLMK_DISALLOWED_SPECIAL'
+  | 'ERR_LLMK_UNENCODABLE';
 
 export type CodedError<E extends Error = Error> = E & { code: LlmkErrorCode };
 

@@ -15,8 +15,18 @@ import { withAbort } from '../async.js';
 import { checkInt, checkObject, checkThreads } from '../options.js';
 import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName } from './encodings.js';
 import { SpecialTokens, type SpecialOptions } from './specials.js';
+import { encodingData, parseTiktokenRanks } from './tiktoken-file.js';
 
 export type TextInput = string | Uint8Array;
+
+export interface TiktokenFileOptions {
+  /** The pre-tokenizer pattern (tiktoken's pat_str). Supported: the patterns of r50k/p50k (GPT-2), cl100k and o200k; any other is rejected with ERR_LLMK_UNSUPPORTED. */
+  pattern: string;
+  /** Special tokens and their ids (default none). */
+  specialTokens?: Record<string, number>;
+  /** A name for error messages and `tok.name` (default: the path). */
+  name?: string;
+}
 
 export interface BatchOptions extends SpecialOptions {
   /** Threads for this call (default: setThreads(), initially the number of cores). */
@@ -71,6 +81,21 @@ export class Tokenizer {
       cache.set(name, tok);
     }
     return tok;
+  }
+
+  /**
+   * A `.tiktoken` rank file (base64 token and rank per line) with its
+   * pattern and special tokens, as tiktoken's Encoding(pat_str,
+   * mergeable_ranks, special_tokens).
+   */
+  static fromTiktoken(path: string, options: TiktokenFileOptions): Tokenizer {
+    if (typeof path !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', 'path must be a string');
+    const o = checkObject<TiktokenFileOptions>(options, 'options');
+    if (typeof o.pattern !== 'string') throw typeError('ERR_LLMK_BAD_OPTION', 'options.pattern must be the pre-tokenizer pattern string');
+    const specials = checkObject<Record<string, number>>(o.specialTokens, 'options.specialTokens');
+    const ranks = parseTiktokenRanks(readFileSync(path, 'utf8'), path);
+    const native = loaded().native;
+    return new Tokenizer(new native.BpeEncoding(encodingData(ranks, o.pattern, specials)), o.name ?? path);
   }
 
   /** The tokenizer of an OpenAI model name, as tiktoken's encoding_for_model ('gpt-4o' → o200k_base). */

@@ -141,8 +141,17 @@ bool Encoding::token_bytes(Rank id, std::string_view& bytes) const {
 // linked list, so that hostile input (a megabyte of one letter is one piece)
 // costs O(n log n) rather than O(n^2).
 template <class Emit>
-void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit) const {
+void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
   auto rank = [&](size_t a, size_t b) { return rank_of(std::string_view(reinterpret_cast<const char*>(piece + a), b - a)); };
+  // A part left without a rank is a single byte the vocabulary lacks (only
+  // possible with a loaded rank file): the text cannot be encoded.
+  auto emit = [&](Rank r, size_t at) {
+    if (r == kNoRank)
+      throw range_error("ERR_LLMK_UNENCODABLE", "byte 0x" + std::string(1, "0123456789abcdef"[piece[at] >> 4]) +
+                                                    std::string(1, "0123456789abcdef"[piece[at] & 15]) +
+                                                    " has no token in this encoding");
+    emit_part(r);
+  };
   if (n <= 128) {
     // starts[i]: where part i begins; pair[i]: rank of parts i and i+1 joined.
     size_t starts[130];
@@ -163,7 +172,7 @@ void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit) const {
       if (best + 1 < parts) pair[best] = rank(starts[best], starts[best + 2]);
       if (best > 0) pair[best - 1] = rank(starts[best - 1], starts[best + 1]);
     }
-    for (size_t i = 0; i < parts; ++i) emit(rank(starts[i], starts[i + 1]));
+    for (size_t i = 0; i < parts; ++i) emit(rank(starts[i], starts[i + 1]), starts[i]);
     return;
   }
   // Long pieces: parts as a doubly linked list of [start, end) over bytes.
@@ -195,7 +204,7 @@ void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit) const {
     if (c.left > 0 && prev[c.left] < n) push(prev[c.left]);
     push(c.left);
   }
-  for (size_t i = 0; i < n; i = next[i]) emit(rank(i, end[i]));
+  for (size_t i = 0; i < n; i = next[i]) emit(rank(i, end[i]), i);
 }
 
 namespace {
