@@ -16,6 +16,7 @@ import { checkInt, checkObject, checkThreads } from '../options.js';
 import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName } from './encodings.js';
 import { SpecialTokens, type SpecialOptions } from './specials.js';
 import { encodingData, parseTiktokenRanks } from './tiktoken-file.js';
+import { parseHuggingFace } from './huggingface.js';
 
 export type TextInput = string | Uint8Array;
 
@@ -66,7 +67,12 @@ function toIds(ids: unknown): Uint32Array {
 export class Tokenizer {
   private readonly specials: SpecialTokens;
 
-  private constructor(private readonly core: NativeBpeEncoding, readonly name: string) {
+  private constructor(
+    private readonly core: NativeBpeEncoding,
+    readonly name: string,
+    // Hugging Face tokenizers: added tokens are always extracted, and ByteLevel may add a prefix space.
+    private readonly hf?: { addPrefixSpace: boolean },
+  ) {
     this.specials = new SpecialTokens(core.specials);
   }
 
@@ -96,6 +102,30 @@ export class Tokenizer {
     const ranks = parseTiktokenRanks(readFileSync(path, 'utf8'), path);
     const native = loaded().native;
     return new Tokenizer(new native.BpeEncoding(encodingData(ranks, o.pattern, specials)), o.name ?? path);
+  }
+
+  /**
+   * A Hugging Face `tokenizer.json` (a path, its JSON text, or the parsed
+   * object) with a byte-level BPE model: ByteLevel pre-tokenizer (or Split
+   * with the GPT-2 or Llama-3 pattern followed by ByteLevel), merges as "a b"
+   * or ["a", "b"], ignore_merges, added tokens. Anything else is rejected
+   * with ERR_LLMK_UNSUPPORTED naming the component.
+   */
+  static fromHuggingFace(pathOrJson: string | object, name?: string): Tokenizer {
+    let json: object;
+    if (typeof pathOrJson === 'object' && pathOrJson !== null) json = pathOrJson;
+    else if (typeof pathOrJson === 'string') {
+      const text = pathOrJson.trimStart().startsWith('{') ? pathOrJson : readFileSync(pathOrJson, 'utf8');
+      try {
+        json = JSON.parse(text) as object;
+      } catch (e) {
+        throw rangeError('ERR_LLMK_BAD_ENCODING', `tokenizer.json is not valid JSON: ${(e as Error).message}`);
+      }
+    } else throw typeError('ERR_LLMK_BAD_ARGUMENT', 'pathOrJson must be a path, JSON text or an object');
+    const parsed = parseHuggingFace(json as Record<string, unknown>);
+    const native = loaded().native;
+    const label = name ?? (typeof pathOrJson === 'string' && !pathOrJson.trimStart().startsWith('{') ? pathOrJson : 'tokenizer.json');
+    return new Tokenizer(new native.BpeEncoding(parsed.data), label, { addPrefixSpace: parsed.addPrefixSpace });
   }
 
   /** The tokenizer of an OpenAI model name, as tiktoken's encoding_for_model ('gpt-4o' → o200k_base). */
@@ -177,9 +207,23 @@ export class Tokenizer {
     return (await this.encodeBatch([text], { ...checkObject<object>(options, 'options'), threads: 1 }))[0];
   }
 
-  /** Ids with special-token text encoded as ordinary text. */
+  /**
+   * Ids with special-token text encoded as ordinary text. For a Hugging Face
+   * tokenizer, exactly tokenizers' encode(text, null, { addSpecialTokens:
+   * false }): added tokens are still recognised, no template, no BOS.
+   */
   encodeOrdinary(text: TextInput): Uint32Array {
-    return this.core.encodeOrdinary(checkText(text));
+    checkText(text);
+    if (!this.hf) return this.core.encodeOrdinary(text);
+    const str = typeof text === 'string' ? text : utf8.decode(text);
+    const parts: Uint32Array[] = [];
+    const prefix = (s: string) => (this.hf!.addPrefixSpace && !s.startsWith(' ') ? ' ' + s : s);
+    this.specials.split(str, { allowedSpecial: 'all', disallowedSpecial: [] }, (seg) => parts.push(this.core.encodeOrdinary(prefix(seg))), (id) => parts.push(Uint32Array.of(id)));
+    if (parts.length === 1) return parts[0];
+    const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) out.set(p, at), (at += p.length);
+    return out;
   }
 
   /** How many ids encode() would return, without materialising them. */

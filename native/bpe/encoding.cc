@@ -55,7 +55,10 @@ inline uint32_t check_of(uint64_t hash, size_t n) { return uint32_t(n) | uint32_
 
 Encoding Encoding::load(const uint8_t* data, size_t size) {
   Reader r{data, size};
-  if (std::memcmp(r.take(8, "header"), "LLMKBPE\x01", 8) != 0) bad("not an llm-kernels BPE file (bad magic)");
+  const uint8_t* magic = r.take(8, "header");
+  if (std::memcmp(magic, "LLMKBPE", 7) != 0 || (magic[7] != 1 && magic[7] != 2))
+    bad("not an llm-kernels BPE file (bad magic)");
+  const bool has_merges = magic[7] == 2;
   Encoding e;
   const uint32_t count = r.u32("rank count");
   if (count == 0 || count >= (1u << 24)) bad("rank count out of range");
@@ -80,6 +83,33 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     e.length_[rank] = len;
     e.arena_.append(reinterpret_cast<const char*>(r.take(len, "token")), len);
   }
+  if (has_merges) {
+    // Version 2: u8 flags (bit 0: ignore_merges), u32 count, {u32 left, u32 right, u32 result} per merge, by priority.
+    const uint8_t flags = *r.take(1, "flags");
+    e.listed_merges_ = true;
+    e.ignore_merges_ = flags & 1;
+    const uint32_t n_merges = r.u32("merge count");
+    if (n_merges >= (1u << 24)) bad("merge count out of range");
+    size_t slots = 16;
+    while (slots < 2 * size_t(n_merges)) slots <<= 1;
+    e.merges_.assign(slots, MergeSlot{~uint64_t(0), 0, 0});
+    e.merge_mask_ = slots - 1;
+    for (uint32_t k = 0; k < n_merges; ++k) {
+      const Rank left = r.u32("merge"), right = r.u32("merge"), result = r.u32("merge");
+      if (left >= count || right >= count || result >= count || !e.length_[left] || !e.length_[right] || !e.length_[result])
+        bad("merge " + std::to_string(k) + " names an id outside the vocabulary");
+      if (e.length_[left] + e.length_[right] != e.length_[result] ||
+          std::memcmp(e.arena_.data() + e.offset_[left], e.arena_.data() + e.offset_[result], e.length_[left]) != 0 ||
+          std::memcmp(e.arena_.data() + e.offset_[right], e.arena_.data() + e.offset_[result] + e.length_[left],
+                      e.length_[right]) != 0)
+        bad("merge " + std::to_string(k) + " does not join its two tokens into its result");
+      const uint64_t pair = uint64_t(left) << 32 | right;
+      uint64_t s = (pair * 0x9E3779B97F4A7C15ull) >> 20 & e.merge_mask_;
+      while (e.merges_[s].pair != ~uint64_t(0) && e.merges_[s].pair != pair) s = (s + 1) & e.merge_mask_;
+      if (e.merges_[s].pair == pair) continue;  // a repeated merge keeps its first priority
+      e.merges_[s] = {pair, k, result};
+    }
+  }
   if (r.left != 0) bad("trailing bytes");
   do e.serial_ = g_next_serial.fetch_add(1);
   while (e.serial_ == 0);  // 0 marks an empty piece-cache entry
@@ -99,7 +129,20 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     while (e.table_[s].rank != kNoRank) s = (s + 1) & e.mask_;
     e.table_[s] = Slot{load_head(bytes, n), rank, check_of(h, n)};
   }
+  for (int b = 0; b < 256; ++b) {
+    const uint8_t byte = static_cast<uint8_t>(b);
+    e.byte_id_[b] = e.rank_of(std::string_view(reinterpret_cast<const char*>(&byte), 1));
+  }
   return e;
+}
+
+const Encoding::MergeSlot* Encoding::find_merge(Rank left, Rank right) const {
+  const uint64_t pair = uint64_t(left) << 32 | right;
+  for (uint64_t s = (pair * 0x9E3779B97F4A7C15ull) >> 20 & merge_mask_;; s = (s + 1) & merge_mask_) {
+    const MergeSlot& m = merges_[s];
+    if (m.pair == pair) return &m;
+    if (m.pair == ~uint64_t(0)) return nullptr;
+  }
 }
 
 // The slot holding the bytes, or an empty slot.
@@ -207,6 +250,64 @@ void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
   for (size_t i = 0; i < n; i = next[i]) emit(rank(i, end[i]), i);
 }
 
+// Hugging Face's BPE model: the pieces' bytes start as single-byte tokens,
+// and the adjacent pair listed first among the merges joins first (leftmost
+// on ties), as tokenizers' Word::merge_all, over a linked list and a heap.
+template <class Emit>
+void Encoding::merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const {
+  std::vector<Rank> id(n);
+  std::vector<size_t> next(n), prev(n);
+  for (size_t i = 0; i < n; ++i) {
+    id[i] = byte_id_[piece[i]];
+    if (id[i] == kNoRank)
+      throw range_error("ERR_LLMK_UNENCODABLE", "byte 0x" + std::string(1, "0123456789abcdef"[piece[i] >> 4]) +
+                                                    std::string(1, "0123456789abcdef"[piece[i] & 15]) +
+                                                    " has no token in this encoding");
+    next[i] = i + 1, prev[i] = i - 1;
+  }
+  struct Candidate {
+    uint32_t priority;
+    size_t left;
+    Rank left_id, right_id;
+    bool operator>(const Candidate& o) const { return priority != o.priority ? priority > o.priority : left > o.left; }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
+  auto push = [&](size_t left) {
+    if (left >= n || next[left] >= n) return;
+    if (const MergeSlot* m = find_merge(id[left], id[next[left]])) heap.push({m->priority, left, id[left], id[next[left]]});
+  };
+  for (size_t i = 0; i + 1 < n; ++i) push(i);
+  std::vector<bool> alive(n, true);
+  while (!heap.empty()) {
+    const Candidate c = heap.top();
+    heap.pop();
+    const size_t right = next[c.left];
+    if (!alive[c.left] || right >= n || id[c.left] != c.left_id || id[right] != c.right_id) continue;  // stale
+    id[c.left] = find_merge(c.left_id, c.right_id)->result;
+    alive[right] = false;
+    next[c.left] = next[right];
+    if (next[right] < n) prev[next[right]] = c.left;
+    if (prev[c.left] < n) push(prev[c.left]);
+    push(c.left);
+  }
+  for (size_t i = 0; i < n; i = next[i]) emit(id[i]);
+}
+
+// One pre-token under the encoding's merge rule.
+template <class Emit>
+void Encoding::encode_piece(const uint8_t* piece, size_t n, Emit&& emit) const {
+  if (listed_merges_) {
+    if (ignore_merges_) {
+      const Rank whole = rank_of(std::string_view(reinterpret_cast<const char*>(piece), n));
+      if (whole != kNoRank) return emit(whole);
+    }
+    return merge_listed(piece, n, emit);
+  }
+  const Rank whole = piece_rank(piece, n);
+  if (whole != kNoRank) return emit(whole);
+  merge(piece, n, emit);
+}
+
 namespace {
 
 // Recent pre-tokens of up to 8 bytes and their whole-piece rank (or
@@ -249,23 +350,12 @@ Rank Encoding::piece_rank(const uint8_t* piece, size_t n) const {
 }
 
 void Encoding::encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>& out) const {
-  split(kind_, text, n, [&](size_t a, size_t b) {
-    const Rank whole = piece_rank(text + a, b - a);
-    if (whole != kNoRank)
-      out.push_back(whole);
-    else
-      merge(text + a, b - a, [&](Rank r) { out.push_back(r); });
-  });
+  split(kind_, text, n, [&](size_t a, size_t b) { encode_piece(text + a, b - a, [&](Rank r) { out.push_back(r); }); });
 }
 
 size_t Encoding::count_ordinary(const uint8_t* text, size_t n) const {
   size_t count = 0;
-  split(kind_, text, n, [&](size_t a, size_t b) {
-    if (piece_rank(text + a, b - a) != kNoRank)
-      ++count;
-    else
-      merge(text + a, b - a, [&](Rank) { ++count; });
-  });
+  split(kind_, text, n, [&](size_t a, size_t b) { encode_piece(text + a, b - a, [&](Rank) { ++count; }); });
   return count;
 }
 

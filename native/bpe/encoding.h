@@ -1,6 +1,10 @@
-// A byte-level BPE encoding (tiktoken's model): ranks of byte strings, a
-// pre-tokenizer, special tokens. Encoding a text splits it into pre-tokens
-// and merges each one's bytes by rank, lowest first, leftmost on ties.
+// A byte-level BPE encoding: ids of byte strings, a pre-tokenizer, special
+// tokens, and one of two merge rules:
+//  - tiktoken's: the pair whose joined bytes have the lowest id merges first;
+//  - Hugging Face's BPE model: the pair listed first in `merges` merges
+//    first (ids are then arbitrary), and a whole pre-token found in the
+//    vocabulary is only taken as is when `ignore_merges` is set.
+// Either way ties go to the leftmost pair.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -43,6 +47,10 @@ class Encoding {
   Rank piece_rank(const uint8_t* piece, size_t n) const;
   template <class Emit>
   void merge(const uint8_t* piece, size_t n, Emit&& emit) const;
+  template <class Emit>
+  void merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const;
+  template <class Emit>
+  void encode_piece(const uint8_t* piece, size_t n, Emit&& emit) const;
   // One rank-table entry: enough to accept or reject a candidate without
   // touching the arena for tokens of up to 8 bytes (nearly all lookups).
   struct Slot {
@@ -62,6 +70,17 @@ class Encoding {
   std::vector<std::pair<std::string, Rank>> specials_;
   size_t vocab_size_ = 0;
   uint32_t serial_ = 0;  // tells this encoding's entries apart in the per-thread piece cache
+
+  // Hugging Face merges: (left id, right id) -> (priority, result id).
+  struct MergeSlot {
+    uint64_t pair;  // left << 32 | right; ~0: empty
+    uint32_t priority, result;
+  };
+  bool listed_merges_ = false, ignore_merges_ = false;
+  std::vector<MergeSlot> merges_;
+  uint64_t merge_mask_ = 0;
+  Rank byte_id_[256];
+  const MergeSlot* find_merge(Rank left, Rank right) const;
 };
 
 }  // namespace llmk::bpe

