@@ -79,10 +79,30 @@ describe.each(cases)('%s against tokenizers', (_name, load) => {
   });
 });
 
+describe('normalizers NFC, NFD, NFKC, NFKD and Sequence, against tokenizers', () => {
+  const base = readFileSync(new URL('./data/tokenizers/tiny-llama-brown.json', import.meta.url), 'utf8');
+  const texts = ['Cafe\u0301 na\u0308ive', 'ﬁne ｆｕｌｌｗｉｄｔｈ ①②', 'Å Å Å', 'x\u0323\u0307 e\u0301\u0301', ...udhrTexts().slice(0, 40).map((u) => u.text.slice(0, 800))];
+  it.each([
+    { type: 'NFC' },
+    { type: 'NFD' },
+    { type: 'NFKC' },
+    { type: 'NFKD' },
+    { type: 'Sequence', normalizers: [{ type: 'NFKC' }, { type: 'Replace', pattern: { String: 'e' }, content: 'E' }, { type: 'Prepend', prepend: '>' }] },
+  ])('%o', async (normalizer) => {
+    const j = JSON.parse(base);
+    j.normalizer = normalizer;
+    const text = JSON.stringify(j);
+    const ours = Tokenizer.fromHuggingFace(text);
+    const theirs = hf.Tokenizer.fromString(text);
+    for (const t of texts) expect([...ours.encodeOrdinary(t)]).toEqual((await theirs.encode(t, null, { addSpecialTokens: false })).getIds());
+  });
+});
+
 describe('fromHuggingFace rejects what it does not support, naming it', () => {
   const base = () => JSON.parse(readFileSync(new URL('./data/tokenizers/tiny-llama-brown.json', import.meta.url), 'utf8'));
   it.each([
-    ['normalizer', (j: Record<string, any>) => (j.normalizer = { type: 'NFC' }), /normalizer NFC/],
+    ['normalizer', (j: Record<string, any>) => (j.normalizer = { type: 'BertNormalizer' }), /normalizer BertNormalizer/],
+    ['regex Replace', (j: Record<string, any>) => (j.normalizer = { type: 'Replace', pattern: { Regex: '\\s+' }, content: ' ' }), /normalizer Replace with a regex/],
     ['model', (j: Record<string, any>) => (j.model.type = 'WordPiece'), /model WordPiece/],
     ['pre-tokenizer', (j: Record<string, any>) => (j.pre_tokenizer = { type: 'Whitespace' }), /pre_tokenizer Whitespace/],
     ['split pattern', (j: Record<string, any>) => (j.pre_tokenizer = { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: '\\w+' }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', use_regex: false }] }), /Split pattern "\\\\w\+"/],

@@ -45,8 +45,10 @@ export interface HuggingFaceTokenizer {
   addedTokens: Record<string, number>;
   /** ByteLevel add_prefix_space: a space is put before text that does not start with one. */
   addPrefixSpace: boolean;
-  /** SentencePiece-style models: the normalizer (applied to each segment between added tokens) and the decoder. */
-  sentencePiece?: { prepend: string; replaceSpaceWith: string; stripLeadingSpace: boolean };
+  /** The normalizer, applied to each segment between added tokens. */
+  normalize?: (s: string) => string;
+  /** SentencePiece-style models: the decoder's marker for a space ('▁') and whether one leading space is stripped. */
+  sentencePiece?: { marker: string; stripLeadingSpace: boolean };
 }
 
 const none = (v: unknown) => v === null || v === undefined;
@@ -69,42 +71,54 @@ function prePattern(pre: Json | null | undefined): { pattern: string; addPrefixS
   throw unsupported(`pre_tokenizer ${String(pre.type)}`);
 }
 
-/**
- * The SentencePiece-style setup (Llama-2): normalizer Prepend('▁') then
- * Replace(' ' → '▁'), no pre-tokenizer, decoder Replace('▁' → ' '),
- * ByteFallback, Fuse, Strip(1 leading space).
- */
-function sentencePieceSetup(json: Json): HuggingFaceTokenizer['sentencePiece'] {
-  const norm = json.normalizer as Json | null | undefined;
+/** The normalizer as a function applied to each segment between added tokens, or undefined for none. */
+function normalizerOf(norm: Json | null | undefined): ((s: string) => string) | undefined {
   if (!norm) return undefined;
   const steps = norm.type === 'Sequence' ? (norm.normalizers as Json[]) : [norm];
-  let prepend = '';
-  let replaceSpaceWith = ' ';
-  for (const step of steps) {
-    if (step.type === 'Prepend' && typeof step.prepend === 'string' && prepend === '' && replaceSpaceWith === ' ') prepend = step.prepend;
-    else if (step.type === 'Replace' && (step.pattern as Json | undefined)?.String === ' ' && typeof step.content === 'string') replaceSpaceWith = step.content;
-    else throw unsupported(`normalizer ${String(step.type)}${step.type === 'Replace' ? ' (only a plain-string space replacement is supported)' : ''}`);
-  }
-  if (!none(json.pre_tokenizer)) throw unsupported(`pre_tokenizer ${String((json.pre_tokenizer as Json).type)} after a SentencePiece-style normalizer`);
+  const fns = steps.map((step): ((s: string) => string) => {
+    switch (step.type) {
+      case 'NFC':
+      case 'NFD':
+      case 'NFKC':
+      case 'NFKD':
+        return (s) => s.normalize(step.type as string);
+      case 'Prepend':
+        if (typeof step.prepend !== 'string') break;
+        return (s) => (s.length ? (step.prepend as string) + s : s);
+      case 'Replace': {
+        const from = (step.pattern as Json | undefined)?.String;
+        if (typeof from !== 'string' || typeof step.content !== 'string') break;
+        return (s) => s.replaceAll(from, step.content as string);
+      }
+    }
+    throw unsupported(`normalizer ${String(step.type)}${step.type === 'Replace' ? ' with a regex pattern' : ''}`);
+  });
+  return (s) => fns.reduce((acc, f) => f(acc), s);
+}
+
+/**
+ * SentencePiece-style models (Llama-2): no pre-tokenizer, the vocabulary is
+ * text, and the decoder is Replace('▁' → ' '), ByteFallback, Fuse, Strip.
+ */
+function sentencePieceDecoder(json: Json): { marker: string; stripLeadingSpace: boolean } {
   const decoder = json.decoder as Json | null | undefined;
   const decoders = decoder?.type === 'Sequence' ? (decoder.decoders as Json[]) : decoder ? [decoder] : [];
+  let marker = '';
   let stripLeadingSpace = false;
   for (const d of decoders) {
-    if (d.type === 'Replace' && (d.pattern as Json | undefined)?.String === replaceSpaceWith && d.content === ' ') continue;
-    if (d.type === 'ByteFallback' || d.type === 'Fuse') continue;
-    if (d.type === 'Strip' && d.content === ' ' && d.start === 1 && d.stop === 0) {
-      stripLeadingSpace = true;
-      continue;
-    }
-    throw unsupported(`decoder ${String(d.type)}`);
+    const from = (d.pattern as Json | undefined)?.String;
+    if (d.type === 'Replace' && typeof from === 'string' && d.content === ' ') marker = from;
+    else if (d.type === 'Strip' && d.content === ' ' && d.start === 1 && d.stop === 0) stripLeadingSpace = true;
+    else if (d.type !== 'ByteFallback' && d.type !== 'Fuse') throw unsupported(`decoder ${String(d.type)}`);
   }
-  return { prepend, replaceSpaceWith, stripLeadingSpace };
+  return { marker, stripLeadingSpace };
 }
 
 export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   const model = json.model as Json | undefined;
   if (!model || model.type !== 'BPE') throw unsupported(`model ${String(model?.type)} (supported: BPE)`);
-  const sentencePiece = sentencePieceSetup(json);
+  const normalize = normalizerOf(json.normalizer as Json | null);
+  const sentencePiece = none(json.pre_tokenizer) ? sentencePieceDecoder(json) : undefined;
   const { pattern, addPrefixSpace } = sentencePiece ? { pattern: '', addPrefixSpace: false } : prePattern(json.pre_tokenizer as Json | null);
   const decoder = json.decoder as Json | null | undefined;
   if (!sentencePiece && decoder && decoder.type !== 'ByteLevel') throw unsupported(`decoder ${String(decoder.type)} with a ByteLevel pre-tokenizer`);
@@ -173,5 +187,5 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   const merged = Buffer.alloc(triples.length * 4);
   triples.forEach((v, i) => merged.writeUInt32LE(v, i * 4));
   parts.push(merged);
-  return { data: Buffer.concat(parts), addedTokens, addPrefixSpace, sentencePiece };
+  return { data: Buffer.concat(parts), addedTokens, addPrefixSpace, normalize, sentencePiece };
 }

@@ -72,7 +72,7 @@ export class Tokenizer {
     readonly name: string,
     // Hugging Face tokenizers: added tokens are always extracted, ByteLevel may add a prefix space,
     // SentencePiece-style ones normalize each segment and decode '▁' and <0xXX> tokens.
-    private readonly hf?: Pick<HuggingFaceTokenizer, 'addPrefixSpace' | 'sentencePiece'>,
+    private readonly hf?: Pick<HuggingFaceTokenizer, 'addPrefixSpace' | 'normalize' | 'sentencePiece'>,
   ) {
     this.specials = new SpecialTokens(core.specials);
   }
@@ -126,7 +126,7 @@ export class Tokenizer {
     const parsed = parseHuggingFace(json as Record<string, unknown>);
     const native = loaded().native;
     const label = name ?? (typeof pathOrJson === 'string' && !pathOrJson.trimStart().startsWith('{') ? pathOrJson : 'tokenizer.json');
-    return new Tokenizer(new native.BpeEncoding(parsed.data), label, { addPrefixSpace: parsed.addPrefixSpace, sentencePiece: parsed.sentencePiece });
+    return new Tokenizer(new native.BpeEncoding(parsed.data), label, parsed);
   }
 
   /** The tokenizer of an OpenAI model name, as tiktoken's encoding_for_model ('gpt-4o' → o200k_base). */
@@ -218,10 +218,12 @@ export class Tokenizer {
     if (!this.hf) return this.core.encodeOrdinary(text);
     const str = typeof text === 'string' ? text : utf8.decode(text);
     const parts: Uint32Array[] = [];
-    const sp = this.hf.sentencePiece;
-    const prefix = sp
-      ? (s: string) => (s.length ? sp.prepend + s : s).replaceAll(' ', sp.replaceSpaceWith)
-      : (s: string) => (this.hf!.addPrefixSpace && !s.startsWith(' ') ? ' ' + s : s);
+    const { normalize, addPrefixSpace } = this.hf;
+    // tokenizers: normalizer first, then ByteLevel's add_prefix_space, per segment.
+    const prefix = (s: string) => {
+      const n = normalize ? normalize(s) : s;
+      return addPrefixSpace && !n.startsWith(' ') ? ' ' + n : n;
+    };
     this.specials.split(str, { allowedSpecial: 'all', disallowedSpecial: [] }, (seg) => parts.push(this.core.encodeOrdinary(prefix(seg))), (id) => parts.push(Uint32Array.of(id)));
     if (parts.length === 1) return parts[0];
     const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
@@ -259,7 +261,7 @@ export class Tokenizer {
     const sp = this.hf?.sentencePiece;
     if (!sp) return undefined;
     this.spDecoded ??= new Map();
-    const marker = encoder.encode(sp.replaceSpaceWith);
+    const marker = sp.marker;
     const parts: Uint8Array[] = [];
     for (const id of ids) {
       let d = this.spDecoded.get(id);
@@ -268,7 +270,7 @@ export class Tokenizer {
         if (!raw) throw rangeError('ERR_LLMK_BAD_TOKEN', `token id ${id} is not in the vocabulary`);
         const text = utf8.decode(raw);
         const fallback = /^<0x([0-9A-F]{2})>$/.exec(text);
-        d = fallback ? Uint8Array.of(parseInt(fallback[1], 16)) : encoder.encode(text.replaceAll(utf8.decode(marker), ' '));
+        d = fallback ? Uint8Array.of(parseInt(fallback[1], 16)) : encoder.encode(marker ? text.replaceAll(marker, ' ') : text);
         this.spDecoded.set(id, d);
       }
       parts.push(d);
