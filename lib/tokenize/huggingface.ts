@@ -47,8 +47,10 @@ export interface HuggingFaceTokenizer {
   addPrefixSpace: boolean;
   /** The normalizer, applied to each segment between added tokens. */
   normalize?: (s: string) => string;
-  /** SentencePiece-style models: the decoder's marker for a space ('▁') and whether one leading space is stripped. */
-  sentencePiece?: { marker: string; stripLeadingSpace: boolean };
+  /** Metaspace's per-segment transform (first: the segment starts the text). */
+  metaspace?: (s: string, first: boolean) => string;
+  /** SentencePiece-style models' decoder: the marker for a space ('▁'), whether one leading space is stripped, whether <0xXX> tokens become bytes. */
+  sentencePiece?: { marker: string; stripLeadingSpace: boolean; byteFallback: boolean };
 }
 
 const none = (v: unknown) => v === null || v === undefined;
@@ -100,26 +102,61 @@ function normalizerOf(norm: Json | null | undefined): ((s: string) => string) | 
  * SentencePiece-style models (Llama-2): no pre-tokenizer, the vocabulary is
  * text, and the decoder is Replace('▁' → ' '), ByteFallback, Fuse, Strip.
  */
-function sentencePieceDecoder(json: Json): { marker: string; stripLeadingSpace: boolean } {
+function sentencePieceDecoder(json: Json): NonNullable<HuggingFaceTokenizer['sentencePiece']> {
   const decoder = json.decoder as Json | null | undefined;
   const decoders = decoder?.type === 'Sequence' ? (decoder.decoders as Json[]) : decoder ? [decoder] : [];
   let marker = '';
   let stripLeadingSpace = false;
+  let byteFallback = false;
   for (const d of decoders) {
     const from = (d.pattern as Json | undefined)?.String;
     if (d.type === 'Replace' && typeof from === 'string' && d.content === ' ') marker = from;
     else if (d.type === 'Strip' && d.content === ' ' && d.start === 1 && d.stop === 0) stripLeadingSpace = true;
-    else if (d.type !== 'ByteFallback' && d.type !== 'Fuse') throw unsupported(`decoder ${String(d.type)}`);
+    else if (d.type === 'Metaspace' && (d.replacement ?? '▁') === '▁') {
+      marker = '▁';
+      const scheme = d.prepend_scheme ?? (d.add_prefix_space === false ? 'never' : 'always');
+      stripLeadingSpace = scheme !== 'never';
+    } else if (d.type === 'ByteFallback') byteFallback = true;
+    else if (d.type !== 'Fuse') throw unsupported(`decoder ${String(d.type)}`);
   }
-  return { marker, stripLeadingSpace };
+  return { marker, stripLeadingSpace, byteFallback };
+}
+
+/**
+ * tokenizers' Metaspace pre-tokenizer: spaces become the replacement (only
+ * '▁' is supported), which is put before the first segment ('first') or
+ * every segment ('always') that lacks it; with split, pieces start at each
+ * replacement. Returns the per-segment transform and the native pattern.
+ */
+function metaspaceOf(pre: Json): { transform: (s: string, first: boolean) => string; pattern: string } {
+  const replacement = pre.replacement ?? '▁';
+  if (replacement !== '▁') throw unsupported(`Metaspace replacement ${JSON.stringify(replacement)} (only '▁')`);
+  const scheme = pre.prepend_scheme ?? (pre.add_prefix_space === false ? 'never' : 'always');
+  if (scheme !== 'always' && scheme !== 'first' && scheme !== 'never') throw unsupported(`Metaspace prepend_scheme ${String(scheme)}`);
+  return {
+    transform: (s, first) => {
+      const r = s.replaceAll(' ', '▁');
+      return (scheme === 'always' || (scheme === 'first' && first)) && r.length && !r.startsWith('▁') ? '▁' + r : r;
+    },
+    pattern: pre.split === false ? '' : '\u2581',
+  };
 }
 
 export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   const model = json.model as Json | undefined;
   if (!model || model.type !== 'BPE') throw unsupported(`model ${String(model?.type)} (supported: BPE)`);
   const normalize = normalizerOf(json.normalizer as Json | null);
-  const sentencePiece = none(json.pre_tokenizer) ? sentencePieceDecoder(json) : undefined;
-  const { pattern, addPrefixSpace } = sentencePiece ? { pattern: '', addPrefixSpace: false } : prePattern(json.pre_tokenizer as Json | null);
+  const pre = json.pre_tokenizer as Json | null | undefined;
+  const metaspace = pre?.type === 'Metaspace' ? metaspaceOf(pre) : undefined;
+  let sentencePiece: HuggingFaceTokenizer['sentencePiece'];
+  if (metaspace || none(pre)) {
+    sentencePiece = sentencePieceDecoder(json);
+  }
+  const { pattern, addPrefixSpace } = metaspace
+    ? { pattern: metaspace.pattern, addPrefixSpace: false }
+    : sentencePiece
+      ? { pattern: '', addPrefixSpace: false }
+      : prePattern(pre);
   const decoder = json.decoder as Json | null | undefined;
   if (!sentencePiece && decoder && decoder.type !== 'ByteLevel') throw unsupported(`decoder ${String(decoder.type)} with a ByteLevel pre-tokenizer`);
   if (!none(model.dropout)) throw unsupported('BPE dropout');
@@ -187,5 +224,5 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   const merged = Buffer.alloc(triples.length * 4);
   triples.forEach((v, i) => merged.writeUInt32LE(v, i * 4));
   parts.push(merged);
-  return { data: Buffer.concat(parts), addedTokens, addPrefixSpace, normalize, sentencePiece };
+  return { data: Buffer.concat(parts), addedTokens, addPrefixSpace, normalize, sentencePiece, metaspace: metaspace?.transform };
 }

@@ -72,7 +72,7 @@ export class Tokenizer {
     readonly name: string,
     // Hugging Face tokenizers: added tokens are always extracted, ByteLevel may add a prefix space,
     // SentencePiece-style ones normalize each segment and decode '▁' and <0xXX> tokens.
-    private readonly hf?: Pick<HuggingFaceTokenizer, 'addPrefixSpace' | 'normalize' | 'sentencePiece'>,
+    private readonly hf?: Pick<HuggingFaceTokenizer, 'addPrefixSpace' | 'normalize' | 'sentencePiece' | 'metaspace'>,
   ) {
     this.specials = new SpecialTokens(core.specials);
   }
@@ -218,13 +218,26 @@ export class Tokenizer {
     if (!this.hf) return this.core.encodeOrdinary(text);
     const str = typeof text === 'string' ? text : utf8.decode(text);
     const parts: Uint32Array[] = [];
-    const { normalize, addPrefixSpace } = this.hf;
-    // tokenizers: normalizer first, then ByteLevel's add_prefix_space, per segment.
+    const { normalize, addPrefixSpace, metaspace } = this.hf;
+    // tokenizers: normalizer first, then the pre-tokenizer's own rewriting (ByteLevel's
+    // add_prefix_space, Metaspace's replacement and prefix), per segment.
+    let first = true;
     const prefix = (s: string) => {
       const n = normalize ? normalize(s) : s;
+      const isFirst = first;
+      first = false;
+      if (metaspace) return metaspace(n, isFirst);
       return addPrefixSpace && !n.startsWith(' ') ? ' ' + n : n;
     };
-    this.specials.split(str, { allowedSpecial: 'all', disallowedSpecial: [] }, (seg) => parts.push(this.core.encodeOrdinary(prefix(seg))), (id) => parts.push(Uint32Array.of(id)));
+    this.specials.split(
+      str,
+      { allowedSpecial: 'all', disallowedSpecial: [] },
+      (seg) => parts.push(this.core.encodeOrdinary(prefix(seg))),
+      (id) => {
+        first = false; // Metaspace 'first' prepends only to a segment at the start of the text
+        parts.push(Uint32Array.of(id));
+      },
+    );
     if (parts.length === 1) return parts[0];
     const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
     let at = 0;
@@ -269,7 +282,7 @@ export class Tokenizer {
         const raw = this.core.idToBytes(id);
         if (!raw) throw rangeError('ERR_LLMK_BAD_TOKEN', `token id ${id} is not in the vocabulary`);
         const text = utf8.decode(raw);
-        const fallback = /^<0x([0-9A-F]{2})>$/.exec(text);
+        const fallback = sp.byteFallback ? /^<0x([0-9A-F]{2})>$/.exec(text) : null;
         d = fallback ? Uint8Array.of(parseInt(fallback[1], 16)) : encoder.encode(marker ? text.replaceAll(marker, ' ') : text);
         this.spDecoded.set(id, d);
       }

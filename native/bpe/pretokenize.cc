@@ -174,6 +174,7 @@ bool pattern_kind(std::string_view pattern, Pattern& kind) {
   if (pattern == kCl100k) return kind = Pattern::Cl100k, true;
   if (pattern == kO200k) return kind = Pattern::O200k, true;
   if (pattern.empty()) return kind = Pattern::Whole, true;
+  if (pattern == "\u2581") return kind = Pattern::Metaspace, true;
   return false;
 }
 
@@ -184,6 +185,12 @@ size_t next_piece(Pattern kind, const uint8_t* s, size_t n, size_t i) {
     case Pattern::Cl100k: return cl100k(t, i) - i;
     case Pattern::O200k: return o200k(t, i) - i;
     case Pattern::Whole: return n - i;
+    case Pattern::Metaspace: {
+      // U+2581 is E2 96 81 in UTF-8; a piece runs up to the next one.
+      for (size_t j = i + 1; j + 2 < n; ++j)
+        if (s[j] == 0xE2 && s[j + 1] == 0x96 && s[j + 2] == 0x81) return j - i;
+      return n - i;
+    }
   }
   return 1;
 }

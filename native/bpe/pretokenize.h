@@ -7,6 +7,7 @@
 //   Cl100k  (cl100k_base)           (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
 //                                   ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 //   Whole   (empty pattern)         the whole text
+//   Metaspace ("\u2581")             pieces starting at each U+2581
 //   O200k   (o200k_base)            cased words with optional contractions, \p{N}{1,3},
 //                                   ?[^\s\p{L}\p{N}]+[\r\n/]*, then the whitespace rules of Cl100k
 #pragma once
@@ -17,7 +18,8 @@
 namespace llmk::bpe {
 
 // Whole: no pre-tokenizer, the text is one piece (SentencePiece-style BPE).
-enum class Pattern { Gpt2, Cl100k, O200k, Whole };
+// Metaspace: a piece starts at every U+2581 (tokenizers' Metaspace with split).
+enum class Pattern { Gpt2, Cl100k, O200k, Whole, Metaspace };
 
 // The pattern kind of a pattern string, or false when it is none of the
 // built-in ones (the caller reports it as unsupported).
