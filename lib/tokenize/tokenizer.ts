@@ -331,6 +331,9 @@ export class Tokenizer {
    */
   encodeWithOffsets(text: string, options?: SpecialOptions): { ids: Uint32Array; offsets: Uint32Array } {
     if (typeof text !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', 'text must be a string');
+    // Offsets come from token byte lengths, so the tokens must spell the text exactly.
+    if (this.hf && (this.hf.normalize || this.hf.addPrefixSpace || this.hf.sentencePiece || this.hf.metaspace))
+      throw rangeError('ERR_LLMK_UNSUPPORTED', `encodeWithOffsets: ${this.name} rewrites its input (normalizer, prefix space or '▁'), so token bytes do not map back to offsets`);
     const ids = this.encode(text, options);
     // UTF-16 offset of every UTF-8 byte of the text.
     const bytes = encoder.encode(text);
