@@ -6,6 +6,7 @@
  * supported; anything else is rejected with ERR_LLMK_UNSUPPORTED naming it.
  */
 import { rangeError } from '../errors.js';
+import { encodingData } from './tiktoken-file.js';
 
 // tokenizers' ByteLevel regex (GPT-2's) and the cl100k-family Split pattern (Llama-3).
 const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
@@ -202,27 +203,7 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
     addedTokens[t.content] = t.id as number;
   }
 
-  // The binary form, version 2: the ranks section holds bytes by id, then the merges.
-  let count = 0;
-  for (const id of bytesById.keys()) count = Math.max(count, id + 1);
-  const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
-  const u16 = (v: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
-  const pat = Buffer.from(pattern, 'utf8');
-  const parts: Buffer[] = [Buffer.from('LLMKBPE\x02', 'latin1'), u32(count), u32(pat.length), pat, u32(Object.keys(addedTokens).length)];
-  for (const [text, id] of Object.entries(addedTokens)) {
-    const b = Buffer.from(text, 'utf8');
-    parts.push(u32(id), u16(b.length), b);
-  }
-  for (let id = 0; id < count; id++) {
-    const b = bytesById.get(id);
-    if (b && b.length > 255) throw unsupported(`token ${id} longer than 255 bytes`);
-    parts.push(Buffer.from([b ? b.length : 0]));
-    if (b) parts.push(b);
-  }
   const flags = (model.ignore_merges === true ? 1 : 0) | (sentencePiece ? 2 : 0) | (model.byte_fallback === true ? 4 : 0) | (model.fuse_unk === true ? 8 : 0);
-  parts.push(Buffer.from([flags]), u32(unk ?? 0xffffffff), u32(triples.length / 3));
-  const merged = Buffer.alloc(triples.length * 4);
-  triples.forEach((v, i) => merged.writeUInt32LE(v, i * 4));
-  parts.push(merged);
-  return { data: Buffer.concat(parts), addedTokens, addPrefixSpace, normalize, sentencePiece, metaspace: metaspace?.transform };
+  const data = encodingData(bytesById, pattern, addedTokens, { flags, unk, triples });
+  return { data, addedTokens, addPrefixSpace, normalize, sentencePiece, metaspace: metaspace?.transform };
 }

@@ -20,6 +20,7 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 export class SpecialTokens {
   readonly ids: ReadonlyMap<string, number>;
   private readonly cache = new Map<string, RegExp | null>();
+  private everySpecial?: RegExp | null;
 
   constructor(pairs: [string, number][]) {
     this.ids = new Map(pairs);
@@ -50,25 +51,33 @@ export class SpecialTokens {
     return re;
   }
 
+  private throwIfFound(bad: RegExp | null, text: string): void {
+    if (!bad) return;
+    bad.lastIndex = 0;
+    const m = bad.exec(text);
+    if (m)
+      throw Object.assign(
+        new Error(`the text contains the disallowed special token '${m[0]}' (pass allowedSpecial to encode it as a special token, or disallowedSpecial: [] to encode it as ordinary text)`),
+        { code: 'ERR_LLMK_DISALLOWED_SPECIAL', token: m[0] },
+      );
+  }
+
   /**
    * Splits `text` into ordinary segments and allowed special ids, after
    * checking for disallowed ones. `onText` and `onSpecial` are called in order.
    */
   split(text: string, options: SpecialOptions, onText: (segment: string) => void, onSpecial: (id: number) => void): void {
+    // The common case, no options: every special token is disallowed, nothing to split.
+    if (options.allowedSpecial === undefined && options.disallowedSpecial === undefined) {
+      if (this.everySpecial === undefined) this.everySpecial = this.regex(new Set(this.ids.keys()));
+      this.throwIfFound(this.everySpecial, text);
+      return onText(text);
+    }
     const allowed = this.resolve(options.allowedSpecial, new Set(), 'allowedSpecial');
     for (const t of allowed) if (!this.ids.has(t)) throw typeError('ERR_LLMK_BAD_OPTION', `allowedSpecial: '${t}' is not a special token of this tokenizer`);
     const defaultDisallowed = new Set([...this.ids.keys()].filter((t) => !allowed.has(t)));
     const disallowed = this.resolve(options.disallowedSpecial, defaultDisallowed, 'disallowedSpecial');
-    const bad = this.regex(disallowed);
-    if (bad) {
-      bad.lastIndex = 0;
-      const m = bad.exec(text);
-      if (m)
-        throw Object.assign(
-          new Error(`the text contains the disallowed special token '${m[0]}' (pass allowedSpecial to encode it as a special token, or disallowedSpecial: [] to encode it as ordinary text)`),
-          { code: 'ERR_LLMK_DISALLOWED_SPECIAL', token: m[0] },
-        );
-    }
+    this.throwIfFound(this.regex(disallowed), text);
     const re = this.regex(allowed);
     if (!re) return onText(text);
     re.lastIndex = 0;

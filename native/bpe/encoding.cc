@@ -15,6 +15,12 @@ namespace {
 
 std::atomic<uint32_t> g_next_serial{1};
 
+Error unencodable(uint8_t byte) {
+  char hex[3];
+  std::snprintf(hex, sizeof hex, "%02x", byte);
+  return range_error("ERR_LLMK_UNENCODABLE", std::string("byte 0x") + hex + " has no token in this encoding");
+}
+
 [[noreturn]] void bad(const std::string& what) {
   throw Error(ErrorKind::Range, "ERR_LLMK_BAD_ENCODING", "malformed encoding data: " + what);
 }
@@ -201,10 +207,7 @@ void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
   // A part left without a rank is a single byte the vocabulary lacks (only
   // possible with a loaded rank file): the text cannot be encoded.
   auto emit = [&](Rank r, size_t at) {
-    if (r == kNoRank)
-      throw range_error("ERR_LLMK_UNENCODABLE", "byte 0x" + std::string(1, "0123456789abcdef"[piece[at] >> 4]) +
-                                                    std::string(1, "0123456789abcdef"[piece[at] & 15]) +
-                                                    " has no token in this encoding");
+    if (r == kNoRank) throw unencodable(piece[at]);
     emit_part(r);
   };
   if (n <= 128) {
@@ -267,17 +270,12 @@ void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
 // on ties), as tokenizers' Word::merge_all, over a linked list and a heap.
 template <class Emit>
 void Encoding::merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const {
-  auto unencodable = [&](size_t at) {
-    return range_error("ERR_LLMK_UNENCODABLE", "byte 0x" + std::string(1, "0123456789abcdef"[piece[at] >> 4]) +
-                                                   std::string(1, "0123456789abcdef"[piece[at] & 15]) +
-                                                   " has no token in this encoding");
-  };
   // The initial symbols: bytes, or characters (with byte fallback or the unknown token).
   std::vector<Rank> id;
   id.reserve(n);
   if (!char_symbols_) {
     for (size_t i = 0; i < n; ++i) {
-      if (byte_id_[piece[i]] == kNoRank) throw unencodable(i);
+      if (byte_id_[piece[i]] == kNoRank) throw unencodable(piece[i]);
       id.push_back(byte_id_[piece[i]]);
     }
   } else {
@@ -292,7 +290,7 @@ void Encoding::merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const {
       } else if (unk_id_ != kNoRank) {
         if (!(fuse_unk_ && !id.empty() && id.back() == unk_id_)) id.push_back(unk_id_);
       } else {
-        throw unencodable(i);
+        throw unencodable(piece[i]);
       }
       i += len;
     }
