@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { Tokenizer, encodingForModel, info } from 'llm-kernels';
-import { expectCode } from './helpers.js';
+import { Tokenizer, bpeMergeReference, encodingForModel, info } from 'llm-kernels';
+import { expectCode, freshSeed, rng } from './helpers.js';
 
 describe('Tokenizer API', () => {
   const tok = Tokenizer.fromEncoding('cl100k_base');
@@ -115,5 +115,21 @@ describe('Tokenizer async forms', () => {
     const p = tok.encodeBatch(many, { threads: 1, signal: ac.signal });
     ac.abort();
     await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+describe('native byte-pair merge against the TypeScript reference', () => {
+  it.each(['cl100k_base', 'o200k_base', 'r50k_base'] as const)('%s: fresh random single words, short (flat merge) and long (heap merge)', (name) => {
+    const tok = Tokenizer.fromEncoding(name);
+    const rankOf = (b: Uint8Array) => tok.tokenToId(b);
+    const r = rng(freshSeed(`bpe reference ${name}`));
+    const alphabets = ['abcdefghijklmnopqrstuvwxyz', 'eiaost', 'qwxzjk', 'äöüßéè', 'абвгд', 'αβγδε']; // lowercase: o200k splits at case changes
+    for (let k = 0; k < 60; k++) {
+      const letters = [...alphabets[k % alphabets.length]];
+      const len = k < 40 ? 1 + (r() % 40) : 129 + (r() % 200); // the native flat path takes pieces up to 128 bytes
+      const word = Array.from({ length: len }, () => letters[r() % letters.length]).join('');
+      // A run of letters is a single pre-token for these patterns (no leading space, no contraction).
+      expect([...tok.encodeOrdinary(word)], word).toEqual(bpeMergeReference(new TextEncoder().encode(word), rankOf));
+    }
   });
 });
