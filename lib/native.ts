@@ -38,7 +38,7 @@ export interface NativeInfo {
 /** A built-in or loaded BPE encoding (native/addon/tokenizer.cc). */
 export interface NativeBpeEncoding {
   encodeOrdinary(text: string | Uint8Array): Uint32Array;
-  countOrdinary(text: string | Uint8Array): number;
+  countOrdinary(text: string | Uint8Array, limit?: number): number;
   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions): Promise<Uint32Array[]>;
   decodeBytes(ids: Uint32Array): Uint8Array;
   tokenToId(token: string | Uint8Array): number;

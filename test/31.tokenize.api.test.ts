@@ -38,6 +38,13 @@ describe('Tokenizer API', () => {
     expect(tok.isWithinTokenLimit(text, n)).toBe(n);
     expect(tok.isWithinTokenLimit(text, n - 1)).toBe(false);
     expect(() => tok.count('<|endoftext|>')).toThrow(expect.objectContaining({ code: 'ERR_LLMK_DISALLOWED_SPECIAL' }));
+    // Past the limit, counting stops early: the answer is still exact at the boundary.
+    const huge = 'word '.repeat(200_000);
+    expect(tok.isWithinTokenLimit(huge, 10)).toBe(false);
+    expect(tok.isWithinTokenLimit(new TextEncoder().encode(huge), 10)).toBe(false);
+    expect(tok.isWithinTokenLimit('a b c', 3)).toBe(3);
+    expect(tok.isWithinTokenLimit('a<|endoftext|>b', 3, { allowedSpecial: 'all' })).toBe(3);
+    expect(tok.isWithinTokenLimit('a<|endoftext|>b', 2, { allowedSpecial: 'all' })).toBe(false);
   });
 
   it('encodeWithOffsets gives the UTF-16 start of each token', () => {

@@ -67,6 +67,18 @@ describe.each(cases)('%s against tokenizers', (_name, load) => {
       await check(s, `case ${JSON.stringify(s.slice(0, 20))}`);
   });
 
+  it('encode, count and encodeBatch agree with encodeOrdinary', async () => {
+    for (const { text } of udhrTexts().slice(200, 220)) {
+      const t = text.slice(0, 500);
+      const ids = [...ours.encodeOrdinary(t)];
+      expect([...ours.encode(t, { allowedSpecial: 'all' })]).toEqual(ids);
+      expect(ours.count(t, { allowedSpecial: 'all' })).toBe(ids.length);
+      expect(ours.isWithinTokenLimit(t, ids.length, { allowedSpecial: 'all' })).toBe(ids.length);
+      expect(ours.isWithinTokenLimit(t, ids.length - 1, { allowedSpecial: 'all' })).toBe(false);
+      expect([...(await ours.encodeBatch([t], { allowedSpecial: 'all' }))[0]]).toEqual(ids);
+    }
+  });
+
   it('decodes like tokenizers, and round-trips text', async () => {
     for (const { text } of udhrTexts().slice(0, 30)) {
       const ids = ours.encodeOrdinary(text);

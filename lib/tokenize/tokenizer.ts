@@ -51,6 +51,14 @@ function checkText(text: unknown, name = 'text'): TextInput {
   return text;
 }
 
+function concat(parts: Uint32Array[]): Uint32Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) out.set(p, at), (at += p.length);
+  return out;
+}
+
 function toIds(ids: unknown): Uint32Array {
   if (ids instanceof Uint32Array) return ids;
   if (Array.isArray(ids)) {
@@ -146,28 +154,36 @@ export class Tokenizer {
   /** Ids with tiktoken's special-token rules (disallowed special text throws ERR_LLMK_DISALLOWED_SPECIAL). */
   encode(text: TextInput, options?: SpecialOptions): Uint32Array {
     checkText(text);
-    const o = checkObject<SpecialOptions>(options, 'options');
-    if (typeof text !== 'string' || this.specials.ids.size === 0) return this.core.encodeOrdinary(text);
     const parts: Uint32Array[] = [];
-    let total = 0;
+    this.segments(text, checkObject<SpecialOptions>(options, 'options'), (seg) => parts.push(this.core.encodeOrdinary(seg)), (id) => parts.push(Uint32Array.of(id)));
+    return concat(parts);
+  }
+
+  /**
+   * The ordinary segments (rewritten as a Hugging Face tokenizer's normalizer and
+   * pre-tokenizer do) and the special-token ids of a text, in order.
+   */
+  private segments(text: TextInput, options: SpecialOptions, onText: (segment: TextInput) => void, onSpecial: (id: number) => void): void {
+    if (!this.hf && (typeof text !== 'string' || this.specials.ids.size === 0)) return onText(text);
+    const str = typeof text === 'string' ? text : utf8.decode(text);
+    if (!this.hf) return this.specials.split(str, options, onText, onSpecial);
+    const { normalize, addPrefixSpace, metaspace } = this.hf;
+    // tokenizers: normalizer first, then the pre-tokenizer's own rewriting (ByteLevel's
+    // add_prefix_space, Metaspace's replacement and prefix), per segment.
+    let first = true;
     this.specials.split(
-      text,
-      o,
-      (segment) => {
-        const ids = this.core.encodeOrdinary(segment);
-        parts.push(ids);
-        total += ids.length;
+      str,
+      options,
+      (seg) => {
+        const n = normalize ? normalize(seg) : seg;
+        onText(metaspace ? metaspace(n, first) : addPrefixSpace && !n.startsWith(' ') ? ' ' + n : n);
+        first = false;
       },
       (id) => {
-        parts.push(Uint32Array.of(id));
-        total += 1;
+        first = false; // Metaspace 'first' prepends only to a segment at the start of the text
+        onSpecial(id);
       },
     );
-    if (parts.length === 1) return parts[0];
-    const out = new Uint32Array(total);
-    let at = 0;
-    for (const p of parts) out.set(p, at), (at += p.length);
-    return out;
   }
 
   /**
@@ -183,24 +199,13 @@ export class Tokenizer {
     const plans = texts.map((text, i) => {
       checkText(text, `texts[${i}]`);
       const plan: (number | { segment: number })[] = [];
-      if (typeof text !== 'string' || this.specials.ids.size === 0) {
-        plan.push({ segment: segments.push(text) - 1 });
-      } else {
-        this.specials.split(text, o, (seg) => plan.push({ segment: segments.push(seg) - 1 }), (id) => plan.push(id));
-      }
+      this.segments(text, o, (seg) => plan.push({ segment: segments.push(seg) - 1 }), (id) => plan.push(id));
       return plan;
     });
     const encoded = await withAbort(o.signal, (cancel) =>
       this.core.encodeOrdinaryBatchAsync(segments, { ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }),
     );
-    return plans.map((plan) => {
-      if (plan.length === 1 && typeof plan[0] !== 'number') return encoded[plan[0].segment];
-      const parts = plan.map((p) => (typeof p === 'number' ? Uint32Array.of(p) : encoded[p.segment]));
-      const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
-      let at = 0;
-      for (const p of parts) out.set(p, at), (at += p.length);
-      return out;
-    });
+    return plans.map((plan) => concat(plan.map((p) => (typeof p === 'number' ? Uint32Array.of(p) : encoded[p.segment]))));
   }
 
   /** encode() off the main thread (one thread: BPE of one text is sequential). */
@@ -211,54 +216,33 @@ export class Tokenizer {
   /**
    * Ids with special-token text encoded as ordinary text. For a Hugging Face
    * tokenizer, exactly tokenizers' encode(text, null, { addSpecialTokens:
-   * false }): added tokens are still recognised, no template, no BOS.
+   * false }): added tokens are still recognised, no template, no BOS (so it
+   * equals encode(text, { allowedSpecial: 'all' })).
    */
   encodeOrdinary(text: TextInput): Uint32Array {
     checkText(text);
     if (!this.hf) return this.core.encodeOrdinary(text);
-    const str = typeof text === 'string' ? text : utf8.decode(text);
-    const parts: Uint32Array[] = [];
-    const { normalize, addPrefixSpace, metaspace } = this.hf;
-    // tokenizers: normalizer first, then the pre-tokenizer's own rewriting (ByteLevel's
-    // add_prefix_space, Metaspace's replacement and prefix), per segment.
-    let first = true;
-    const prefix = (s: string) => {
-      const n = normalize ? normalize(s) : s;
-      const isFirst = first;
-      first = false;
-      if (metaspace) return metaspace(n, isFirst);
-      return addPrefixSpace && !n.startsWith(' ') ? ' ' + n : n;
-    };
-    this.specials.split(
-      str,
-      { allowedSpecial: 'all', disallowedSpecial: [] },
-      (seg) => parts.push(this.core.encodeOrdinary(prefix(seg))),
-      (id) => {
-        first = false; // Metaspace 'first' prepends only to a segment at the start of the text
-        parts.push(Uint32Array.of(id));
-      },
-    );
-    if (parts.length === 1) return parts[0];
-    const out = new Uint32Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) out.set(p, at), (at += p.length);
-    return out;
+    return this.encode(text, { allowedSpecial: 'all', disallowedSpecial: [] });
   }
 
   /** How many ids encode() would return, without materialising them. */
   count(text: TextInput, options?: SpecialOptions): number {
-    checkText(text);
-    if (typeof text !== 'string') return this.core.countOrdinary(text);
-    let n = 0;
-    this.specials.split(text, checkObject<SpecialOptions>(options, 'options'), (s) => (n += this.core.countOrdinary(s)), () => (n += 1));
-    return n;
+    return this.countUpTo(text, Number.MAX_SAFE_INTEGER, checkObject<SpecialOptions>(options, 'options'));
   }
 
-  /** The token count if it is at most `limit`, else false. */
+  /** The token count if it is at most `limit`, else false; stops counting once past the limit. */
   isWithinTokenLimit(text: TextInput, limit: number, options?: SpecialOptions): number | false {
     checkInt(limit, 'limit', 0, Number.MAX_SAFE_INTEGER);
-    const n = this.count(text, options);
+    const n = this.countUpTo(text, limit, checkObject<SpecialOptions>(options, 'options'));
     return n <= limit ? n : false;
+  }
+
+  // Counts like encode(), stopping once past `limit`.
+  private countUpTo(text: TextInput, limit: number, options: SpecialOptions): number {
+    checkText(text);
+    let n = 0;
+    this.segments(text, options, (seg) => (n += n > limit ? 0 : this.core.countOrdinary(seg, limit - n)), () => (n += 1));
+    return n;
   }
 
   /** The bytes of the ids, concatenated (for SentencePiece-style tokenizers, after their decoder). */

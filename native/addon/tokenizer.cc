@@ -1,7 +1,7 @@
 // BpeEncoding: the JS-facing handle of a bpe::Encoding (native/bpe/).
 //   new BpeEncoding(data: Uint8Array)
 //   encodeOrdinary(text: string | Uint8Array): Uint32Array
-//   countOrdinary(text: string | Uint8Array): number
+//   countOrdinary(text: string | Uint8Array, limit?: number): number (stops once past limit)
 //   decodeBytes(ids: Uint32Array): Uint8Array
 //   tokenToId(bytes: Uint8Array): number (-1 when absent)
 //   idToBytes(id: number): Uint8Array | null
@@ -132,7 +132,14 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   Napi::Value JS_countOrdinary(const Napi::CallbackInfo& info) {
     return guarded_method(info, [&] {
       TextArg text(info[0], "text");
-      return Napi::Value(Napi::Number::New(info.Env(), static_cast<double>(enc_->count_ordinary(text.data, text.size))));
+      size_t limit = SIZE_MAX;
+      if (!info[1].IsUndefined()) {
+        if (!info[1].IsNumber()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "limit must be a number");
+        const double d = info[1].As<Napi::Number>().DoubleValue();
+        if (!(d >= 0)) throw_range(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "limit must be >= 0");
+        if (d < 9007199254740992.0) limit = static_cast<size_t>(d);
+      }
+      return Napi::Value(Napi::Number::New(info.Env(), static_cast<double>(enc_->count_ordinary(text.data, text.size, limit))));
     });
   }
 

@@ -386,9 +386,13 @@ void Encoding::encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>&
   split(kind_, text, n, [&](size_t a, size_t b) { encode_piece(text + a, b - a, [&](Rank r) { out.push_back(r); }); });
 }
 
-size_t Encoding::count_ordinary(const uint8_t* text, size_t n) const {
+size_t Encoding::count_ordinary(const uint8_t* text, size_t n, size_t limit) const {
   size_t count = 0;
-  split(kind_, text, n, [&](size_t a, size_t b) { encode_piece(text + a, b - a, [&](Rank) { ++count; }); });
+  for (size_t i = 0; i < n && count <= limit;) {
+    const size_t len = next_piece(kind_, text, n, i);
+    encode_piece(text + i, len, [&](Rank) { ++count; });
+    i += len;
+  }
   return count;
 }
 

@@ -28,8 +28,9 @@ class Encoding {
 
   // Ids of the text with no special-token handling.
   void encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>& out) const;
-  // Number of tokens encode_ordinary would produce.
-  size_t count_ordinary(const uint8_t* text, size_t n) const;
+  // Number of tokens encode_ordinary would produce; stops as soon as the
+  // count passes `limit` (and returns that count, some value > limit).
+  size_t count_ordinary(const uint8_t* text, size_t n, size_t limit = SIZE_MAX) const;
   // Total bytes of the ids; throws RangeError (ERR_LLMK_BAD_TOKEN) for an unknown id.
   size_t decoded_size(const uint32_t* ids, size_t n) const;
   // Writes the bytes of the ids (already checked by decoded_size) to out.
