@@ -143,6 +143,11 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     while (e.table_[s].rank != kNoRank) s = (s + 1) & e.mask_;
     e.table_[s] = Slot{load_head(bytes, n), rank, check_of(h, n)};
   }
+  e.pair_rank_.resize(65536);
+  for (int p = 0; p < 65536; ++p) {
+    const uint8_t two[2] = {static_cast<uint8_t>(p >> 8), static_cast<uint8_t>(p & 255)};
+    e.pair_rank_[p] = e.rank_of(std::string_view(reinterpret_cast<const char*>(two), 2));
+  }
   for (int b = 0; b < 256; ++b) {
     const uint8_t byte = static_cast<uint8_t>(b);
     e.byte_id_[b] = e.rank_of(std::string_view(reinterpret_cast<const char*>(&byte), 1));
@@ -203,7 +208,10 @@ bool Encoding::token_bytes(Rank id, std::string_view& bytes) const {
 // costs O(n log n) rather than O(n^2).
 template <class Emit>
 void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
-  auto rank = [&](size_t a, size_t b) { return rank_of(std::string_view(reinterpret_cast<const char*>(piece + a), b - a)); };
+  auto rank = [&](size_t a, size_t b) {
+    return b - a == 2 ? pair_rank_[piece[a] << 8 | piece[a + 1]]
+                      : rank_of(std::string_view(reinterpret_cast<const char*>(piece + a), b - a));
+  };
   // A part left without a rank is a single byte the vocabulary lacks (only
   // possible with a loaded rank file): the text cannot be encoded.
   auto emit = [&](Rank r, size_t at) {

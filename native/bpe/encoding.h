@@ -87,6 +87,10 @@ class Encoding {
   std::vector<MergeSlot> merges_;
   uint64_t merge_mask_ = 0;
   Rank byte_id_[256];
+  // Ranks of every two-byte string (256 KiB, cache-resident): merges start
+  // by looking up each adjacent byte pair, which would otherwise each miss
+  // the cache in the large rank table.
+  std::vector<Rank> pair_rank_;
   const MergeSlot* find_merge(Rank left, Rank right) const;
 };
 
