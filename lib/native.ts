@@ -41,6 +41,7 @@ export interface NativeBpeEncoding {
   countOrdinary(text: string | Uint8Array, limit?: number): number;
   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions): Promise<Uint32Array[]>;
   decodeBytes(ids: Uint32Array): Uint8Array;
+  byteLengths(ids: Uint32Array): Uint32Array;
   tokenToId(token: string | Uint8Array): number;
   idToBytes(id: number): Uint8Array | null;
   readonly vocabSize: number;

@@ -330,11 +330,12 @@ export class Tokenizer {
       c += len === 4 ? 2 : 1;
     }
     charAt[bytes.length] = text.length;
+    const lengths = this.core.byteLengths(ids);
     const offsets = new Uint32Array(ids.length);
     let at = 0;
     for (let i = 0; i < ids.length; i++) {
       offsets[i] = charAt[at];
-      at += (this.idToBytes(ids[i]) as Uint8Array).length;
+      at += lengths[i];
     }
     return { ids, offsets };
   }

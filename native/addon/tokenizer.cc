@@ -3,6 +3,7 @@
 //   encodeOrdinary(text: string | Uint8Array): Uint32Array
 //   countOrdinary(text: string | Uint8Array, limit?: number): number (stops once past limit)
 //   decodeBytes(ids: Uint32Array): Uint8Array
+//   byteLengths(ids: Uint32Array): Uint32Array (bytes of each token)
 //   tokenToId(bytes: Uint8Array): number (-1 when absent)
 //   idToBytes(id: number): Uint8Array | null
 //   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts): Promise<Uint32Array[]>
@@ -54,6 +55,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                         InstanceMethod<&BpeEncoding::JS_countOrdinary>("countOrdinary"),
                         InstanceMethod<&BpeEncoding::JS_encodeOrdinaryBatchAsync>("encodeOrdinaryBatchAsync"),
                         InstanceMethod<&BpeEncoding::JS_decodeBytes>("decodeBytes"),
+                        InstanceMethod<&BpeEncoding::JS_byteLengths>("byteLengths"),
                         InstanceMethod<&BpeEncoding::JS_tokenToId>("tokenToId"),
                         InstanceMethod<&BpeEncoding::JS_idToBytes>("idToBytes"),
                         InstanceAccessor<&BpeEncoding::JS_vocabSize>("vocabSize"),
@@ -149,6 +151,16 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
       const size_t size = enc_->decoded_size(ids.Data(), ids.ElementLength());
       Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), size);
       enc_->decode_into(ids.Data(), ids.ElementLength(), out.Data());
+      return Napi::Value(out);
+    });
+  }
+
+  Napi::Value JS_byteLengths(const Napi::CallbackInfo& info) {
+    return guarded_method(info, [&] {
+      auto ids = typed_array<uint32_t>(info[0], "ids");
+      Napi::Uint32Array out = Napi::Uint32Array::New(info.Env(), ids.ElementLength());
+      for (size_t i = 0; i < ids.ElementLength(); ++i)
+        out[i] = static_cast<uint32_t>(enc_->decoded_size(ids.Data() + i, 1));
       return Napi::Value(out);
     });
   }

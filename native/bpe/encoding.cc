@@ -137,8 +137,8 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     const size_t n = e.length_[rank];
     if (n == 0) continue;
     const uint8_t* bytes = reinterpret_cast<const uint8_t*>(e.arena_.data()) + e.offset_[rank];
-    if (e.find_slot(bytes, n)->rank != kNoRank) bad("duplicate token bytes");
     const uint64_t h = hash_bytes(bytes, n);
+    if (e.find_slot(bytes, n, h)->rank != kNoRank) bad("duplicate token bytes");
     uint64_t s = h & e.mask_;
     while (e.table_[s].rank != kNoRank) s = (s + 1) & e.mask_;
     e.table_[s] = Slot{load_head(bytes, n), rank, check_of(h, n)};
@@ -201,6 +201,43 @@ bool Encoding::token_bytes(Rank id, std::string_view& bytes) const {
   return false;
 }
 
+// Joins adjacent symbols 0..n-1 (a linked list: next[i] is the symbol after
+// i, n for none) lowest priority first, leftmost on ties, until no adjacent
+// pair has a priority: the O(n log n) core of both merge rules. score(l, r)
+// is the pair's priority or kNoRank; join(l, r) makes l the joined symbol.
+// A heap entry is stale once either of its symbols changed (their versions).
+template <class Score, class Join>
+void join_lowest_pairs(size_t n, std::vector<size_t>& next, Score&& score, Join&& join) {
+  std::vector<size_t> prev(n);
+  std::vector<uint32_t> version(n, 0);
+  for (size_t i = 0; i < n; ++i) next[i] = i + 1, prev[i] = i - 1;
+  struct Candidate {
+    uint32_t priority;
+    size_t left, right;
+    uint32_t left_version, right_version;
+    bool operator>(const Candidate& o) const { return priority != o.priority ? priority > o.priority : left > o.left; }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
+  auto push = [&](size_t left) {
+    if (left >= n || next[left] >= n) return;
+    const size_t right = next[left];
+    const uint32_t p = score(left, right);
+    if (p != kNoRank) heap.push({p, left, right, version[left], version[right]});
+  };
+  for (size_t i = 0; i + 1 < n; ++i) push(i);
+  while (!heap.empty()) {
+    const Candidate c = heap.top();
+    heap.pop();
+    if (next[c.left] != c.right || version[c.left] != c.left_version || version[c.right] != c.right_version) continue;
+    join(c.left, c.right);
+    ++version[c.left], ++version[c.right];  // the right symbol is gone
+    next[c.left] = next[c.right];
+    if (next[c.right] < n) prev[next[c.right]] = c.left;
+    push(prev[c.left]);
+    push(c.left);
+  }
+}
+
 // Merges the bytes of one pre-token, lowest rank first and leftmost on ties
 // (tiktoken's rule), and emits the ranks of the final parts. Short pieces use
 // a flat array rescanned per merge (fast for words); long ones a heap over a
@@ -241,35 +278,11 @@ void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
     for (size_t i = 0; i < parts; ++i) emit(rank(starts[i], starts[i + 1]), starts[i]);
     return;
   }
-  // Long pieces: parts as a doubly linked list of [start, end) over bytes.
-  std::vector<size_t> next(n), prev(n), end(n);
-  std::vector<bool> alive(n, true);
-  for (size_t i = 0; i < n; ++i) next[i] = i + 1, prev[i] = i - 1, end[i] = i + 1;
-  struct Candidate {
-    Rank rank;
-    size_t left, right_end;  // the pair is valid if left is alive and still ends where its right neighbour did
-    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
-  };
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
-  auto push = [&](size_t left) {
-    const size_t right = next[left];
-    if (right >= n) return;
-    const Rank r = rank(left, end[right]);
-    if (r != kNoRank) heap.push({r, left, end[right]});
-  };
-  for (size_t i = 0; i + 1 < n; ++i) push(i);
-  while (!heap.empty()) {
-    const Candidate c = heap.top();
-    heap.pop();
-    if (!alive[c.left] || next[c.left] >= n || end[next[c.left]] != c.right_end) continue;  // stale
-    const size_t right = next[c.left];
-    end[c.left] = end[right];
-    alive[right] = false;
-    next[c.left] = next[right];
-    if (next[right] < n) prev[next[right]] = c.left;
-    if (c.left > 0 && prev[c.left] < n) push(prev[c.left]);
-    push(c.left);
-  }
+  // Long pieces: parts are [i, end[i]) over the bytes.
+  std::vector<size_t> next(n), end(n);
+  for (size_t i = 0; i < n; ++i) end[i] = i + 1;
+  join_lowest_pairs(
+      n, next, [&](size_t l, size_t r) { return rank(l, end[r]); }, [&](size_t l, size_t r) { end[l] = end[r]; });
   for (size_t i = 0; i < n; i = next[i]) emit(rank(i, end[i]), i);
 }
 
@@ -304,33 +317,14 @@ void Encoding::merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const {
     }
   }
   n = id.size();
-  std::vector<size_t> next(n), prev(n);
-  for (size_t i = 0; i < n; ++i) next[i] = i + 1, prev[i] = i - 1;
-  struct Candidate {
-    uint32_t priority;
-    size_t left;
-    Rank left_id, right_id;
-    bool operator>(const Candidate& o) const { return priority != o.priority ? priority > o.priority : left > o.left; }
-  };
-  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
-  auto push = [&](size_t left) {
-    if (left >= n || next[left] >= n) return;
-    if (const MergeSlot* m = find_merge(id[left], id[next[left]])) heap.push({m->priority, left, id[left], id[next[left]]});
-  };
-  for (size_t i = 0; i + 1 < n; ++i) push(i);
-  std::vector<bool> alive(n, true);
-  while (!heap.empty()) {
-    const Candidate c = heap.top();
-    heap.pop();
-    const size_t right = next[c.left];
-    if (!alive[c.left] || right >= n || id[c.left] != c.left_id || id[right] != c.right_id) continue;  // stale
-    id[c.left] = find_merge(c.left_id, c.right_id)->result;
-    alive[right] = false;
-    next[c.left] = next[right];
-    if (next[right] < n) prev[next[right]] = c.left;
-    if (prev[c.left] < n) push(prev[c.left]);
-    push(c.left);
-  }
+  std::vector<size_t> next(n);
+  join_lowest_pairs(
+      n, next,
+      [&](size_t l, size_t r) {
+        const MergeSlot* m = find_merge(id[l], id[r]);
+        return m ? m->priority : kNoRank;
+      },
+      [&](size_t l, size_t r) { id[l] = find_merge(id[l], id[r])->result; });
   for (size_t i = 0; i < n; i = next[i]) emit(id[i]);
 }
 
