@@ -12,7 +12,7 @@
  */
 import { withAbort } from '../async.js';
 import { kernelOptions, loaded, type NativeCancelToken } from '../native.js';
-import { nltkScore, type NltkStats } from './nltk.js';
+import { brevityPenalty, nltkScore, type NltkStats } from './nltk.js';
 import {
   resolveBleuOptions, resolveTextOptions, type BleuAsyncOptions, type BleuOptions, type ResolvedBleuOptions, type SignatureOptions, type TextBleuOptions,
 } from './options.js';
@@ -99,8 +99,7 @@ function corpusScore(s: BleuStats, o: ResolvedBleuOptions): CorpusBleu {
   if (o.flavor === 'nltk') {
     const st = nltkStatsOf(s, o, 0, s.count);
     const score = nltkScore(st, o.weights, o.smoothing, o.autoReweigh, o.params);
-    const bp = hypLen > refLen ? 1 : hypLen === 0 ? 0 : Math.exp(1 - refLen / hypLen);
-    return { score, precisions: st.numerators.map((n, i) => n / st.denominators[i]), bp, ratio, hypLen, refLen, matches, totals };
+    return { score, precisions: st.numerators.map((n, i) => n / st.denominators[i]), bp: brevityPenalty(refLen, hypLen), ratio, hypLen, refLen, matches, totals };
   }
   const r = sacrebleuScore(matches, totals, hypLen, refLen, o.smoothing, o.smoothValue, o.effectiveOrder);
   return { score: r.score, precisions: r.precisions, bp: r.bp, ratio, hypLen, refLen, matches, totals };
