@@ -1,11 +1,9 @@
 // Converts the rank data of the built-in encodings (MIT-licensed by OpenAI,
 // as shipped in the `tiktoken` npm package's encoders/*.json) into the
 // compact binary form the package ships in encodings/. Run at `npm install`
-// (prepare) and before packing; the output is not committed.
-//
-// Format (little-endian): "LLMKBPE\x01", u32 rank count, u32 pattern length,
-// pattern (UTF-8), u32 special count, per special {u32 id, u16 length, bytes},
-// then per rank {u8 length (0: no token has this rank), bytes}.
+// (prepare, after the TypeScript is compiled: the format's writer is
+// lib/tokenize/tiktoken-file.ts) and before packing; the output is not
+// committed.
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -23,6 +21,7 @@ try {
   process.exit(1);
 }
 
+const { encodingData } = await import('../dist/lib/tokenize/tiktoken-file.js');
 mkdirSync(out, { recursive: true });
 for (const name of NAMES) {
   const json = JSON.parse(readFileSync(join(source, `${name}.json`), 'utf8'));
@@ -32,25 +31,7 @@ for (const name of NAMES) {
     const [, offset, ...tokens] = line.split(' ');
     tokens.forEach((t, i) => ranks.set(Number(offset) + i, Buffer.from(t, 'base64')));
   }
-  let count = 0;
-  for (const r of ranks.keys()) count = Math.max(count, r + 1);
-  const parts = [];
-  const u32 = (v) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
-  const u16 = (v) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
-  const pattern = Buffer.from(json.pat_str, 'utf8');
-  parts.push(Buffer.from('LLMKBPE\x01', 'latin1'), u32(count), u32(pattern.length), pattern);
-  const specials = Object.entries(json.special_tokens);
-  parts.push(u32(specials.length));
-  for (const [text, id] of specials) {
-    const bytes = Buffer.from(text, 'utf8');
-    parts.push(u32(id), u16(bytes.length), bytes);
-  }
-  for (let r = 0; r < count; r++) {
-    const bytes = ranks.get(r) ?? Buffer.alloc(0);
-    if (bytes.length > 255) throw new Error(`${name}: token ${r} is longer than 255 bytes`);
-    parts.push(Buffer.from([bytes.length]), bytes);
-  }
-  writeFileSync(new URL(`${name}.bin`, out), Buffer.concat(parts));
+  writeFileSync(new URL(`${name}.bin`, out), encodingData(ranks, json.pat_str, json.special_tokens));
 }
 // tiktoken's exact model-name table (prefix rules live in lib/tokenize/encodings.ts).
 writeFileSync(new URL('models.json', out), readFileSync(join(source, '..', 'model_to_encoding.json')));

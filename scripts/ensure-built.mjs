@@ -16,5 +16,5 @@ if (existsSync('build/config.gypi')) {
     run('npx node-gyp rebuild');
   }
 }
-run('node scripts/build-encodings.mjs');
 run('npx tsc -p tsconfig.json');
+run('node scripts/build-encodings.mjs');
