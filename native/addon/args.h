@@ -19,17 +19,23 @@ Napi::Error to_js(Napi::Env env, const llmk::Error& e);
 // llmk::Error keeps its kind and code, cancellation becomes an AbortError.
 Napi::Error js_error(Napi::Env env, std::exception_ptr error);
 
-// Wraps an exported function so that kernel exceptions reach JS as errors
-// with codes rather than as "Unknown failure".
-template <Napi::Value (*F)(const Napi::CallbackInfo&)>
-Napi::Value guarded(const Napi::CallbackInfo& info) {
+// Runs body() so that kernel exceptions reach JS as errors with codes rather
+// than as "Unknown failure".
+template <class Body>
+Napi::Value guard(Napi::Env env, Body&& body) {
   try {
-    return F(info);
+    return body();
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {
-    throw js_error(info.Env(), std::current_exception());
+    throw js_error(env, std::current_exception());
   }
+}
+
+// An exported function run under guard().
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+Napi::Value guarded(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&] { return F(info); });
 }
 
 template <class T>

@@ -79,7 +79,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   }
 
   Napi::Value JS_encodeOrdinary(const Napi::CallbackInfo& info) {
-    return guarded_method(info, [&] {
+    return guard(info.Env(), [&] {
       TextArg text(info[0], "text");
       std::vector<bpe::Rank> ids;
       ids.reserve(text.size / 3 + 8);
@@ -93,7 +93,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   // Texts are copied to UTF-8 on the main thread (the worker may not touch JS
   // values); each text is one task on the pool.
   Napi::Value JS_encodeOrdinaryBatchAsync(const Napi::CallbackInfo& info) {
-    return guarded_method(info, [&] {
+    return guard(info.Env(), [&] {
       if (!info[0].IsArray()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "texts must be an array");
       Napi::Array arr = info[0].As<Napi::Array>();
       Napi::Object opts = options(info, 1);
@@ -132,7 +132,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   }
 
   Napi::Value JS_countOrdinary(const Napi::CallbackInfo& info) {
-    return guarded_method(info, [&] {
+    return guard(info.Env(), [&] {
       TextArg text(info[0], "text");
       size_t limit = SIZE_MAX;
       if (!info[1].IsUndefined()) {
@@ -146,7 +146,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   }
 
   Napi::Value JS_decodeBytes(const Napi::CallbackInfo& info) {
-    return guarded_method(info, [&] {
+    return guard(info.Env(), [&] {
       auto ids = typed_array<uint32_t>(info[0], "ids");
       const size_t size = enc_->decoded_size(ids.Data(), ids.ElementLength());
       Napi::Uint8Array out = Napi::Uint8Array::New(info.Env(), size);
@@ -156,7 +156,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   }
 
   Napi::Value JS_byteLengths(const Napi::CallbackInfo& info) {
-    return guarded_method(info, [&] {
+    return guard(info.Env(), [&] {
       auto ids = typed_array<uint32_t>(info[0], "ids");
       Napi::Uint32Array out = Napi::Uint32Array::New(info.Env(), ids.ElementLength());
       for (size_t i = 0; i < ids.ElementLength(); ++i)
@@ -166,7 +166,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   }
 
   Napi::Value JS_tokenToId(const Napi::CallbackInfo& info) {
-    return guarded_method(info, [&] {
+    return guard(info.Env(), [&] {
       TextArg bytes(info[0], "token");
       const bpe::Rank r = enc_->rank_of(std::string_view(reinterpret_cast<const char*>(bytes.data), bytes.size));
       return Napi::Value(Napi::Number::New(info.Env(), r == bpe::kNoRank ? -1.0 : double(r)));
@@ -174,7 +174,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   }
 
   Napi::Value JS_idToBytes(const Napi::CallbackInfo& info) {
-    return guarded_method(info, [&] {
+    return guard(info.Env(), [&] {
       if (!info[0].IsNumber()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "id must be a number");
       const double d = info[0].As<Napi::Number>().DoubleValue();
       std::string_view bytes;
@@ -199,17 +199,6 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
       out.Set(k++, pair);
     }
     return out;
-  }
-
-  template <class F>
-  Napi::Value guarded_method(const Napi::CallbackInfo& info, F&& body) {
-    try {
-      return body();
-    } catch (const Napi::Error&) {
-      throw;
-    } catch (...) {
-      throw js_error(info.Env(), std::current_exception());
-    }
   }
 
   std::shared_ptr<bpe::Encoding> enc_;
