@@ -13,7 +13,6 @@
 
 #include "../common/cpu.h"
 #include "../common/cuda_api.h"
-#include "../common/error.h"
 #include "checks.h"
 
 namespace {
