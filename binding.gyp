@@ -31,13 +31,19 @@
         "native/bpe/unicode.cc",
         "native/bpe/pretokenize.cc",
         "native/bpe/encoding.cc",
+        "native/kv/crc32c.cc",
+        "native/kv/rans.cc",
+        "native/kv/lossless.cc",
+        "native/kv/lossy.cc",
+        "native/kv/container.cc",
         "native/addon/addon.cc",
         "native/addon/args.cc",
         "native/addon/async_job.cc",
         "native/addon/runtime.cc",
         "native/addon/vector.cc",
         "native/addon/bleu.cc",
-        "native/addon/tokenizer.cc"
+        "native/addon/tokenizer.cc",
+        "native/addon/kv.cc"
       ]
     }
   ]

@@ -18,7 +18,9 @@ export type LlmkErrorCode =
   | 'ERR_LLMK_UNKNOWN_ENCODING'
   | 'ERR_LLMK_UNKNOWN_MODEL'
   | 'ERR_LLMK_DISALLOWED_SPECIAL'
-  | 'ERR_LLMK_UNENCODABLE';
+  | 'ERR_LLMK_UNENCODABLE'
+  | 'ERR_LLMK_KV_CORRUPT'
+  | 'ERR_LLMK_BAD_SAFETENSORS';
 
 export type CodedError<E extends Error = Error> = E & { code: LlmkErrorCode };
 

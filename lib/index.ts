@@ -17,3 +17,6 @@ export { bpeMergeReference } from './tokenize/reference.js';
 export type { EncodingName } from './tokenize/encodings.js';
 export type { SpecialOptions, SpecialSet } from './tokenize/specials.js';
 export type { LlmkErrorCode } from './errors.js';
+export { kv, KvEncoder, KvPrefixStore } from './kv/index.js';
+export type { KvDecoded, KvDecodeOptions, KvAsyncOptions, KvInspection, KvEncoderOptions, KvPrefixStoreOptions, KvTensor, KvPutResult, KvCodecOptions, KvEncodeOptions, KvDType, KvKind, KvMode } from './kv/index.js';
+export { readSafetensors, type SafetensorsTensor } from './safetensors.js';

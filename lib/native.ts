@@ -49,10 +49,40 @@ export interface NativeBpeEncoding {
   readonly specials: [string, number][];
 }
 
+/** The codec parameters and shape of a KV stream, as numbers (native/addon/kv.cc). */
+export interface NativeKvLayout {
+  dtype: 0 | 1 | 2;
+  mode: 0 | 1;
+  kind: 0 | 1 | 2;
+  bits: number;
+  maxError: number;
+  layers: number;
+  heads: number;
+  tokens: number;
+  headDim: number;
+  hasLayers: boolean;
+  tileTokens: number;
+}
+
+export type KvTensorData = Float32Array | Uint16Array;
+
+export interface NativeKvStreamEncoder {
+  append(data: KvTensorData, tokens: number): void;
+  bytes(): Uint8Array;
+  readonly tokens: number;
+}
+
+export interface NativeKvDecoded {
+  data: KvTensorData;
+  layout: NativeKvLayout;
+  streamTokens: number;
+}
+
 /** The functions the addon exports (native/addon/). */
 export interface NativeBinding {
   CancelToken: new () => NativeCancelToken;
   BpeEncoding: new (data: Uint8Array) => NativeBpeEncoding;
+  KvStreamEncoder: new (layout: NativeKvLayout) => NativeKvStreamEncoder;
   info(): NativeInfo;
   setThreads(n: number): void;
   getThreads(): number;
@@ -66,6 +96,11 @@ export interface NativeBinding {
     candTokens: Uint32Array, candOffsets: Uint32Array, refTokens: Uint32Array, refOffsets: Uint32Array,
     refGroups: Uint32Array, opts?: NativeKernelOptions & { maxOrder?: number },
   ): Promise<Uint32Array>;
+  kvEncode(data: KvTensorData, layout: NativeKvLayout, opts?: NativeKernelOptions): Uint8Array;
+  kvEncodeAsync(data: KvTensorData, layout: NativeKvLayout, opts?: NativeKernelOptions): Promise<Uint8Array>;
+  kvDecode(bytes: Uint8Array, opts?: NativeKernelOptions & { tokens?: number }): NativeKvDecoded;
+  kvDecodeAsync(bytes: Uint8Array, opts?: NativeKernelOptions & { tokens?: number }): Promise<NativeKvDecoded>;
+  kvInspect(bytes: Uint8Array): { layout: NativeKvLayout; tileBytes: Float64Array };
 }
 
 export interface LoadedBackend {

@@ -21,6 +21,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   llmk::addon::register_vector(env, exports);
   llmk::addon::register_bleu(env, exports);
   llmk::addon::register_tokenizer(env, exports);
+  llmk::addon::register_kv(env, exports);
   return exports;
 }
 

@@ -98,6 +98,13 @@ bool opt_bool(const Napi::Object& opts, const char* name, bool fallback) {
   return v.As<Napi::Boolean>().Value();
 }
 
+double opt_double(const Napi::Object& opts, const char* name, double fallback) {
+  Napi::Value v = opts.Get(name);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber()) throw_type(opts.Env(), "ERR_LLMK_BAD_OPTION", std::string(name) + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
 size_t opt_threads(const Napi::Object& opts, size_t fallback) {
   return static_cast<size_t>(opt_int(opts, "threads", 1, 1024, static_cast<int64_t>(fallback)));
 }

@@ -50,6 +50,7 @@ Napi::Object options(const Napi::CallbackInfo& info, size_t index);
 // An optional integer option in [lo, hi]; `fallback` when absent.
 int64_t opt_int(const Napi::Object& opts, const char* name, int64_t lo, int64_t hi, int64_t fallback);
 bool opt_bool(const Napi::Object& opts, const char* name, bool fallback);
+double opt_double(const Napi::Object& opts, const char* name, double fallback);
 // `threads`: the per-call thread count, 1 for synchronous calls by default.
 size_t opt_threads(const Napi::Object& opts, size_t fallback);
 // `backend`: 'cpu' or 'cuda', already resolved by the TypeScript loader.

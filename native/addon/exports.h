@@ -8,5 +8,6 @@ void register_runtime(Napi::Env env, Napi::Object exports);  // runtime.cc
 void register_vector(Napi::Env env, Napi::Object exports);   // vector.cc
 void register_bleu(Napi::Env env, Napi::Object exports);     // bleu.cc
 void register_tokenizer(Napi::Env env, Napi::Object exports);  // tokenizer.cc
+void register_kv(Napi::Env env, Napi::Object exports);         // kv.cc
 
 }  // namespace llmk::addon

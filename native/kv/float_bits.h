@@ -1,0 +1,132 @@
+// Exact conversions between float64 and the three cache dtypes, shared by the
+// CPU codec and the CUDA kernels (so both round identically): f16 and bf16 are
+// raw 16-bit patterns, and a float64 is rounded to them in one step (round to
+// nearest even, overflow to infinity, subnormals kept), never through float32,
+// which would round twice.
+#pragma once
+#include <cstdint>
+#include <cstring>
+
+#ifdef __CUDACC__
+#define LLMK_HD __host__ __device__ inline
+#else
+#define LLMK_HD inline
+#endif
+
+namespace llmk::kv {
+
+enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2 };
+
+LLMK_HD uint64_t double_bits(double d) {
+  uint64_t b;
+  memcpy(&b, &d, 8);
+  return b;
+}
+LLMK_HD double bits_double(uint64_t b) {
+  double d;
+  memcpy(&d, &b, 8);
+  return d;
+}
+
+// A binary format with `E` exponent bits and `M` stored mantissa bits, as a
+// float64 (exact: both 16-bit formats fit).
+template <int E, int M>
+LLMK_HD double small_to_double(uint32_t h) {
+  const uint32_t sign = (h >> (E + M)) & 1u, exp = (h >> M) & ((1u << E) - 1), man = h & ((1u << M) - 1);
+  const int bias = (1 << (E - 1)) - 1;
+  uint64_t out = static_cast<uint64_t>(sign) << 63;
+  if (exp == (1u << E) - 1) {
+    // Infinity or NaN; the NaN payload moves to the top of the float64 mantissa.
+    out |= 0x7ffull << 52 | static_cast<uint64_t>(man) << (52 - M);
+  } else if (exp != 0) {
+    out |= static_cast<uint64_t>(exp - bias + 1023) << 52 | static_cast<uint64_t>(man) << (52 - M);
+  } else if (man != 0) {
+    // Subnormal: normalise (the value is man * 2^(1 - bias - M)).
+    int shift = 0;
+    uint32_t m = man;
+    while (!(m & (1u << M))) {
+      m <<= 1;
+      ++shift;
+    }
+    out |= static_cast<uint64_t>(1 - bias - shift + 1023) << 52 | static_cast<uint64_t>(m & ((1u << M) - 1)) << (52 - M);
+  }
+  return bits_double(out);
+}
+
+// Shifts right by `shift` (1..63) rounding to nearest, ties to even.
+LLMK_HD uint64_t shift_round_even(uint64_t v, int shift) {
+  const uint64_t q = v >> shift, rem = v & ((1ull << shift) - 1), half = 1ull << (shift - 1);
+  return q + ((rem > half || (rem == half && (q & 1))) ? 1 : 0);
+}
+
+template <int E, int M>
+LLMK_HD uint32_t double_to_small(double d) {
+  const uint64_t b = double_bits(d);
+  const uint32_t sign = static_cast<uint32_t>(b >> 63) << (E + M);
+  const int exp = static_cast<int>((b >> 52) & 0x7ff);
+  const uint64_t man = b & ((1ull << 52) - 1);
+  const uint32_t inf = ((1u << E) - 1) << M;
+  if (exp == 0x7ff) {
+    if (man == 0) return sign | inf;
+    uint32_t payload = static_cast<uint32_t>(man >> (52 - M));
+    return sign | inf | (payload ? payload : 1u << (M - 1));  // keep it a NaN
+  }
+  if (exp == 0) return sign;  // float64 subnormals are far below the smallest subnormal here
+  const int bias = (1 << (E - 1)) - 1;
+  const uint64_t sig = (1ull << 52) | man;
+  const int te = exp - 1023 + bias;
+  if (te >= 1) {
+    uint64_t r = shift_round_even(sig, 52 - M);
+    int e = te;
+    if (r >> (M + 1)) {
+      r >>= 1;
+      ++e;
+    }
+    if (e >= (1 << E) - 1) return sign | inf;
+    return sign | static_cast<uint32_t>(e) << M | static_cast<uint32_t>(r & ((1ull << M) - 1));
+  }
+  const int shift = 52 - M + (1 - te);
+  if (shift > 63) return sign;
+  // Rounding may carry into the smallest normal, which this encodes correctly.
+  return sign | static_cast<uint32_t>(shift_round_even(sig, shift));
+}
+
+LLMK_HD double f16_to_double(uint16_t h) { return small_to_double<5, 10>(h); }
+LLMK_HD double bf16_to_double(uint16_t h) { return small_to_double<8, 7>(h); }
+LLMK_HD uint16_t double_to_f16(double d) { return static_cast<uint16_t>(double_to_small<5, 10>(d)); }
+LLMK_HD uint16_t double_to_bf16(double d) { return static_cast<uint16_t>(double_to_small<8, 7>(d)); }
+
+// Element i of a tile as float64.
+LLMK_HD double load_element(const void* data, DType t, size_t i) {
+  if (t == DType::F32) return static_cast<const float*>(data)[i];
+  const uint16_t h = static_cast<const uint16_t*>(data)[i];
+  return t == DType::F16 ? f16_to_double(h) : bf16_to_double(h);
+}
+
+// Stores a float64 rounded once to the dtype.
+LLMK_HD void store_element(void* data, DType t, size_t i, double v) {
+  if (t == DType::F32)
+    static_cast<float*>(data)[i] = static_cast<float>(v);
+  else
+    static_cast<uint16_t*>(data)[i] = t == DType::F16 ? double_to_f16(v) : double_to_bf16(v);
+}
+
+LLMK_HD double rounded_to(DType t, double v) {
+  if (t == DType::F32) return static_cast<float>(v);
+  return t == DType::F16 ? f16_to_double(double_to_f16(v)) : bf16_to_double(double_to_bf16(v));
+}
+
+// The quantizer step of `bits` mode: 2^(index / 16), from a fixed table so
+// that every platform computes the same step.
+constexpr int kStepIndexMin = -2048, kStepIndexMax = 2047;
+LLMK_HD double step_for_index(int index) {
+  const double frac[16] = {0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
+                           0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
+                           0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
+                           0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0};
+  const int whole = index >> 4;  // floor division, also for negative indices
+  // 2^whole as bits: |whole| <= 128 stays within the float64 normal range.
+  return frac[index & 15] * bits_double(static_cast<uint64_t>(whole + 1023) << 52);
+}
+
+}  // namespace llmk::kv

@@ -1,0 +1,216 @@
+#include "rans.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+namespace llmk::kv {
+
+namespace {
+
+constexpr uint32_t kRansL = 1u << 23;  // lower bound of a normalised state
+enum Method : uint8_t { kRaw = 0, kConstant = 1, kRans = 2 };
+
+// Scales counts to frequencies summing to kProbScale, every present symbol >= 1.
+void normalize(const uint32_t hist[256], size_t n, uint32_t freq[256]) {
+  int64_t sum = 0;
+  int biggest = -1;
+  for (int s = 0; s < 256; ++s) {
+    freq[s] = 0;
+    if (!hist[s]) continue;
+    uint64_t f = (static_cast<uint64_t>(hist[s]) * kProbScale + n / 2) / n;
+    freq[s] = static_cast<uint32_t>(std::max<uint64_t>(f, 1));
+    sum += freq[s];
+    if (biggest < 0 || hist[s] > hist[biggest]) biggest = s;
+  }
+  int64_t diff = static_cast<int64_t>(kProbScale) - sum;
+  if (diff >= 0) {
+    freq[biggest] += static_cast<uint32_t>(diff);
+    return;
+  }
+  // Too much mass (many rare symbols raised to 1): take it back from the
+  // symbols where one unit costs the least, the most frequent first.
+  std::vector<int> order;
+  for (int s = 0; s < 256; ++s)
+    if (freq[s] > 1) order.push_back(s);
+  std::sort(order.begin(), order.end(), [&](int a, int b) { return freq[a] > freq[b]; });
+  while (diff < 0) {
+    for (int s : order) {
+      if (diff == 0) break;
+      if (freq[s] > 1) {
+        --freq[s];
+        ++diff;
+      }
+    }
+  }
+}
+
+// Encodes with the normalised table; returns the payload (states first).
+std::vector<uint8_t> rans_encode(const uint8_t* sym, size_t n, const uint32_t freq[256]) {
+  uint32_t cum[257];
+  cum[0] = 0;
+  for (int s = 0; s < 256; ++s) cum[s + 1] = cum[s] + freq[s];
+  std::vector<uint8_t> buf(2 * n + 32);
+  uint8_t* end = buf.data() + buf.size();
+  uint8_t* p = end;
+  uint32_t state[4] = {kRansL, kRansL, kRansL, kRansL};
+  for (size_t i = n; i-- > 0;) {
+    const uint8_t s = sym[i];
+    uint32_t& x = state[i & 3];
+    const uint32_t f = freq[s];
+    const uint32_t x_max = ((kRansL >> kProbBits) << 8) * f;
+    while (x >= x_max) {
+      *--p = static_cast<uint8_t>(x);
+      x >>= 8;
+    }
+    x = ((x / f) << kProbBits) + (x % f) + cum[s];
+  }
+  for (int k = 3; k >= 0; --k) {
+    p -= 4;
+    for (int b = 0; b < 4; ++b) p[b] = static_cast<uint8_t>(state[k] >> (8 * b));
+  }
+  return std::vector<uint8_t>(p, end);
+}
+
+void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t* out, size_t n) {
+  if (len < 16) corrupt("rANS payload shorter than its states");
+  // slot -> (freq << 20 | (slot - cum) << 8 | symbol)
+  std::vector<uint32_t> table(kProbScale);
+  uint32_t c = 0;
+  for (uint32_t s = 0; s < 256; ++s) {
+    for (uint32_t k = 0; k < freq[s]; ++k) table[c + k] = freq[s] << 20 | k << 8 | s;
+    c += freq[s];
+  }
+  uint32_t state[4];
+  for (int k = 0; k < 4; ++k)
+    state[k] = static_cast<uint32_t>(p[4 * k]) | static_cast<uint32_t>(p[4 * k + 1]) << 8 |
+               static_cast<uint32_t>(p[4 * k + 2]) << 16 | static_cast<uint32_t>(p[4 * k + 3]) << 24;
+  const uint8_t* q = p + 16;
+  const uint8_t* end = p + len;
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t& x = state[i & 3];
+    const uint32_t e = table[x & (kProbScale - 1)];
+    out[i] = static_cast<uint8_t>(e);
+    x = (e >> 20) * (x >> kProbBits) + ((e >> 8) & 0xfff);
+    while (x < kRansL) {
+      if (q == end) corrupt("rANS payload ends early");
+      x = x << 8 | *q++;
+    }
+  }
+  // The encoder started every state at kRansL and used every byte: anything
+  // else means the payload or its table was damaged.
+  if (q != end || state[0] != kRansL || state[1] != kRansL || state[2] != kRansL || state[3] != kRansL)
+    corrupt("rANS payload does not decode to its initial state");
+}
+
+}  // namespace
+
+double entropy_bits(const uint32_t hist[256], size_t n) {
+  double bits = 0;
+  for (int s = 0; s < 256; ++s)
+    if (hist[s]) bits -= hist[s] * std::log2(static_cast<double>(hist[s]) / static_cast<double>(n));
+  return bits;
+}
+
+void put_stream(ByteWriter& w, const uint8_t* sym, size_t n) {
+  if (n == 0) {
+    w.u8(kRaw);
+    return;
+  }
+  uint32_t hist[256] = {0};
+  for (size_t i = 0; i < n; ++i) ++hist[sym[i]];
+  int present = 0;
+  for (int s = 0; s < 256; ++s) present += hist[s] != 0;
+  if (present == 1) {
+    w.u8(kConstant);
+    w.u8(sym[0]);
+    return;
+  }
+  // Raw unless the entropy promises a clear gain (the table costs bytes).
+  if (entropy_bits(hist, n) / 8 + 2 * present + 24 < static_cast<double>(n)) {
+    uint32_t freq[256];
+    normalize(hist, n, freq);
+    std::vector<uint8_t> payload = rans_encode(sym, n, freq);
+    ByteWriter head;
+    head.u8(kRans);
+    head.u8(static_cast<uint8_t>(present - 1));
+    if (present <= 32) {
+      for (int s = 0; s < 256; ++s)
+        if (freq[s]) head.u8(static_cast<uint8_t>(s));
+    } else {
+      uint8_t map[32] = {0};
+      for (int s = 0; s < 256; ++s)
+        if (freq[s]) map[s >> 3] |= static_cast<uint8_t>(1u << (s & 7));
+      head.bytes(map, 32);
+    }
+    for (int s = 0; s < 256; ++s)
+      if (freq[s]) head.varint(freq[s]);
+    head.varint(payload.size());
+    if (head.size() + payload.size() < n) {
+      w.bytes(head.buffer().data(), head.size());
+      w.bytes(payload.data(), payload.size());
+      return;
+    }
+  }
+  w.u8(kRaw);
+  w.bytes(sym, n);
+}
+
+void get_stream(ByteReader& r, uint8_t* out, size_t n) {
+  const uint8_t method = r.u8();
+  if (method == kRaw) {
+    if (n) std::memcpy(out, r.take(n), n);
+    return;
+  }
+  if (method == kConstant) {
+    std::memset(out, r.u8(), n);
+    return;
+  }
+  if (method != kRans) corrupt(std::string(r.what()) + ": unknown stream method " + std::to_string(method));
+  const int present = r.u8() + 1;
+  if (present < 2) corrupt(std::string(r.what()) + ": rANS stream with one symbol");
+  uint8_t symbols[256];
+  if (present <= 32) {
+    const uint8_t* list = r.take(static_cast<size_t>(present));
+    for (int k = 0; k < present; ++k) {
+      if (k && list[k] <= list[k - 1]) corrupt(std::string(r.what()) + ": rANS symbols out of order");
+      symbols[k] = list[k];
+    }
+  } else {
+    const uint8_t* map = r.take(32);
+    int k = 0;
+    for (int s = 0; s < 256; ++s)
+      if (map[s >> 3] >> (s & 7) & 1) {
+        if (k < present) symbols[k] = static_cast<uint8_t>(s);
+        ++k;
+      }
+    if (k != present) corrupt(std::string(r.what()) + ": rANS symbol map disagrees with its count");
+  }
+  uint32_t freq[256] = {0};
+  uint64_t total = 0;
+  for (int k = 0; k < present; ++k) {
+    const uint64_t f = r.varint();
+    if (f == 0 || f >= kProbScale) corrupt(std::string(r.what()) + ": bad rANS frequency");
+    freq[symbols[k]] = static_cast<uint32_t>(f);
+    total += f;
+  }
+  if (total != kProbScale) corrupt(std::string(r.what()) + ": rANS frequencies do not sum to the scale");
+  const uint64_t len = r.varint();
+  if (len > r.left()) corrupt(std::string(r.what()) + ": truncated rANS payload");
+  rans_decode(r.take(static_cast<size_t>(len)), static_cast<size_t>(len), freq, out, n);
+}
+
+void put_blob(ByteWriter& w, const uint8_t* p, size_t n) {
+  w.varint(n);
+  put_stream(w, p, n);
+}
+
+std::vector<uint8_t> get_blob(ByteReader& r, size_t max_len) {
+  const uint64_t n = r.varint();
+  if (n > max_len) corrupt(std::string(r.what()) + ": blob longer than its bound");
+  std::vector<uint8_t> out(static_cast<size_t>(n));
+  get_stream(r, out.data(), out.size());
+  return out;
+}
+
+}  // namespace llmk::kv

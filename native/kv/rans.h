@@ -1,0 +1,34 @@
+// The entropy coder of the KV codec: byte streams stored as the cheapest of
+// raw bytes, one repeated byte, or order-0 rANS (four interleaved 32-bit
+// states, byte renormalisation, 12-bit probabilities; ryg_rans's scheme).
+//
+// Stream layout (its length n is known to the reader):
+//   u8 method: 0 raw | 1 constant | 2 rANS
+//   raw: n bytes.  constant: 1 byte.
+//   rANS: u8 (symbols - 1); the symbols, ascending, as a list (<= 32 of them)
+//         or a 256-bit map; one varint frequency per symbol (they sum to
+//         4096); varint payload length; payload = 4 states (u32) + bytes.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "bytes.h"
+
+namespace llmk::kv {
+
+constexpr int kProbBits = 12;
+constexpr uint32_t kProbScale = 1u << kProbBits;
+
+void put_stream(ByteWriter& w, const uint8_t* symbols, size_t n);
+void get_stream(ByteReader& r, uint8_t* out, size_t n);
+
+// A byte string of any length: varint length, then a stream.
+void put_blob(ByteWriter& w, const uint8_t* p, size_t n);
+std::vector<uint8_t> get_blob(ByteReader& r, size_t max_len);
+
+// Order-0 entropy of a histogram over n symbols, in bits (the cost model used
+// to choose predictors; the coder lands within a few percent of it).
+double entropy_bits(const uint32_t hist[256], size_t n);
+
+}  // namespace llmk::kv
