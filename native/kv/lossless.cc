@@ -32,14 +32,6 @@ void split(DType t, uint32_t u, uint8_t* b) {
   }
 }
 
-uint32_t join(DType t, const uint8_t* b) {
-  if (t == DType::F32)
-    return static_cast<uint32_t>(b[1] >> 7) << 31 | static_cast<uint32_t>(b[0]) << 23 |
-           static_cast<uint32_t>(b[1] & 0x7f) << 16 | static_cast<uint32_t>(b[2]) << 8 | b[3];
-  if (t == DType::BF16) return static_cast<uint32_t>(b[1] >> 7) << 15 | static_cast<uint32_t>(b[0]) << 7 | (b[1] & 0x7f);
-  return static_cast<uint32_t>(b[0]) << 8 | b[1];
-}
-
 uint32_t load_bits(DType t, const void* data, size_t i) {
   if (t == DType::F32) {
     uint32_t u;
@@ -47,13 +39,6 @@ uint32_t load_bits(DType t, const void* data, size_t i) {
     return u;
   }
   return static_cast<const uint16_t*>(data)[i];
-}
-
-void store_bits(DType t, void* data, size_t i, uint32_t u) {
-  if (t == DType::F32)
-    std::memcpy(static_cast<uint8_t*>(data) + 4 * i, &u, 4);
-  else
-    static_cast<uint16_t*>(data)[i] = static_cast<uint16_t>(u);
 }
 
 // The planes of the tile under a predictor, one after another.
@@ -108,13 +93,27 @@ void decode_lossless(DType t, ByteReader& r, size_t tokens, size_t dim, void* ou
   if (pred > static_cast<uint8_t>(Predictor::Previous)) corrupt("unknown lossless predictor");
   std::vector<uint8_t> pl(n * np);
   for (int k = 0; k < np; ++k) get_stream(r, pl.data() + k * n, n);
-  uint8_t b[4];
-  for (size_t i = 0; i < n; ++i) {
-    for (int k = 0; k < np; ++k) b[k] = pl[k * n + i];
-    uint32_t u = join(t, b);
-    if (pred && i >= dim) u ^= load_bits(t, out, i - dim);
-    store_bits(t, out, i, u);
+  const uint8_t* p0 = pl.data();
+  const uint8_t* p1 = p0 + n;
+  if (t == DType::F32) {
+    const uint8_t* p2 = p1 + n;
+    const uint8_t* p3 = p2 + n;
+    uint32_t* o = static_cast<uint32_t*>(out);
+    for (size_t i = 0; i < n; ++i)
+      o[i] = static_cast<uint32_t>(p1[i] >> 7) << 31 | static_cast<uint32_t>(p0[i]) << 23 |
+             static_cast<uint32_t>(p1[i] & 0x7f) << 16 | static_cast<uint32_t>(p2[i]) << 8 | p3[i];
+    if (pred)
+      for (size_t i = dim; i < n; ++i) o[i] ^= o[i - dim];
+    return;
   }
+  uint16_t* o = static_cast<uint16_t*>(out);
+  if (t == DType::BF16)
+    for (size_t i = 0; i < n; ++i)
+      o[i] = static_cast<uint16_t>((p1[i] >> 7) << 15 | p0[i] << 7 | (p1[i] & 0x7f));
+  else
+    for (size_t i = 0; i < n; ++i) o[i] = static_cast<uint16_t>(p0[i] << 8 | p1[i]);
+  if (pred)
+    for (size_t i = dim; i < n; ++i) o[i] ^= o[i - dim];
 }
 
 }  // namespace llmk::kv

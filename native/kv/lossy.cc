@@ -1,6 +1,15 @@
 // Lossy tiles: quantize to integer codes, predict the codes, entropy-code the
 // residuals. Prediction is exact integer arithmetic, so the error of a decoded
 // element is the quantizer's alone.
+//
+// Tile layout: u8 kind; u8 flags (1: raw rows follow, 2: row bases stored);
+// [row bases]; [bits mode: row step indices] (both zigzag-delta varint lists
+// in a blob); predictor per channel (a blob of dim bytes); the residual
+// symbols (one stream, zigzag residuals, 255 = escape); the escapes (a blob
+// of varints); [raw rows: a row bitmap, then their elements' bytes].
+//
+// Every loop runs in memory order (token-major) whichever way the rows go,
+// with the dtype resolved once per tile.
 #include <algorithm>
 #include <cmath>
 
@@ -10,6 +19,42 @@
 namespace llmk::kv {
 
 namespace {
+
+// Round to nearest, ties to even, for |v| < 2^51: the FPU's default rounding
+// does it, and it is the same on every IEEE platform (CUDA included).
+inline double round_even(double v) {
+  const double big = 0x1.8p52;
+  return (v + big) - big;
+}
+
+template <DType T>
+inline double load(const void* data, size_t i) {
+  if constexpr (T == DType::F32) return static_cast<const float*>(data)[i];
+  else if constexpr (T == DType::F16) return f16_to_double(static_cast<const uint16_t*>(data)[i]);
+  else return bf16_to_double(static_cast<const uint16_t*>(data)[i]);
+}
+
+template <DType T>
+inline double round_to(double v) {
+  if constexpr (T == DType::F32) return static_cast<float>(v);
+  else if constexpr (T == DType::F16) return f16_to_double(double_to_f16(v));
+  else return bf16_to_double(double_to_bf16(v));
+}
+
+template <DType T>
+inline void store(void* out, size_t i, double v) {
+  if constexpr (T == DType::F32) static_cast<float*>(out)[i] = static_cast<float>(v);
+  else if constexpr (T == DType::F16) static_cast<uint16_t*>(out)[i] = double_to_f16(v);
+  else static_cast<uint16_t*>(out)[i] = double_to_bf16(v);
+}
+
+// Calls fn<T>() with the tile's dtype as a template argument.
+template <class F>
+void with_dtype(DType t, F&& fn) {
+  if (t == DType::F32) fn(std::integral_constant<DType, DType::F32>());
+  else if (t == DType::F16) fn(std::integral_constant<DType, DType::F16>());
+  else fn(std::integral_constant<DType, DType::BF16>());
+}
 
 // The smallest step index whose step is >= d (exact comparisons with the
 // table, so the answer does not depend on the platform's log2).
@@ -22,62 +67,127 @@ bool step_index_for(double d, int& index) {
   return step_for_index(e) >= d;
 }
 
-// Quantizes row r; false when the row must be stored raw.
-bool quantize_row(const CodecParams& p, Kind kind, const void* data, uint32_t dim, uint32_t r, uint32_t len,
-                  Quantized& t) {
-  double lo = INFINITY, hi = -INFINITY;
-  for (uint32_t k = 0; k < len; ++k) {
-    const double x = load_element(data, p.dtype, element_index(kind, dim, r, k));
-    if (!std::isfinite(x)) return false;
-    lo = std::min(lo, x);
-    hi = std::max(hi, x);
-  }
-  double step;
-  if (p.bits) {
-    double d = (hi - lo) / ((1 << p.bits) - 1);
-    // A constant row: any step small against its value reproduces it closely.
-    if (!(d > 0)) d = std::max(std::fabs(lo) * 0x1p-24, 0x1p-120);
-    int index;
-    if (!step_index_for(d, index)) return false;
-    t.step_index[r] = static_cast<int16_t>(index);
-    step = step_for_index(index);
-  } else {
-    step = 2 * p.max_error;
-  }
-  int32_t base = INT32_MAX;
-  for (uint32_t k = 0; k < len; ++k) {
-    const size_t i = element_index(kind, dim, r, k);
-    const double x = load_element(data, p.dtype, i);
-    const double v = std::nearbyint(x / step);
-    if (!(std::fabs(v) < static_cast<double>(kMaxCode))) return false;
-    int64_t q = static_cast<int64_t>(v);
-    if (!p.bits) {
-      // maxError is a promise about the decoded dtype value: check it, and
-      // try the neighbouring codes when rounding to the dtype breaks it.
-      auto ok = [&](int64_t c) { return std::fabs(rounded_to(p.dtype, static_cast<double>(c) * step) - x) <= p.max_error; };
-      if (!ok(q)) {
-        if (ok(q - 1))
-          q -= 1;
-        else if (ok(q + 1))
-          q += 1;
-        else
-          return false;
-      }
+template <DType T>
+void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
+  const uint32_t tokens = t.tokens, dim = t.dim, rows = t.rows();
+  const bool key = t.kind == Kind::Key;
+  std::vector<double> lo(rows, INFINITY), hi(rows, -INFINITY), step(rows, 0);
+  size_t i = 0;
+  for (uint32_t tok = 0; tok < tokens; ++tok)
+    for (uint32_t d = 0; d < dim; ++d, ++i) {
+      const uint32_t r = key ? d : tok;
+      const double x = load<T>(data, i);
+      if (!std::isfinite(x)) t.raw[r] = 1;
+      lo[r] = std::min(lo[r], x);
+      hi[r] = std::max(hi[r], x);
     }
-    t.q[i] = static_cast<int32_t>(q);
-    base = std::min(base, static_cast<int32_t>(q));
+  for (uint32_t r = 0; r < rows; ++r) {
+    if (t.raw[r]) continue;
+    if (!p.bits) {
+      step[r] = 2 * p.max_error;
+      continue;
+    }
+    double d = (hi[r] - lo[r]) / ((1 << p.bits) - 1);
+    // A constant row: any step small against its value reproduces it closely.
+    if (!(d > 0)) d = std::max(std::fabs(lo[r]) * 0x1p-24, 0x1p-120);
+    int index;
+    if (step_index_for(d, index)) {
+      t.step_index[r] = static_cast<int16_t>(index);
+      step[r] = step_for_index(index);
+    } else {
+      t.raw[r] = 1;
+    }
   }
-  t.base[r] = len ? base : 0;
-  return true;
+  std::vector<int32_t> base(rows, INT32_MAX);
+  i = 0;
+  for (uint32_t tok = 0; tok < tokens; ++tok)
+    for (uint32_t d = 0; d < dim; ++d, ++i) {
+      const uint32_t r = key ? d : tok;
+      if (t.raw[r]) continue;
+      const double x = load<T>(data, i);
+      const double v = x / step[r];
+      if (!(std::fabs(v) < static_cast<double>(kMaxCode))) {
+        t.raw[r] = 1;
+        continue;
+      }
+      double q = round_even(v);
+      if (!p.bits) {
+        // maxError is a promise about the decoded dtype value: check it, and
+        // try the neighbouring codes when rounding to the dtype breaks it.
+        auto ok = [&](double c) { return std::fabs(round_to<T>(c * step[r]) - x) <= p.max_error; };
+        if (!ok(q)) {
+          if (ok(q - 1)) q -= 1;
+          else if (ok(q + 1)) q += 1;
+          else t.raw[r] = 1;
+        }
+      }
+      if (!(std::fabs(q) < static_cast<double>(kMaxCode))) t.raw[r] = 1;
+      t.q[i] = static_cast<int32_t>(q);
+      base[r] = std::min(base[r], t.q[i]);
+    }
+  for (uint32_t r = 0; r < rows; ++r) {
+    t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
+    if (t.raw[r]) t.step_index[r] = 0;
+  }
+  i = 0;
+  for (uint32_t tok = 0; tok < tokens; ++tok)
+    for (uint32_t d = 0; d < dim; ++d, ++i)
+      if (t.raw[key ? d : tok]) t.q[i] = 0;
 }
 
-int64_t residual(const Quantized& t, Predictor pred, uint32_t tok, uint32_t d, int64_t q) {
-  const uint32_t dim = t.dim;
-  const uint32_t row = t.kind == Kind::Key ? d : tok;
-  if (pred == Predictor::Previous && tok > 0) return q - t.q[static_cast<size_t>(tok - 1) * dim + d];
-  if (pred == Predictor::Anchor && tok % kAnchorGroup) return q - t.q[static_cast<size_t>(tok - tok % kAnchorGroup) * dim + d];
-  if (pred == Predictor::Zero) return q;
-  return q - t.base[row];
+template <DType T>
+void dequantize_tile(const CodecParams& p, const Quantized& t, const void* raw_source, void* out) {
+  const uint32_t rows = t.rows();
+  const bool key = t.kind == Kind::Key;
+  std::vector<double> step(rows);
+  for (uint32_t r = 0; r < rows; ++r) step[r] = row_step(p, t, r);
+  const size_t width = dtype_size(T);
+  size_t i = 0;
+  for (uint32_t tok = 0; tok < t.tokens; ++tok)
+    for (uint32_t d = 0; d < t.dim; ++d, ++i) {
+      const uint32_t r = key ? d : tok;
+      if (t.raw[r])
+        std::memcpy(static_cast<uint8_t*>(out) + i * width, static_cast<const uint8_t*>(raw_source) + i * width, width);
+      else
+        store<T>(out, i, static_cast<double>(t.q[i]) * step[r]);
+    }
+}
+
+// What a predictor predicts for element (tok, d), given the codes before it.
+inline int64_t prediction(const Quantized& t, Predictor pred, uint32_t tok, uint32_t d) {
+  const size_t dim = t.dim;
+  switch (pred) {
+    case Predictor::Previous:
+      if (tok > 0) return t.q[(tok - 1) * dim + d];
+      break;
+    case Predictor::Anchor:
+      if (tok % kAnchorGroup) return t.q[(tok - tok % kAnchorGroup) * dim + d];
+      break;
+    case Predictor::Zero:
+      return 0;
+    case Predictor::None:
+      break;
+  }
+  return t.base[t.kind == Kind::Key ? d : tok];
+}
+
+// The residuals of token `tok` under one predictor, for every channel.
+void residual_row(const Quantized& t, Predictor pred, uint32_t tok, int64_t* out) {
+  const size_t dim = t.dim;
+  const int32_t* row = t.q.data() + tok * dim;
+  const int32_t* ref = nullptr;
+  if (pred == Predictor::Previous && tok > 0) ref = row - dim;
+  if (pred == Predictor::Anchor && tok % kAnchorGroup) ref = row - (tok % kAnchorGroup) * dim;
+  if (ref) {
+    for (size_t d = 0; d < dim; ++d) out[d] = static_cast<int64_t>(row[d]) - ref[d];
+  } else if (pred == Predictor::Zero) {
+    for (size_t d = 0; d < dim; ++d) out[d] = row[d];
+  } else if (t.kind == Kind::Key) {
+    for (size_t d = 0; d < dim; ++d) out[d] = static_cast<int64_t>(row[d]) - t.base[d];
+  } else {
+    const int64_t base = t.base[tok];
+    for (size_t d = 0; d < dim; ++d) out[d] = row[d] - base;
+  }
 }
 
 void put_signed_list(ByteWriter& w, const std::vector<int64_t>& values) {
@@ -106,59 +216,10 @@ std::vector<int64_t> get_signed_list(ByteReader& r, size_t count, int64_t lo, in
   return out;
 }
 
-// Residual symbols: zigzag(code - prediction), 255 escaping to a varint.
-// Each channel of a tile has its own predictor (key channels differ: after
-// RoPE the slowly rotating pairs are smooth across tokens, the fast ones are
-// not); all symbols share one frequency table, because on tiles of a few
-// thousand elements more tables cost more than they save (measured).
-struct ResidualPlan {
-  std::vector<uint8_t> predictor;  // per channel
-  std::vector<uint8_t> symbols;    // element order
-  ByteWriter escapes;              // varints of symbols >= 255, element order
-  double cost_bits = 0;
-};
-
 int varint_bytes(uint64_t v) {
   int n = 1;
   for (; v >= 0x80; v >>= 7) ++n;
   return n;
-}
-
-// Predictors per channel: `forced` for all, or (forced < 0) each channel's
-// cheapest on its own.
-void plan_residuals(const Quantized& t, int forced, ResidualPlan& plan) {
-  const uint32_t tokens = t.tokens, dim = t.dim;
-  plan.predictor.assign(dim, static_cast<uint8_t>(forced < 0 ? 0 : forced));
-  for (uint32_t d = 0; forced < 0 && d < dim; ++d) {
-    double best = INFINITY;
-    for (Predictor pred : {Predictor::None, Predictor::Previous, Predictor::Anchor, Predictor::Zero}) {
-      uint32_t hist[256] = {0};
-      double escape_bits = 0;
-      for (uint32_t tok = 0; tok < tokens; ++tok) {
-        const uint64_t z = zigzag(residual(t, pred, tok, d, t.q[static_cast<size_t>(tok) * dim + d]));
-        ++hist[z < 255 ? z : 255];
-        if (z >= 255) escape_bits += 8 * varint_bytes(z - 255);
-      }
-      const double bits = entropy_bits(hist, tokens) + escape_bits;
-      if (bits < best) {
-        best = bits;
-        plan.predictor[d] = static_cast<uint8_t>(pred);
-      }
-    }
-  }
-  const size_t n = static_cast<size_t>(tokens) * dim;
-  plan.symbols.resize(n);
-  plan.escapes = ByteWriter();
-  uint32_t hist[256] = {0};
-  size_t i = 0;
-  for (uint32_t tok = 0; tok < tokens; ++tok)
-    for (uint32_t d = 0; d < dim; ++d, ++i) {
-      const uint64_t z = zigzag(residual(t, static_cast<Predictor>(plan.predictor[d]), tok, d, t.q[i]));
-      plan.symbols[i] = static_cast<uint8_t>(z < 255 ? z : 255);
-      if (z >= 255) plan.escapes.varint(z - 255);
-      ++hist[plan.symbols[i]];
-    }
-  plan.cost_bits = entropy_bits(hist, n) + 8.0 * plan.escapes.size() + (forced < 0 ? 2.0 * dim : 0);
 }
 
 // Bits of a list as put_signed_list writes it (its varints, before coding).
@@ -173,10 +234,116 @@ double list_cost(const std::vector<T>& values) {
   return 8 * bytes;
 }
 
+constexpr int kPredictors = 4;
+constexpr Predictor kAllPredictors[kPredictors] = {Predictor::None, Predictor::Previous, Predictor::Anchor,
+                                                   Predictor::Zero};
+
+// Residual symbols: zigzag(code - prediction), 255 escaping to a varint.
+// Each channel of a tile has its own predictor (key channels differ: after
+// RoPE the slowly rotating pairs are smooth across tokens, the fast ones are
+// not); all symbols share one frequency table, because on tiles of a few
+// thousand elements more tables cost more than they save (measured).
+struct ResidualPlan {
+  std::vector<uint8_t> predictor;  // per channel
+  std::vector<uint8_t> symbols;    // element order
+  ByteWriter escapes;              // varints of symbols >= 255, element order
+  double cost_bits = 0;            // residuals, escapes and (when used) row bases
+};
+
+// Every predictor's residual symbols, then the cheapest plan among "one
+// predictor for the whole tile" (four plans) and "each channel its cheapest
+// predictor" (chosen by a bit-length estimate per channel).
+void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
+  const uint32_t tokens = t.tokens, dim = t.dim;
+  const size_t n = static_cast<size_t>(tokens) * dim;
+  std::vector<uint8_t> sym[kPredictors];
+  uint32_t hist[kPredictors + 1][256] = {};
+  double escape_bits[kPredictors + 1] = {};
+  std::vector<uint32_t> channel_cost(static_cast<size_t>(kPredictors) * dim, 0);
+  std::vector<int64_t> res(dim);
+  for (int k = 0; k < kPredictors; ++k) {
+    sym[k].resize(n);
+    uint32_t* cost = channel_cost.data() + static_cast<size_t>(k) * dim;
+    for (uint32_t tok = 0; tok < tokens; ++tok) {
+      residual_row(t, kAllPredictors[k], tok, res.data());
+      uint8_t* out = sym[k].data() + static_cast<size_t>(tok) * dim;
+      for (uint32_t d = 0; d < dim; ++d) {
+        const uint64_t z = zigzag(res[d]);
+        const uint8_t s = static_cast<uint8_t>(z < 255 ? z : 255);
+        out[d] = s;
+        ++hist[k][s];
+        // About 2 log2(z) + 1 bits: good enough to rank predictors per channel.
+        cost[d] += z < 255 ? 2 * (32 - __builtin_clz(static_cast<uint32_t>(z) + 1)) : 40;
+        if (z >= 255) escape_bits[k] += 8 * varint_bytes(z - 255);
+      }
+    }
+  }
+  std::vector<uint8_t> mixed_pred(dim, 0);
+  for (uint32_t d = 0; d < dim; ++d)
+    for (int k = 1; k < kPredictors; ++k)
+      if (channel_cost[k * dim + d] < channel_cost[mixed_pred[d] * dim + d]) mixed_pred[d] = static_cast<uint8_t>(k);
+  std::vector<uint8_t> mixed(n);
+  {
+    size_t i = 0;
+    for (uint32_t tok = 0; tok < tokens; ++tok)
+      for (uint32_t d = 0; d < dim; ++d, ++i) {
+        mixed[i] = sym[mixed_pred[d]][i];
+        ++hist[kPredictors][mixed[i]];
+        if (mixed[i] == 255)
+          escape_bits[kPredictors] += 8 * varint_bytes(zigzag(t.q[i] - prediction(t, static_cast<Predictor>(mixed_pred[d]), tok, d)) - 255);
+      }
+  }
+  const bool mixed_uses_base = std::any_of(mixed_pred.begin(), mixed_pred.end(),
+                                           [](uint8_t k) { return kAllPredictors[k] != Predictor::Zero; });
+  int best = -1;
+  double best_bits = INFINITY;
+  for (int k = 0; k <= kPredictors; ++k) {
+    const bool uses_base = k == kPredictors ? mixed_uses_base : kAllPredictors[k] != Predictor::Zero;
+    const double bits = entropy_bits(hist[k], n) + escape_bits[k] + (uses_base ? base_bits : 0) +
+                        (k == kPredictors ? 2.0 * dim : 0);
+    if (bits < best_bits) {
+      best_bits = bits;
+      best = k;
+    }
+  }
+  plan.cost_bits = best_bits;
+  if (best == kPredictors) {
+    for (auto& m : mixed_pred) m = static_cast<uint8_t>(kAllPredictors[m]);
+    plan.predictor = std::move(mixed_pred);
+    plan.symbols = std::move(mixed);
+  } else {
+    plan.predictor.assign(dim, static_cast<uint8_t>(kAllPredictors[best]));
+    plan.symbols = std::move(sym[best]);
+  }
+  plan.escapes = ByteWriter();
+  size_t i = 0;
+  for (uint32_t tok = 0; tok < tokens; ++tok)
+    for (uint32_t d = 0; d < dim; ++d, ++i)
+      if (plan.symbols[i] == 255)
+        plan.escapes.varint(zigzag(t.q[i] - prediction(t, static_cast<Predictor>(plan.predictor[d]), tok, d)) - 255);
+}
+
 // Row bases are only stored when a predictor uses them.
 bool uses_base(const ResidualPlan& plan) {
   return std::any_of(plan.predictor.begin(), plan.predictor.end(),
                      [](uint8_t pr) { return pr != static_cast<uint8_t>(Predictor::Zero); });
+}
+
+// Squared error of a quantized tile against its input (raw rows add none).
+template <DType T>
+double squared_error(const CodecParams& p, const Quantized& t, const void* data) {
+  std::vector<double> step(t.rows());
+  for (uint32_t r = 0; r < t.rows(); ++r) step[r] = row_step(p, t, r);
+  double sum = 0;
+  size_t i = 0;
+  for (uint32_t tok = 0; tok < t.tokens; ++tok)
+    for (uint32_t d = 0; d < t.dim; ++d, ++i) {
+      const uint32_t r = t.kind == Kind::Key ? d : tok;
+      if (t.raw[r]) continue;
+      const double e = round_to<T>(static_cast<double>(t.q[i]) * step[r]) - load<T>(data, i);
+      sum += e * e;
+    }
+  return sum;
 }
 
 }  // namespace
@@ -185,53 +352,16 @@ void quantize(const CodecParams& p, Kind kind, const void* data, uint32_t tokens
   t.kind = kind;
   t.tokens = tokens;
   t.dim = dim;
-  const uint32_t rows = t.rows(), len = kind == Kind::Key ? tokens : dim;
+  const uint32_t rows = t.rows();
   t.q.assign(static_cast<size_t>(tokens) * dim, 0);
   t.base.assign(rows, 0);
   t.step_index.assign(rows, 0);
   t.raw.assign(rows, 0);
-  for (uint32_t r = 0; r < rows; ++r) {
-    if (quantize_row(p, kind, data, dim, r, len, t)) continue;
-    t.raw[r] = 1;
-    t.base[r] = 0;
-    t.step_index[r] = 0;
-    for (uint32_t k = 0; k < len; ++k) t.q[element_index(kind, dim, r, k)] = 0;
-  }
+  with_dtype(p.dtype, [&](auto T) { quantize_tile<decltype(T)::value>(p, data, t); });
 }
 
 void dequantize(const CodecParams& p, const Quantized& t, const void* raw_source, void* out) {
-  const size_t width = dtype_size(p.dtype);
-  const uint32_t rows = t.rows(), len = t.kind == Kind::Key ? t.tokens : t.dim;
-  for (uint32_t r = 0; r < rows; ++r) {
-    if (t.raw[r]) {
-      for (uint32_t k = 0; k < len; ++k) {
-        const size_t i = element_index(t.kind, t.dim, r, k);
-        std::memcpy(static_cast<uint8_t*>(out) + i * width, static_cast<const uint8_t*>(raw_source) + i * width, width);
-      }
-      continue;
-    }
-    const double step = row_step(p, t, r);
-    for (uint32_t k = 0; k < len; ++k) {
-      const size_t i = element_index(t.kind, t.dim, r, k);
-      store_element(out, p.dtype, i, static_cast<double>(t.q[i]) * step);
-    }
-  }
-}
-
-// Squared error of a quantized tile against its input (raw rows add none).
-double squared_error(const CodecParams& p, const Quantized& t, const void* data) {
-  double sum = 0;
-  const uint32_t len = t.kind == Kind::Key ? t.tokens : t.dim;
-  for (uint32_t r = 0; r < t.rows(); ++r) {
-    if (t.raw[r]) continue;
-    const double step = row_step(p, t, r);
-    for (uint32_t k = 0; k < len; ++k) {
-      const size_t i = element_index(t.kind, t.dim, r, k);
-      const double e = rounded_to(p.dtype, static_cast<double>(t.q[i]) * step) - load_element(data, p.dtype, i);
-      sum += e * e;
-    }
-  }
-  return sum;
+  with_dtype(p.dtype, [&](auto T) { dequantize_tile<decltype(T)::value>(p, t, raw_source, out); });
 }
 
 void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint32_t dim, ByteWriter& out) {
@@ -247,21 +377,19 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   for (Kind kind : {Kind::Key, Kind::Value}) {
     if (p.kind != Kind::Auto && p.kind != kind) continue;
     quantize(p, kind, data, tokens, dim, cand);
-    double base_cost = p.bits ? list_cost(cand.step_index) : 0;
-    const double bases = list_cost(cand.base);
-    if (p.kind == Kind::Auto && p.bits && n)
-      base_cost += 0.5 * static_cast<double>(n) * std::log2(squared_error(p, cand, data) / static_cast<double>(n) + 1e-300);
-    bool improved = false;
-    for (int forced = -1; forced <= 3; ++forced) {
-      plan_residuals(cand, forced, plan);
-      const double cost = base_cost + plan.cost_bits + (uses_base(plan) ? bases : 0);
-      if (cost < best_cost) {
-        best_cost = cost;
-        std::swap(best_plan, plan);
-        improved = true;
-      }
+    double cost = p.bits ? list_cost(cand.step_index) : 0;
+    if (p.kind == Kind::Auto && p.bits && n) {
+      double se = 0;
+      with_dtype(p.dtype, [&](auto T) { se = squared_error<decltype(T)::value>(p, cand, data); });
+      cost += 0.5 * static_cast<double>(n) * std::log2(se / static_cast<double>(n) + 1e-300);
     }
-    if (improved) best_q = cand;
+    plan_residuals(cand, list_cost(cand.base), plan);
+    cost += plan.cost_bits;
+    if (cost < best_cost) {
+      best_cost = cost;
+      std::swap(best_plan, plan);
+      std::swap(best_q, cand);
+    }
   }
   const Quantized& t = best_q;
   const uint32_t rows = t.rows();
@@ -342,8 +470,7 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
         if (extra > (uint64_t{1} << 40)) corrupt("residual out of range");
         z += extra;
       }
-      // residual() with q = 0 is minus the prediction.
-      const int64_t q = unzigzag(z) - residual(t, static_cast<Predictor>(predictor[d]), tok, d, 0);
+      const int64_t q = unzigzag(z) + prediction(t, static_cast<Predictor>(predictor[d]), tok, d);
       if (q <= -kMaxCode || q >= kMaxCode) corrupt("code out of range");
       t.q[i] = static_cast<int32_t>(q);
     }

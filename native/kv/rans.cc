@@ -81,25 +81,55 @@ void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t
     for (uint32_t k = 0; k < freq[s]; ++k) table[c + k] = freq[s] << 20 | k << 8 | s;
     c += freq[s];
   }
-  uint32_t state[4];
+  uint32_t x[4];
   for (int k = 0; k < 4; ++k)
-    state[k] = static_cast<uint32_t>(p[4 * k]) | static_cast<uint32_t>(p[4 * k + 1]) << 8 |
-               static_cast<uint32_t>(p[4 * k + 2]) << 16 | static_cast<uint32_t>(p[4 * k + 3]) << 24;
+    x[k] = static_cast<uint32_t>(p[4 * k]) | static_cast<uint32_t>(p[4 * k + 1]) << 8 |
+           static_cast<uint32_t>(p[4 * k + 2]) << 16 | static_cast<uint32_t>(p[4 * k + 3]) << 24;
   const uint8_t* q = p + 16;
   const uint8_t* end = p + len;
-  for (size_t i = 0; i < n; ++i) {
-    uint32_t& x = state[i & 3];
-    const uint32_t e = table[x & (kProbScale - 1)];
-    out[i] = static_cast<uint8_t>(e);
-    x = (e >> 20) * (x >> kProbBits) + ((e >> 8) & 0xfff);
-    while (x < kRansL) {
+  const uint32_t* tab = table.data();
+  auto decode_one = [tab](uint32_t& s) {
+    const uint32_t e = tab[s & (kProbScale - 1)];
+    s = (e >> 20) * (s >> kProbBits) + ((e >> 8) & 0xfff);
+    return static_cast<uint8_t>(e);
+  };
+  auto renorm_checked = [&](uint32_t& s) {
+    while (s < kRansL) {
       if (q == end) corrupt("rANS payload ends early");
-      x = x << 8 | *q++;
+      s = s << 8 | *q++;
     }
+  };
+  // Four independent states, kept in registers; a state takes at most two
+  // bytes a symbol, so with 8 bytes left the renormalisation needs no checks.
+  // Renormalising after all four symbols reads the bytes in the same order as
+  // after each one: a state's bytes depend only on that state.
+  size_t i = 0;
+  uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+  for (; i + 4 <= n; i += 4) {
+    out[i] = decode_one(x0);
+    out[i + 1] = decode_one(x1);
+    out[i + 2] = decode_one(x2);
+    out[i + 3] = decode_one(x3);
+    if (end - q >= 8) {
+      for (uint32_t* s : {&x0, &x1, &x2, &x3}) {
+        if (*s < kRansL) *s = *s << 8 | *q++;
+        if (*s < kRansL) *s = *s << 8 | *q++;
+      }
+    } else {
+      renorm_checked(x0);
+      renorm_checked(x1);
+      renorm_checked(x2);
+      renorm_checked(x3);
+    }
+  }
+  x[0] = x0, x[1] = x1, x[2] = x2, x[3] = x3;
+  for (; i < n; ++i) {
+    out[i] = decode_one(x[i & 3]);
+    renorm_checked(x[i & 3]);
   }
   // The encoder started every state at kRansL and used every byte: anything
   // else means the payload or its table was damaged.
-  if (q != end || state[0] != kRansL || state[1] != kRansL || state[2] != kRansL || state[3] != kRansL)
+  if (q != end || x[0] != kRansL || x[1] != kRansL || x[2] != kRansL || x[3] != kRansL)
     corrupt("rANS payload does not decode to its initial state");
 }
 
