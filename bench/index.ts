@@ -1,10 +1,11 @@
 /** Every benchmark suite, for `llm-kernels bench [filter] [--json]`. */
 import { bleuSuite } from './bleu.js';
 import { formatTable, type Row, type Suite } from './harness.js';
+import { kvSuite } from './kv.js';
 import { tokenizeSuite } from './tokenize.js';
 import { vectorSuite } from './vector.js';
 
-export const suites: Suite[] = [vectorSuite, bleuSuite, tokenizeSuite];
+export const suites: Suite[] = [vectorSuite, bleuSuite, tokenizeSuite, kvSuite];
 
 export async function runBench(filter: string | undefined, log: (line: string) => void): Promise<Row[]> {
   const chosen = suites.filter((s) => !filter || s.name.includes(filter));

@@ -2,12 +2,12 @@
 /**
  * llm-kernels command line:
  *   llm-kernels info [--json]             version, backend, CPU path, threads, CUDA devices or why none
- *   llm-kernels bench [filter] [--json]   microbenchmarks side by side with peers (suites: vector, bleu, tokenize)
+ *   llm-kernels bench [filter] [--json]   microbenchmarks side by side with peers (suites: vector, bleu, tokenize, kv)
  */
 import { info } from './runtime.js';
 
 const USAGE = `usage: llm-kernels info [--json]
-       llm-kernels bench [suite] [--json]   (suites: vector, bleu, tokenize)
+       llm-kernels bench [suite] [--json]   (suites: vector, bleu, tokenize, kv)
 
 environment: LLM_KERNELS_BACKEND=auto|cpu|cuda, LLM_KERNELS_THREADS=n, LLM_KERNELS_SIMD=scalar`;
 

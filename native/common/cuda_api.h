@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../bleu/bleu.h"
+#include "../kv/codec.h"
 
 namespace llmk::cuda {
 
@@ -28,5 +29,19 @@ void vector_add(const float* a, const float* b, float* out, size_t n);
 // bleu::compute_stats on device 0, identical statistics. The batch must
 // already have passed bleu::validate.
 void bleu_stats(const bleu::Batch& batch, int max_order, uint32_t* out);
+
+// The lossy KV quantizer on device 0: kv::quantize of every tile of a
+// [heads, tokens, dim] tensor (tile_tokens tokens a tile, tiles ordered by
+// head then block), giving the same codes, bases, steps and raw rows as the
+// CPU twin. The entropy coding of the codes stays on the CPU. `kernel_ms`,
+// when given, receives the kernel time without transfers.
+void kv_quantize(const kv::CodecParams& p, kv::Kind kind, const void* data, uint32_t heads, uint32_t tokens,
+                 uint32_t dim, uint32_t tile_tokens, std::vector<kv::Quantized>& tiles, float* kernel_ms = nullptr);
+
+// kv::dequantize of those tiles on device 0 into `out` ([heads, tokens, dim]);
+// raw rows are copied from `raw_source` (same layout).
+void kv_dequantize(const kv::CodecParams& p, const std::vector<kv::Quantized>& tiles, const void* raw_source,
+                   uint32_t heads, uint32_t tokens, uint32_t dim, uint32_t tile_tokens, void* out,
+                   float* kernel_ms = nullptr);
 
 }  // namespace llmk::cuda

@@ -19,5 +19,13 @@ namespace {
 
 void vector_add(const float*, const float*, float*, size_t) { not_compiled(); }
 void bleu_stats(const bleu::Batch&, int, uint32_t*) { not_compiled(); }
+void kv_quantize(const kv::CodecParams&, kv::Kind, const void*, uint32_t, uint32_t, uint32_t, uint32_t,
+                 std::vector<kv::Quantized>&, float*) {
+  not_compiled();
+}
+void kv_dequantize(const kv::CodecParams&, const std::vector<kv::Quantized>&, const void*, uint32_t, uint32_t, uint32_t,
+                   uint32_t, void*, float*) {
+  not_compiled();
+}
 
 }  // namespace llmk::cuda

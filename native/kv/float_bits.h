@@ -4,6 +4,8 @@
 // nearest even, overflow to infinity, subnormals kept), never through float32,
 // which would round twice.
 #pragma once
+#include <math.h>
+
 #include <cstdint>
 #include <cstring>
 
@@ -127,6 +129,33 @@ LLMK_HD double step_for_index(int index) {
   const int whole = index >> 4;  // floor division, also for negative indices
   // 2^whole as bits: |whole| <= 128 stays within the float64 normal range.
   return frac[index & 15] * bits_double(static_cast<uint64_t>(whole + 1023) << 52);
+}
+
+// Round to nearest, ties to even, for |v| < 2^51: the FPU's default rounding
+// does it, and it is the same on every IEEE platform (CUDA included).
+LLMK_HD double round_even(double v) {
+  const double big = 0x1.8p52;
+  return (v + big) - big;
+}
+
+// The smallest step index whose step is >= d; false when even the largest is
+// smaller. Exact comparisons with the table make the answer independent of
+// the platform's log2, which only gives the first guess.
+LLMK_HD bool step_index_for(double d, int* index) {
+  int e = static_cast<int>(ceil(16 * log2(d)));
+  e = e < kStepIndexMin ? kStepIndexMin : e > kStepIndexMax ? kStepIndexMax : e;
+  while (e < kStepIndexMax && step_for_index(e) < d) ++e;
+  while (e > kStepIndexMin && step_for_index(e - 1) >= d) --e;
+  *index = e;
+  return step_for_index(e) >= d;
+}
+
+// The step of `bits` mode for a row spanning [lo, hi]; false: store the row raw.
+LLMK_HD bool bits_step(int bits, double lo, double hi, int* index) {
+  double d = (hi - lo) / ((1 << bits) - 1);
+  // A constant row: any step small against its value reproduces it closely.
+  if (!(d > 0)) d = fmax(fabs(lo) * 0x1p-24, 0x1p-120);
+  return step_index_for(d, index);
 }
 
 }  // namespace llmk::kv

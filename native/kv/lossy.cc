@@ -20,13 +20,6 @@ namespace llmk::kv {
 
 namespace {
 
-// Round to nearest, ties to even, for |v| < 2^51: the FPU's default rounding
-// does it, and it is the same on every IEEE platform (CUDA included).
-inline double round_even(double v) {
-  const double big = 0x1.8p52;
-  return (v + big) - big;
-}
-
 template <DType T>
 inline double load(const void* data, size_t i) {
   if constexpr (T == DType::F32) return static_cast<const float*>(data)[i];
@@ -56,17 +49,6 @@ void with_dtype(DType t, F&& fn) {
   else fn(std::integral_constant<DType, DType::BF16>());
 }
 
-// The smallest step index whose step is >= d (exact comparisons with the
-// table, so the answer does not depend on the platform's log2).
-bool step_index_for(double d, int& index) {
-  int e = static_cast<int>(std::ceil(16 * std::log2(d)));
-  e = std::clamp(e, kStepIndexMin, kStepIndexMax);
-  while (e < kStepIndexMax && step_for_index(e) < d) ++e;
-  while (e > kStepIndexMin && step_for_index(e - 1) >= d) --e;
-  index = e;
-  return step_for_index(e) >= d;
-}
-
 template <DType T>
 void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
   const uint32_t tokens = t.tokens, dim = t.dim, rows = t.rows();
@@ -87,11 +69,8 @@ void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
       step[r] = 2 * p.max_error;
       continue;
     }
-    double d = (hi[r] - lo[r]) / ((1 << p.bits) - 1);
-    // A constant row: any step small against its value reproduces it closely.
-    if (!(d > 0)) d = std::max(std::fabs(lo[r]) * 0x1p-24, 0x1p-120);
     int index;
-    if (step_index_for(d, index)) {
+    if (bits_step(p.bits, lo[r], hi[r], &index)) {
       t.step_index[r] = static_cast<int16_t>(index);
       step[r] = step_for_index(index);
     } else {

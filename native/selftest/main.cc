@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
   const std::vector<Check> checks = {
       {"vector_add", llmk::selftest::check_vector_add},
       {"bleu", llmk::selftest::check_bleu},
+      {"kv", llmk::selftest::check_kv},
   };
   int failed = 0, passed = 0;
   for (const auto& c : checks) {

@@ -1,0 +1,181 @@
+#include <cmath>
+#include <random>
+
+#include "../common/cuda_api.h"
+#include "../kv/container.h"
+#include "../kv/rans.h"
+#include "checks.h"
+
+namespace llmk::selftest {
+
+namespace {
+
+using kv::DType;
+
+std::vector<float> synthetic(size_t heads, size_t tokens, size_t dim, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<double> g(0, 1);
+  std::vector<float> out(heads * tokens * dim);
+  std::vector<double> walk(dim, 0), scale(dim);
+  for (size_t d = 0; d < dim; ++d) scale[d] = (d % 17 == 3 ? 10 : 1) * (0.5 + std::fabs(g(rng)));
+  for (size_t h = 0; h < heads; ++h)
+    for (size_t t = 0; t < tokens; ++t)
+      for (size_t d = 0; d < dim; ++d) {
+        walk[d] = 0.95 * walk[d] + 0.31 * g(rng);
+        out[(h * tokens + t) * dim + d] = static_cast<float>(scale[d] * walk[d]);
+      }
+  return out;
+}
+
+void check_half_conversions() {
+  for (uint32_t h = 0; h < 65536; ++h) {
+    const double a = kv::f16_to_double(static_cast<uint16_t>(h)), b = kv::bf16_to_double(static_cast<uint16_t>(h));
+    if (!std::isnan(a)) expect(kv::double_to_f16(a) == h, "f16 round trip of pattern " + std::to_string(h));
+    if (!std::isnan(b)) expect(kv::double_to_bf16(b) == h, "bf16 round trip of pattern " + std::to_string(h));
+    // bf16 is the top half of a float32: widening must agree with the float path.
+    const uint32_t f = h << 16;
+    float ff;
+    std::memcpy(&ff, &f, 4);
+    if (!std::isnan(ff)) expect(b == static_cast<double>(ff), "bf16 value of pattern " + std::to_string(h));
+  }
+  // Ties round to even, and one step past the largest finite value overflows.
+  expect(kv::double_to_f16(1.0 + 0x1p-11) == 0x3c00 && kv::double_to_f16(1.0 + 3 * 0x1p-11) == 0x3c02, "f16 ties");
+  expect(kv::double_to_f16(65520.0) == 0x7c00 && kv::double_to_f16(65519.99) == 0x7bff, "f16 overflow");
+}
+
+void check_rans() {
+  std::mt19937 rng(7);
+  for (size_t n : {size_t(0), size_t(1), size_t(3), size_t(5), size_t(4096), size_t(100000)}) {
+    for (double skew : {0.05, 0.5, 3.0}) {
+      std::geometric_distribution<int> geo(1.0 / (1.0 + skew * 20));
+      std::vector<uint8_t> sym(n);
+      for (auto& s : sym) s = static_cast<uint8_t>(std::min(geo(rng), 255));
+      kv::ByteWriter w;
+      kv::put_stream(w, sym.data(), n);
+      kv::ByteReader r(w.buffer().data(), w.size(), "check");
+      std::vector<uint8_t> back(n);
+      kv::get_stream(r, back.data(), n);
+      expect(back == sym && r.left() == 0, "rANS round trip, n = " + std::to_string(n));
+    }
+  }
+}
+
+void check_round_trips() {
+  const uint32_t heads = 3, tokens = 300, dim = 24;
+  std::vector<float> f32 = synthetic(heads, tokens, dim, 99);
+  f32[5] = NAN;
+  f32[77] = INFINITY;
+  std::vector<uint16_t> bf16(f32.size());
+  for (size_t i = 0; i < f32.size(); ++i) bf16[i] = kv::double_to_bf16(f32[i]);
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    const void* data = dtype == DType::F32 ? static_cast<const void*>(f32.data()) : bf16.data();
+    kv::Layout l;
+    l.codec.dtype = dtype;
+    l.heads = heads;
+    l.tokens = tokens;
+    l.head_dim = dim;
+    l.tile_tokens = 128;
+    std::vector<uint8_t> bytes = kv::encode(l, data, 2, nullptr);
+    const kv::Parsed parsed = kv::parse(bytes.data(), bytes.size());
+    std::vector<uint8_t> out(l.elements() * kv::dtype_size(dtype));
+    kv::decode(parsed, bytes.data(), tokens, out.data(), 1, nullptr);
+    expect(std::memcmp(out.data(), data, out.size()) == 0, "lossless round trip");
+    for (int bits : {0, 4}) {
+      l.codec.mode = kv::Mode::Lossy;
+      l.codec.bits = bits;
+      l.codec.max_error = bits ? 0 : 0.01;
+      bytes = kv::encode(l, data, 1, nullptr);
+      kv::decode(kv::parse(bytes.data(), bytes.size()), bytes.data(), tokens, out.data(), 2, nullptr);
+      if (bits) continue;
+      for (size_t i = 0; i < l.elements(); ++i) {
+        const double a = kv::load_element(data, dtype, i), b = kv::load_element(out.data(), dtype, i);
+        expect(a == b || (std::isnan(a) && std::isnan(b)) || std::fabs(a - b) <= 0.01, "maxError bound");
+      }
+    }
+  }
+}
+
+// The CUDA quantizer and dequantizer against their CPU twins, bit for bit.
+void check_cuda_twins(Context& ctx) {
+  if (!ctx.has_cuda()) return;
+  const uint32_t heads = 4, tokens = 1000, dim = 64, tile = 256;
+  std::vector<float> f32 = synthetic(heads, tokens, dim, 5);
+  f32[1234] = NAN;
+  for (kv::Kind kind : {kv::Kind::Key, kv::Kind::Value})
+    for (int bits : {0, 2, 4, 8}) {
+      kv::CodecParams p;
+      p.mode = kv::Mode::Lossy;
+      p.bits = bits;
+      p.max_error = bits ? 0 : 0.003;
+      std::vector<kv::Quantized> gpu;
+      cuda::kv_quantize(p, kind, f32.data(), heads, tokens, dim, tile, gpu);
+      std::vector<float> from_gpu(f32.size()), from_cpu(f32.size());
+      cuda::kv_dequantize(p, gpu, f32.data(), heads, tokens, dim, tile, from_gpu.data());
+      const uint32_t blocks = (tokens + tile - 1) / tile;
+      for (uint32_t h = 0; h < heads; ++h)
+        for (uint32_t b = 0; b < blocks; ++b) {
+          const uint32_t t0 = b * tile, n = std::min(tile, tokens - t0);
+          const size_t first = (static_cast<size_t>(h) * tokens + t0) * dim;
+          kv::Quantized cpu;
+          kv::quantize(p, kind, f32.data() + first, n, dim, cpu);
+          const kv::Quantized& g = gpu[h * blocks + b];
+          expect(cpu.q == g.q && cpu.base == g.base && cpu.step_index == g.step_index && cpu.raw == g.raw,
+                 "CUDA kv_quantize differs from the CPU twin");
+          kv::dequantize(p, cpu, f32.data() + first, from_cpu.data() + first);
+        }
+      expect(same_bits(from_gpu, from_cpu), "CUDA kv_dequantize differs from the CPU twin");
+    }
+}
+
+void time_codec(Context& ctx) {
+  const uint32_t heads = 8, tokens = 4096, dim = 128;
+  std::vector<float> f32 = synthetic(heads, tokens, dim, 3);
+  const double gb = f32.size() * 4.0 / 1e9;
+  kv::Layout l;
+  l.heads = heads;
+  l.tokens = tokens;
+  l.head_dim = dim;
+  for (int bits : {-1, 4}) {
+    l.codec.mode = bits < 0 ? kv::Mode::Lossless : kv::Mode::Lossy;
+    l.codec.bits = bits < 0 ? 0 : bits;
+    l.codec.kind = kv::Kind::Key;
+    std::vector<uint8_t> bytes;
+    const double te = time_median(3, [&] { bytes = kv::encode(l, f32.data(), 1, nullptr); });
+    const kv::Parsed parsed = kv::parse(bytes.data(), bytes.size());
+    std::vector<float> out(f32.size());
+    const double td = time_median(3, [&] { kv::decode(parsed, bytes.data(), tokens, out.data(), 1, nullptr); });
+    std::printf("  kv %s f32 [8, 4096, 128], 1 thread: %.2f bits/el, encode %.3f GB/s, decode %.3f GB/s\n",
+                bits < 0 ? "lossless" : "bits 4  ", bytes.size() * 8.0 / f32.size(), gb / te, gb / td);
+  }
+  kv::CodecParams p;
+  p.mode = kv::Mode::Lossy;
+  p.bits = 4;
+  kv::Quantized q;
+  const double tq = time_median(3, [&] {
+    for (uint32_t h = 0; h < heads; ++h)
+      for (uint32_t t0 = 0; t0 < tokens; t0 += 256)
+        kv::quantize(p, kv::Kind::Key, f32.data() + (static_cast<size_t>(h) * tokens + t0) * dim, 256, dim, q);
+  });
+  std::printf("  kv quantize only (bits 4, key), 1 thread: %.3f GB/s\n", gb / tq);
+  if (ctx.has_cuda()) {
+    std::vector<kv::Quantized> tiles;
+    float ms = 0;
+    cuda::kv_quantize(p, kv::Kind::Key, f32.data(), heads, tokens, dim, 256, tiles, &ms);
+    std::printf("  kv quantize cuda kernel: %.3f ms, %.1f GB/s of input\n", ms, gb / (ms / 1e3));
+    std::vector<float> out(f32.size());
+    cuda::kv_dequantize(p, tiles, f32.data(), heads, tokens, dim, 256, out.data(), &ms);
+    std::printf("  kv dequantize cuda kernel: %.3f ms, %.1f GB/s of output\n", ms, gb / (ms / 1e3));
+  }
+}
+
+}  // namespace
+
+void check_kv(Context& ctx) {
+  check_half_conversions();
+  check_rans();
+  check_round_trips();
+  check_cuda_twins(ctx);
+  if (ctx.timings) time_codec(ctx);
+}
+
+}  // namespace llmk::selftest
