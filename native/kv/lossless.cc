@@ -17,13 +17,14 @@ namespace {
 //   f16:  sign + exponent + mantissa[9:8] | mantissa[7:0]
 int plane_count(DType t) { return t == DType::F32 ? 4 : 2; }
 
-void split(DType t, uint32_t u, uint8_t* b) {
-  if (t == DType::F32) {
+template <DType T>
+inline void split(uint32_t u, uint8_t* b) {
+  if constexpr (T == DType::F32) {
     b[0] = static_cast<uint8_t>(u >> 23);
     b[1] = static_cast<uint8_t>((u >> 31) << 7 | ((u >> 16) & 0x7f));
     b[2] = static_cast<uint8_t>(u >> 8);
     b[3] = static_cast<uint8_t>(u);
-  } else if (t == DType::BF16) {
+  } else if constexpr (T == DType::BF16) {
     b[0] = static_cast<uint8_t>(u >> 7);
     b[1] = static_cast<uint8_t>((u >> 15) << 7 | (u & 0x7f));
   } else {
@@ -32,58 +33,60 @@ void split(DType t, uint32_t u, uint8_t* b) {
   }
 }
 
-uint32_t load_bits(DType t, const void* data, size_t i) {
-  if (t == DType::F32) {
+template <DType T>
+inline uint32_t bits_at(const void* data, size_t i) {
+  if constexpr (T == DType::F32) {
     uint32_t u;
     std::memcpy(&u, static_cast<const uint8_t*>(data) + 4 * i, 4);
     return u;
+  } else {
+    return static_cast<const uint16_t*>(data)[i];
   }
-  return static_cast<const uint16_t*>(data)[i];
 }
 
-// The planes of the tile under a predictor, one after another.
-std::vector<uint8_t> planes(DType t, const void* data, size_t tokens, size_t dim, Predictor pred) {
+// Bytes the planes of every `stride`-th token would take under a predictor,
+// each plane coded or raw, whichever is smaller.
+template <DType T>
+double sampled_cost(const void* data, size_t tokens, size_t dim, bool xor_previous, size_t stride) {
+  constexpr int np = T == DType::F32 ? 4 : 2;
+  uint32_t hist[np][256] = {};
+  uint8_t b[4];
+  size_t n = 0;
+  for (size_t tok = xor_previous ? 1 : 0; tok < tokens; tok += stride)
+    for (size_t d = 0; d < dim; ++d, ++n) {
+      const size_t i = tok * dim + d;
+      split<T>(bits_at<T>(data, i) ^ (xor_previous ? bits_at<T>(data, i - dim) : 0), b);
+      for (int k = 0; k < np; ++k) ++hist[k][b[k]];
+    }
+  double total = 0;
+  for (int k = 0; k < np; ++k) total += std::fmin(entropy_bits(hist[k], n) / 8, static_cast<double>(n));
+  return total;
+}
+
+template <DType T>
+void encode_planes(const void* data, size_t tokens, size_t dim, ByteWriter& out) {
+  constexpr int np = T == DType::F32 ? 4 : 2;
   const size_t n = tokens * dim;
-  const int np = plane_count(t);
-  std::vector<uint8_t> out(n * np);
+  // Choose the predictor on a sample of tokens (every 4th of long tiles).
+  const size_t stride = tokens >= 64 ? 4 : 1;
+  const bool xor_previous =
+      tokens > 1 && sampled_cost<T>(data, tokens, dim, true, stride) < sampled_cost<T>(data, tokens, dim, false, stride);
+  std::vector<uint8_t> planes(n * np);
   uint8_t b[4];
   for (size_t i = 0; i < n; ++i) {
-    uint32_t u = load_bits(t, data, i);
-    if (pred == Predictor::Previous && i >= dim) u ^= load_bits(t, data, i - dim);
-    split(t, u, b);
-    for (int k = 0; k < np; ++k) out[k * n + i] = b[k];
+    split<T>(bits_at<T>(data, i) ^ (xor_previous && i >= dim ? bits_at<T>(data, i - dim) : 0), b);
+    for (int k = 0; k < np; ++k) planes[k * n + i] = b[k];
   }
-  return out;
-}
-
-// Bytes the planes would take, each coded or raw, whichever is smaller.
-double plane_cost(const std::vector<uint8_t>& planes, size_t n, int np) {
-  double total = 0;
-  for (int k = 0; k < np; ++k) {
-    uint32_t hist[256] = {0};
-    const uint8_t* p = planes.data() + k * n;
-    for (size_t i = 0; i < n; ++i) ++hist[p[i]];
-    total += std::fmin(entropy_bits(hist, n) / 8, static_cast<double>(n));
-  }
-  return total;
+  out.u8(static_cast<uint8_t>(xor_previous ? Predictor::Previous : Predictor::None));
+  for (int k = 0; k < np; ++k) put_stream(out, planes.data() + k * n, n);
 }
 
 }  // namespace
 
 void encode_lossless(DType t, const void* data, size_t tokens, size_t dim, ByteWriter& out) {
-  const size_t n = tokens * dim;
-  const int np = plane_count(t);
-  std::vector<uint8_t> plain = planes(t, data, tokens, dim, Predictor::None);
-  Predictor pred = Predictor::None;
-  if (tokens > 1) {
-    std::vector<uint8_t> xored = planes(t, data, tokens, dim, Predictor::Previous);
-    if (plane_cost(xored, n, np) < plane_cost(plain, n, np)) {
-      plain.swap(xored);
-      pred = Predictor::Previous;
-    }
-  }
-  out.u8(static_cast<uint8_t>(pred));
-  for (int k = 0; k < np; ++k) put_stream(out, plain.data() + k * n, n);
+  if (t == DType::F32) encode_planes<DType::F32>(data, tokens, dim, out);
+  else if (t == DType::F16) encode_planes<DType::F16>(data, tokens, dim, out);
+  else encode_planes<DType::BF16>(data, tokens, dim, out);
 }
 
 void decode_lossless(DType t, ByteReader& r, size_t tokens, size_t dim, void* out) {

@@ -229,23 +229,26 @@ struct ResidualPlan {
   double cost_bits = 0;            // residuals, escapes and (when used) row bases
 };
 
-// Every predictor's residual symbols, then the cheapest plan among "one
-// predictor for the whole tile" (four plans) and "each channel its cheapest
-// predictor" (chosen by a bit-length estimate per channel).
+// Chooses among "one predictor for the whole tile" (four plans) and "each
+// channel its cheapest predictor" on a sample of the tile's tokens (every
+// 4th of long tiles: the choice needs statistics, not every element), then
+// computes the chosen plan's symbols and its exact cost over the whole tile.
 void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
   const uint32_t tokens = t.tokens, dim = t.dim;
   const size_t n = static_cast<size_t>(tokens) * dim;
+  const uint32_t stride = tokens >= 64 ? 4 : 1;
+  const uint32_t samples = (tokens + stride - 1) / stride;
   std::vector<uint8_t> sym[kPredictors];
   uint32_t hist[kPredictors + 1][256] = {};
   double escape_bits[kPredictors + 1] = {};
   std::vector<uint32_t> channel_cost(static_cast<size_t>(kPredictors) * dim, 0);
   std::vector<int64_t> res(dim);
   for (int k = 0; k < kPredictors; ++k) {
-    sym[k].resize(n);
+    sym[k].resize(static_cast<size_t>(samples) * dim);
     uint32_t* cost = channel_cost.data() + static_cast<size_t>(k) * dim;
-    for (uint32_t tok = 0; tok < tokens; ++tok) {
-      residual_row(t, kAllPredictors[k], tok, res.data());
-      uint8_t* out = sym[k].data() + static_cast<size_t>(tok) * dim;
+    for (uint32_t j = 0; j < samples; ++j) {
+      residual_row(t, kAllPredictors[k], j * stride, res.data());
+      uint8_t* out = sym[k].data() + static_cast<size_t>(j) * dim;
       for (uint32_t d = 0; d < dim; ++d) {
         const uint64_t z = zigzag(res[d]);
         const uint8_t s = static_cast<uint8_t>(z < 255 ? z : 255);
@@ -257,49 +260,48 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
       }
     }
   }
-  std::vector<uint8_t> mixed_pred(dim, 0);
+  std::vector<uint8_t> mixed(dim, 0);
   for (uint32_t d = 0; d < dim; ++d)
     for (int k = 1; k < kPredictors; ++k)
-      if (channel_cost[k * dim + d] < channel_cost[mixed_pred[d] * dim + d]) mixed_pred[d] = static_cast<uint8_t>(k);
-  std::vector<uint8_t> mixed(n);
-  {
-    size_t i = 0;
-    for (uint32_t tok = 0; tok < tokens; ++tok)
-      for (uint32_t d = 0; d < dim; ++d, ++i) {
-        mixed[i] = sym[mixed_pred[d]][i];
-        ++hist[kPredictors][mixed[i]];
-        if (mixed[i] == 255)
-          escape_bits[kPredictors] += 8 * varint_bytes(zigzag(t.q[i] - prediction(t, static_cast<Predictor>(mixed_pred[d]), tok, d)) - 255);
-      }
+      if (channel_cost[k * dim + d] < channel_cost[mixed[d] * dim + d]) mixed[d] = static_cast<uint8_t>(k);
+  for (size_t i = 0; i < static_cast<size_t>(samples) * dim; ++i) {
+    const uint8_t s = sym[mixed[i % dim]][i];
+    ++hist[kPredictors][s];
+    escape_bits[kPredictors] += s == 255 ? 16 : 0;  // a sample estimate is enough here
   }
-  const bool mixed_uses_base = std::any_of(mixed_pred.begin(), mixed_pred.end(),
-                                           [](uint8_t k) { return kAllPredictors[k] != Predictor::Zero; });
-  int best = -1;
+  auto uses_base_k = [&](int k) {
+    if (k < kPredictors) return kAllPredictors[k] != Predictor::Zero;
+    return std::any_of(mixed.begin(), mixed.end(), [](uint8_t m) { return kAllPredictors[m] != Predictor::Zero; });
+  };
+  const double scale = static_cast<double>(tokens) / samples;
+  int best = 0;
   double best_bits = INFINITY;
   for (int k = 0; k <= kPredictors; ++k) {
-    const bool uses_base = k == kPredictors ? mixed_uses_base : kAllPredictors[k] != Predictor::Zero;
-    const double bits = entropy_bits(hist[k], n) + escape_bits[k] + (uses_base ? base_bits : 0) +
-                        (k == kPredictors ? 2.0 * dim : 0);
+    const double bits = scale * (entropy_bits(hist[k], static_cast<size_t>(samples) * dim) + escape_bits[k]) +
+                        (uses_base_k(k) ? base_bits : 0) + (k == kPredictors ? 2.0 * dim : 0);
     if (bits < best_bits) {
       best_bits = bits;
       best = k;
     }
   }
-  plan.cost_bits = best_bits;
-  if (best == kPredictors) {
-    for (auto& m : mixed_pred) m = static_cast<uint8_t>(kAllPredictors[m]);
-    plan.predictor = std::move(mixed_pred);
-    plan.symbols = std::move(mixed);
-  } else {
-    plan.predictor.assign(dim, static_cast<uint8_t>(kAllPredictors[best]));
-    plan.symbols = std::move(sym[best]);
-  }
+  plan.predictor.resize(dim);
+  for (uint32_t d = 0; d < dim; ++d)
+    plan.predictor[d] = static_cast<uint8_t>(kAllPredictors[best == kPredictors ? mixed[d] : best]);
+  // The chosen plan over every token, with its exact cost.
+  plan.symbols.resize(n);
   plan.escapes = ByteWriter();
+  uint32_t final_hist[256] = {0};
   size_t i = 0;
   for (uint32_t tok = 0; tok < tokens; ++tok)
-    for (uint32_t d = 0; d < dim; ++d, ++i)
-      if (plan.symbols[i] == 255)
-        plan.escapes.varint(zigzag(t.q[i] - prediction(t, static_cast<Predictor>(plan.predictor[d]), tok, d)) - 255);
+    for (uint32_t d = 0; d < dim; ++d, ++i) {
+      const uint64_t z = zigzag(t.q[i] - prediction(t, static_cast<Predictor>(plan.predictor[d]), tok, d));
+      const uint8_t s = static_cast<uint8_t>(z < 255 ? z : 255);
+      plan.symbols[i] = s;
+      ++final_hist[s];
+      if (z >= 255) plan.escapes.varint(z - 255);
+    }
+  plan.cost_bits = entropy_bits(final_hist, n) + 8.0 * plan.escapes.size() + (uses_base_k(best) ? base_bits : 0) +
+                   (best == kPredictors ? 2.0 * dim : 0);
 }
 
 // Row bases are only stored when a predictor uses them.

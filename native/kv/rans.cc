@@ -45,29 +45,67 @@ void normalize(const uint32_t hist[256], size_t n, uint32_t freq[256]) {
   }
 }
 
-// Encodes with the normalised table; returns the payload (states first).
+// Per-symbol encoder constants: division by the frequency as a multiply by
+// a rounded-up reciprocal and a shift (exact for every state below 2^31, the
+// method of ryg_rans).
+struct EncSymbol {
+  uint32_t x_max, rcp_freq, bias, cmpl_freq, rcp_shift;
+};
+
+EncSymbol enc_symbol(uint32_t start, uint32_t freq) {
+  EncSymbol e;
+  e.x_max = ((kRansL >> kProbBits) << 8) * freq;
+  e.cmpl_freq = kProbScale - freq;
+  if (freq < 2) {
+    // x / 1 = x: a reciprocal of 2^32 - 1 with no shift gives x - 1, fixed by the bias.
+    e.rcp_freq = ~0u;
+    e.rcp_shift = 0;
+    e.bias = start + kProbScale - 1;
+  } else {
+    uint32_t shift = 0;
+    while (freq > (1u << shift)) ++shift;
+    e.rcp_freq = static_cast<uint32_t>(((uint64_t{1} << (shift + 31)) + freq - 1) / freq);
+    e.rcp_shift = shift - 1;
+    e.bias = start;
+  }
+  return e;
+}
+
+inline void encode_symbol(uint32_t& x, uint8_t*& p, const EncSymbol& e) {
+  while (x >= e.x_max) {
+    *--p = static_cast<uint8_t>(x);
+    x >>= 8;
+  }
+  const uint32_t q = static_cast<uint32_t>((static_cast<uint64_t>(x) * e.rcp_freq) >> 32) >> e.rcp_shift;
+  x = x + e.bias + q * e.cmpl_freq;
+}
+
+// Encodes with the normalised table, last symbol first; returns the payload
+// (states first). Symbol i uses state i % 4.
 std::vector<uint8_t> rans_encode(const uint8_t* sym, size_t n, const uint32_t freq[256]) {
-  uint32_t cum[257];
-  cum[0] = 0;
-  for (int s = 0; s < 256; ++s) cum[s + 1] = cum[s] + freq[s];
+  EncSymbol table[256];
+  uint32_t cum = 0;
+  for (int s = 0; s < 256; ++s) {
+    if (freq[s]) table[s] = enc_symbol(cum, freq[s]);
+    cum += freq[s];
+  }
   std::vector<uint8_t> buf(2 * n + 32);
   uint8_t* end = buf.data() + buf.size();
   uint8_t* p = end;
-  uint32_t state[4] = {kRansL, kRansL, kRansL, kRansL};
-  for (size_t i = n; i-- > 0;) {
-    const uint8_t s = sym[i];
-    uint32_t& x = state[i & 3];
-    const uint32_t f = freq[s];
-    const uint32_t x_max = ((kRansL >> kProbBits) << 8) * f;
-    while (x >= x_max) {
-      *--p = static_cast<uint8_t>(x);
-      x >>= 8;
-    }
-    x = ((x / f) << kProbBits) + (x % f) + cum[s];
+  uint32_t x[4] = {kRansL, kRansL, kRansL, kRansL};
+  const size_t whole = n & ~size_t{3};
+  for (size_t i = n; i-- > whole;) encode_symbol(x[i & 3], p, table[sym[i]]);
+  uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+  for (size_t i = whole; i > 0; i -= 4) {
+    encode_symbol(x3, p, table[sym[i - 1]]);
+    encode_symbol(x2, p, table[sym[i - 2]]);
+    encode_symbol(x1, p, table[sym[i - 3]]);
+    encode_symbol(x0, p, table[sym[i - 4]]);
   }
+  x[0] = x0, x[1] = x1, x[2] = x2, x[3] = x3;
   for (int k = 3; k >= 0; --k) {
     p -= 4;
-    for (int b = 0; b < 4; ++b) p[b] = static_cast<uint8_t>(state[k] >> (8 * b));
+    for (int b = 0; b < 4; ++b) p[b] = static_cast<uint8_t>(x[k] >> (8 * b));
   }
   return std::vector<uint8_t>(p, end);
 }
@@ -135,6 +173,19 @@ void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t
 
 }  // namespace
 
+void count_symbols(const uint8_t* p, size_t n, uint32_t hist[256]) {
+  uint32_t part[4][256] = {};
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    ++part[0][p[i]];
+    ++part[1][p[i + 1]];
+    ++part[2][p[i + 2]];
+    ++part[3][p[i + 3]];
+  }
+  for (; i < n; ++i) ++part[0][p[i]];
+  for (int s = 0; s < 256; ++s) hist[s] = part[0][s] + part[1][s] + part[2][s] + part[3][s];
+}
+
 double entropy_bits(const uint32_t hist[256], size_t n) {
   double bits = 0;
   for (int s = 0; s < 256; ++s)
@@ -147,8 +198,8 @@ void put_stream(ByteWriter& w, const uint8_t* sym, size_t n) {
     w.u8(kRaw);
     return;
   }
-  uint32_t hist[256] = {0};
-  for (size_t i = 0; i < n; ++i) ++hist[sym[i]];
+  uint32_t hist[256];
+  count_symbols(sym, n, hist);
   int present = 0;
   for (int s = 0; s < 256; ++s) present += hist[s] != 0;
   if (present == 1) {
