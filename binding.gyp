@@ -31,6 +31,7 @@
         "native/bpe/unicode.cc",
         "native/bpe/pretokenize.cc",
         "native/bpe/encoding.cc",
+        "native/bpe/train.cc",
         "native/kv/crc32c.cc",
         "native/kv/rans.cc",
         "native/kv/lossless.cc",
@@ -43,7 +44,8 @@
         "native/addon/vector.cc",
         "native/addon/bleu.cc",
         "native/addon/tokenizer.cc",
-        "native/addon/kv.cc"
+        "native/addon/kv.cc",
+        "native/addon/bpe_train.cc"
       ]
     }
   ]

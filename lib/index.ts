@@ -15,6 +15,7 @@ export { referenceStats as bleuReferenceStats } from './bleu/reference.js';
 export { Tokenizer, encodingForModel, type TextInput, type TokenDecoder, type BatchOptions, type TiktokenFileOptions } from './tokenize/tokenizer.js';
 export { bpeMergeReference } from './tokenize/reference.js';
 export type { EncodingName } from './tokenize/encodings.js';
+export type { TrainOptions, TrainSource } from './tokenize/train.js';
 export type { SpecialOptions, SpecialSet } from './tokenize/specials.js';
 export type { LlmkErrorCode } from './errors.js';
 export { kv, KvEncoder, KvPrefixStore } from './kv/index.js';

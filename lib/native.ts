@@ -78,10 +78,20 @@ export interface NativeKvDecoded {
   streamTokens: number;
 }
 
+/** Pre-token counts and BPE training (native/addon/bpe_train.cc). */
+export interface NativeBpeWordCounter {
+  addAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions & { lines?: boolean }): Promise<void>;
+  trainAsync(opts: {
+    vocabSize: number; minFrequency: number; initialAlphabet: boolean; specialCount: number; specials: Uint8Array[]; cancel?: NativeCancelToken;
+  }): Promise<{ tokens: Uint8Array; lengths: Uint32Array; merges: Uint32Array }>;
+  progress(): [number, number];
+}
+
 /** The functions the addon exports (native/addon/). */
 export interface NativeBinding {
   CancelToken: new () => NativeCancelToken;
   BpeEncoding: new (data: Uint8Array) => NativeBpeEncoding;
+  BpeWordCounter: new (pattern: 'gpt2' | 'cl100k' | 'o200k') => NativeBpeWordCounter;
   KvStreamEncoder: new (layout: NativeKvLayout) => NativeKvStreamEncoder;
   info(): NativeInfo;
   setThreads(n: number): void;

@@ -6,34 +6,22 @@
  * supported; anything else is rejected with ERR_LLMK_UNSUPPORTED naming it.
  */
 import { rangeError } from '../errors.js';
+import { byteLevelToBytes } from './byte-level.js';
 import { encodingData } from './tiktoken-file.js';
 
-// tokenizers' ByteLevel regex (GPT-2's) and the cl100k-family Split pattern (Llama-3).
-const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
-const CL100K_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// tokenizers' ByteLevel regex (GPT-2's), the cl100k-family Split pattern (Llama-3) and o200k's.
+export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
+export const CL100K_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+export const O200K_PATTERN =
+  "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 const unsupported = (what: string) => rangeError('ERR_LLMK_UNSUPPORTED', `tokenizer.json: unsupported ${what}`);
 const malformed = (what: string) => rangeError('ERR_LLMK_BAD_ENCODING', `tokenizer.json: ${what}`);
 
-/** GPT-2's bytes_to_unicode, inverted: the byte each vocabulary character stands for. */
-const CHAR_TO_BYTE: Map<string, number> = (() => {
-  const map = new Map<string, number>();
-  let extra = 0;
-  for (let b = 0; b < 256; b++) {
-    const printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    map.set(String.fromCodePoint(printable ? b : 256 + extra++), b);
-  }
-  return map;
-})();
-
 function tokenBytes(token: string): Buffer {
-  const out: number[] = [];
-  for (const ch of token) {
-    const b = CHAR_TO_BYTE.get(ch);
-    if (b === undefined) throw unsupported(`vocabulary entry ${JSON.stringify(token)} (not a byte-level token)`);
-    out.push(b);
-  }
-  return Buffer.from(out);
+  const bytes = byteLevelToBytes(token);
+  if (!bytes) throw unsupported(`vocabulary entry ${JSON.stringify(token)} (not a byte-level token)`);
+  return Buffer.from(bytes);
 }
 
 interface Json {
@@ -66,7 +54,8 @@ function prePattern(pre: Json | null | undefined): { pattern: string; addPrefixS
     const [split, byteLevel] = pre.pretokenizers as Json[];
     const regex = (split.pattern as Json | undefined)?.Regex;
     if (split.type !== 'Split' || typeof regex !== 'string') throw unsupported(`pre_tokenizer ${JSON.stringify(split).slice(0, 120)}`);
-    if (regex !== CL100K_PATTERN && regex !== GPT2_PATTERN) throw unsupported(`Split pattern ${JSON.stringify(regex)} (supported: the GPT-2 and cl100k/Llama-3 patterns)`);
+    if (regex !== CL100K_PATTERN && regex !== GPT2_PATTERN && regex !== O200K_PATTERN)
+      throw unsupported(`Split pattern ${JSON.stringify(regex)} (supported: the GPT-2, cl100k/Llama-3 and o200k patterns)`);
     if (split.behavior !== 'Isolated' || split.invert === true) throw unsupported(`Split behavior ${String(split.behavior)}${split.invert ? ' inverted' : ''}`);
     if (byteLevel.type !== 'ByteLevel' || byteLevel.use_regex !== false) throw unsupported(`pre_tokenizer after Split: ${JSON.stringify(byteLevel).slice(0, 120)}`);
     return { pattern: regex, addPrefixSpace: byteLevel.add_prefix_space === true };
@@ -168,13 +157,11 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   const vocab = model.vocab as Record<string, number> | undefined;
   if (!vocab || typeof vocab !== 'object') throw malformed('model.vocab is missing');
   const bytesById = new Map<number, Buffer>();
-  const idOfBytes = new Map<string, number>();
   for (const [token, id] of Object.entries(vocab)) {
     if (!Number.isInteger(id) || id < 0 || id >= 1 << 24) throw malformed(`vocabulary id of ${JSON.stringify(token)} is not a valid id`);
     const bytes = sentencePiece ? Buffer.from(token, 'utf8') : tokenBytes(token);
     if (bytesById.has(id)) throw malformed(`id ${id} appears twice in the vocabulary`);
     bytesById.set(id, bytes);
-    idOfBytes.set(bytes.toString('latin1'), id);
   }
   const merges = model.merges as unknown[] | undefined;
   if (!Array.isArray(merges)) throw malformed('model.merges is missing');
@@ -190,9 +177,6 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
       throw malformed(`merges[${k}] (${JSON.stringify(pair)}) uses a token that is not in the vocabulary`);
     triples.push(left, right, result);
   });
-  if (!sentencePiece)
-    for (let b = 0; b < 256; b++)
-      if (!idOfBytes.has(String.fromCharCode(b))) throw unsupported(`vocabulary without a token for byte ${b} (not a complete byte-level alphabet)`);
   const unk = typeof model.unk_token === 'string' ? vocab[model.unk_token] : undefined;
   if (typeof model.unk_token === 'string' && unk === undefined) throw malformed(`unk_token ${JSON.stringify(model.unk_token)} is not in the vocabulary`);
 

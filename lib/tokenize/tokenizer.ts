@@ -17,6 +17,7 @@ import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName }
 import { SpecialTokens, type SpecialOptions } from './specials.js';
 import { encodingData, parseTiktokenRanks } from './tiktoken-file.js';
 import { parseHuggingFace, type HuggingFaceTokenizer } from './huggingface.js';
+import { trainHuggingFaceJson, type TrainOptions, type TrainSource } from './train.js';
 
 export type TextInput = string | Uint8Array;
 
@@ -81,6 +82,8 @@ export class Tokenizer {
     // Hugging Face tokenizers: added tokens are always extracted, ByteLevel may add a prefix space,
     // SentencePiece-style ones normalize each segment and decode '▁' and <0xXX> tokens.
     private readonly hf?: Pick<HuggingFaceTokenizer, 'addPrefixSpace' | 'normalize' | 'sentencePiece' | 'metaspace'>,
+    // The tokenizer.json a Hugging Face tokenizer was loaded from (or trained into).
+    private readonly hfJson?: string,
   ) {
     this.specials = new SpecialTokens(core.specials);
   }
@@ -134,7 +137,50 @@ export class Tokenizer {
     const parsed = parseHuggingFace(json as Record<string, unknown>);
     const native = loaded().native;
     const label = name ?? (typeof pathOrJson === 'string' && !pathOrJson.trimStart().startsWith('{') ? pathOrJson : 'tokenizer.json');
-    return new Tokenizer(new native.BpeEncoding(parsed.data), label, parsed);
+    return new Tokenizer(new native.BpeEncoding(parsed.data), label, parsed, JSON.stringify(json));
+  }
+
+  /**
+   * Trains a byte-level BPE tokenizer off the main thread, merge for merge as
+   * Hugging Face's BpeTrainer with a ByteLevel pre-tokenizer. `source`: an
+   * array of strings (each one sequence), { files } (each line one sequence,
+   * as tokenizers' train(files)) or an async iterable of strings.
+   *
+   * @example
+   *   const tok = await Tokenizer.train(texts, { vocabSize: 8000, specialTokens: ['<|endoftext|>'] });
+   */
+  static async train(source: TrainSource, options?: TrainOptions): Promise<Tokenizer> {
+    return Tokenizer.fromHuggingFace(await trainHuggingFaceJson(source, options), 'trained');
+  }
+
+  /** The tokenizer.json text of a trained or Hugging Face tokenizer (what tokenizers' Tokenizer.fromString reads). */
+  toHuggingFace(): string {
+    if (this.hfJson === undefined)
+      throw rangeError('ERR_LLMK_UNSUPPORTED', `toHuggingFace: ${this.name} is not a Hugging Face or trained tokenizer (use toTiktoken)`);
+    return this.hfJson;
+  }
+
+  /**
+   * A .tiktoken rank file (base64 token, space, rank = id, one per line; special
+   * tokens left out, as tiktoken keeps them apart). Needs all 256 single bytes in
+   * the vocabulary. tiktoken merges by the rank of the merged token rather than
+   * by a merge list, so a trained tokenizer loaded this way can split a rare
+   * word differently from its merges.
+   */
+  toTiktoken(): string {
+    const specials = new Set(this.specials.ids.values());
+    const lines: string[] = [];
+    const singles = new Set<number>();
+    for (let id = 0; id < this.vocabSize; id++) {
+      if (specials.has(id)) continue;
+      const bytes = this.core.idToBytes(id);
+      if (!bytes) continue;
+      if (bytes.length === 1) singles.add(bytes[0]!);
+      lines.push(`${Buffer.from(bytes).toString('base64')} ${id}`);
+    }
+    if (singles.size !== 256)
+      throw rangeError('ERR_LLMK_UNSUPPORTED', `toTiktoken: the vocabulary lacks ${256 - singles.size} of the 256 single bytes tiktoken needs (train with initialAlphabet: true)`);
+    return lines.join('\n') + '\n';
   }
 
   /** The tokenizer of an OpenAI model name, as tiktoken's encoding_for_model ('gpt-4o' → o200k_base). */

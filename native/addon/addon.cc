@@ -22,6 +22,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   llmk::addon::register_bleu(env, exports);
   llmk::addon::register_tokenizer(env, exports);
   llmk::addon::register_kv(env, exports);
+  llmk::addon::register_bpe_train(env, exports);
   return exports;
 }
 

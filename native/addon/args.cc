@@ -1,6 +1,7 @@
 #include "args.h"
 
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 
 namespace llmk::addon {
@@ -71,6 +72,26 @@ Napi::TypedArrayOf<T> typed_array(const Napi::Value& v, const char* name) {
 template Napi::TypedArrayOf<float> typed_array<float>(const Napi::Value&, const char*);
 template Napi::TypedArrayOf<uint32_t> typed_array<uint32_t>(const Napi::Value&, const char*);
 template Napi::TypedArrayOf<double> typed_array<double>(const Napi::Value&, const char*);
+
+TextArg::TextArg(const Napi::Value& v, const char* name) {
+  if (v.IsString()) {
+    owned = v.As<Napi::String>().Utf8Value();
+    data = reinterpret_cast<const uint8_t*>(owned.data());
+    size = owned.size();
+  } else if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    auto a = v.As<Napi::Uint8Array>();
+    data = a.Data();
+    size = a.ElementLength();
+  } else {
+    throw_type(v.Env(), "ERR_LLMK_BAD_ARGUMENT", std::string(name) + " must be a string or a Uint8Array");
+  }
+}
+
+Napi::Uint8Array bytes_to_js(Napi::Env env, const void* data, size_t n) {
+  Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
+  if (n) std::memcpy(out.Data(), data, n);
+  return out;
+}
 
 Napi::Object options(const Napi::CallbackInfo& info, size_t index) {
   Napi::Value v = info[index];

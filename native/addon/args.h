@@ -44,6 +44,18 @@ extern template Napi::TypedArrayOf<float> typed_array<float>(const Napi::Value&,
 extern template Napi::TypedArrayOf<uint32_t> typed_array<uint32_t>(const Napi::Value&, const char*);
 extern template Napi::TypedArrayOf<double> typed_array<double>(const Napi::Value&, const char*);
 
+// The UTF-8 bytes of a string argument, or a view of a Uint8Array argument
+// (valid while the call lasts: copy it before leaving the main thread).
+struct TextArg {
+  std::string owned;
+  const uint8_t* data = nullptr;
+  size_t size = 0;
+  TextArg(const Napi::Value& v, const char* name);
+};
+
+// A new Uint8Array holding a copy of n bytes.
+Napi::Uint8Array bytes_to_js(Napi::Env env, const void* data, size_t n);
+
 // `undefined` becomes an empty object; anything else must be an object.
 Napi::Object options(const Napi::CallbackInfo& info, size_t index);
 

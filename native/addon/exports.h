@@ -9,5 +9,6 @@ void register_vector(Napi::Env env, Napi::Object exports);   // vector.cc
 void register_bleu(Napi::Env env, Napi::Object exports);     // bleu.cc
 void register_tokenizer(Napi::Env env, Napi::Object exports);  // tokenizer.cc
 void register_kv(Napi::Env env, Napi::Object exports);         // kv.cc
+void register_bpe_train(Napi::Env env, Napi::Object exports);  // bpe_train.cc
 
 }  // namespace llmk::addon

@@ -86,12 +86,6 @@ Napi::Uint8Array bytes_arg(const Napi::Value& v, const char* name) {
   return v.As<Napi::Uint8Array>();
 }
 
-Napi::Uint8Array to_js_bytes(Napi::Env env, const std::vector<uint8_t>& b) {
-  Napi::Uint8Array out = Napi::Uint8Array::New(env, b.size());
-  if (!b.empty()) std::memcpy(out.Data(), b.data(), b.size());
-  return out;
-}
-
 struct EncodeCall {
   Layout layout;
   Napi::TypedArray data;
@@ -110,7 +104,8 @@ struct EncodeCall {
 
 Napi::Value JS_kvEncode(const Napi::CallbackInfo& info) {
   EncodeCall call(info, 1);
-  return to_js_bytes(info.Env(), kv::encode(call.layout, call.ptr(), call.threads, call.cancel.get()));
+  const std::vector<uint8_t> bytes = kv::encode(call.layout, call.ptr(), call.threads, call.cancel.get());
+  return bytes_to_js(info.Env(), bytes.data(), bytes.size());
 }
 
 Napi::Value JS_kvEncodeAsync(const Napi::CallbackInfo& info) {
@@ -121,7 +116,9 @@ Napi::Value JS_kvEncodeAsync(const Napi::CallbackInfo& info) {
       [l = call.layout, p = call.ptr(), t = call.threads, result](const std::atomic<bool>* cancel) {
         *result = kv::encode(l, p, t, cancel);
       },
-      [result](Napi::Env env, const std::vector<Napi::Value>&) -> Napi::Value { return to_js_bytes(env, *result); },
+      [result](Napi::Env env, const std::vector<Napi::Value>&) -> Napi::Value {
+        return bytes_to_js(env, result->data(), result->size());
+      },
       {call.data}, call.cancel);
 }
 
@@ -214,7 +211,10 @@ class KvStreamEncoder : public Napi::ObjectWrap<KvStreamEncoder> {
     });
   }
   Napi::Value JS_bytes(const Napi::CallbackInfo& info) {
-    return guard(info.Env(), [&]() -> Napi::Value { return to_js_bytes(info.Env(), encoder_->bytes()); });
+    return guard(info.Env(), [&]() -> Napi::Value {
+      const std::vector<uint8_t> bytes = encoder_->bytes();
+      return bytes_to_js(info.Env(), bytes.data(), bytes.size());
+    });
   }
   Napi::Value JS_tokens(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), encoder_->tokens()); }
 

@@ -21,32 +21,6 @@ namespace llmk::addon {
 
 namespace {
 
-// The UTF-8 bytes of a string argument, or a view of a Uint8Array argument.
-struct TextArg {
-  std::string owned;
-  const uint8_t* data = nullptr;
-  size_t size = 0;
-  TextArg(const Napi::Value& v, const char* name) {
-    if (v.IsString()) {
-      owned = v.As<Napi::String>().Utf8Value();
-      data = reinterpret_cast<const uint8_t*>(owned.data());
-      size = owned.size();
-    } else if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
-      auto a = v.As<Napi::Uint8Array>();
-      data = a.Data();
-      size = a.ElementLength();
-    } else {
-      throw_type(v.Env(), "ERR_LLMK_BAD_ARGUMENT", std::string(name) + " must be a string or a Uint8Array");
-    }
-  }
-};
-
-Napi::Uint8Array bytes_to_js(Napi::Env env, const char* data, size_t n) {
-  Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
-  if (n) std::memcpy(out.Data(), data, n);
-  return out;
-}
-
 class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
  public:
   static Napi::Function Define(Napi::Env env) {

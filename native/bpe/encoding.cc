@@ -294,10 +294,15 @@ void Encoding::merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const {
   // The initial symbols: bytes, or characters (with byte fallback or the unknown token).
   std::vector<Rank> id;
   id.reserve(n);
+  // A symbol the vocabulary lacks becomes the unknown token, or is dropped
+  // when there is none (tokenizers' BPE does the same).
+  auto unknown = [&] {
+    if (unk_id_ != kNoRank && !(fuse_unk_ && !id.empty() && id.back() == unk_id_)) id.push_back(unk_id_);
+  };
   if (!char_symbols_) {
     for (size_t i = 0; i < n; ++i) {
-      if (byte_id_[piece[i]] == kNoRank) throw unencodable(piece[i]);
-      id.push_back(byte_id_[piece[i]]);
+      if (byte_id_[piece[i]] == kNoRank) unknown();
+      else id.push_back(byte_id_[piece[i]]);
     }
   } else {
     for (size_t i = 0; i < n;) {
@@ -308,10 +313,8 @@ void Encoding::merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const {
         id.push_back(r);
       } else if (byte_fallback_) {
         for (size_t k = 0; k < len; ++k) id.push_back(fallback_id_[piece[i + k]]);
-      } else if (unk_id_ != kNoRank) {
-        if (!(fuse_unk_ && !id.empty() && id.back() == unk_id_)) id.push_back(unk_id_);
       } else {
-        throw unencodable(piece[i]);
+        unknown();
       }
       i += len;
     }

