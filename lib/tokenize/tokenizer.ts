@@ -82,8 +82,8 @@ export class Tokenizer {
     // Hugging Face tokenizers: added tokens are always extracted, ByteLevel may add a prefix space,
     // SentencePiece-style ones normalize each segment and decode '▁' and <0xXX> tokens.
     private readonly hf?: Pick<HuggingFaceTokenizer, 'addPrefixSpace' | 'normalize' | 'sentencePiece' | 'metaspace'>,
-    // The tokenizer.json a Hugging Face tokenizer was loaded from (or trained into).
-    private readonly hfJson?: string,
+    // The tokenizer.json a Hugging Face tokenizer was loaded from (or trained into): text, or an object stringified on demand.
+    private hfJson?: string | object,
   ) {
     this.specials = new SpecialTokens(core.specials);
   }
@@ -137,7 +137,7 @@ export class Tokenizer {
     const parsed = parseHuggingFace(json as Record<string, unknown>);
     const native = loaded().native;
     const label = name ?? (typeof pathOrJson === 'string' && !pathOrJson.trimStart().startsWith('{') ? pathOrJson : 'tokenizer.json');
-    return new Tokenizer(new native.BpeEncoding(parsed.data), label, parsed, JSON.stringify(json));
+    return new Tokenizer(new native.BpeEncoding(parsed.data), label, parsed, typeof pathOrJson === 'string' && pathOrJson.trimStart().startsWith('{') ? pathOrJson : json);
   }
 
   /**
@@ -157,6 +157,7 @@ export class Tokenizer {
   toHuggingFace(): string {
     if (this.hfJson === undefined)
       throw rangeError('ERR_LLMK_UNSUPPORTED', `toHuggingFace: ${this.name} is not a Hugging Face or trained tokenizer (use toTiktoken)`);
+    if (typeof this.hfJson !== 'string') this.hfJson = JSON.stringify(this.hfJson);
     return this.hfJson;
   }
 

@@ -87,8 +87,8 @@ async function feed(counter: NativeBpeWordCounter, source: TrainSource, threads:
   throw typeError('ERR_LLMK_BAD_ARGUMENT', 'source must be an array of strings, { files: [...] } or an async iterable of strings');
 }
 
-/** Trains and returns the tokenizer.json text. */
-export async function trainHuggingFaceJson(source: TrainSource, options?: TrainOptions): Promise<string> {
+/** Trains and returns the tokenizer.json content (an object for JSON.stringify). */
+export async function trainHuggingFaceJson(source: TrainSource, options?: TrainOptions): Promise<object> {
   const o = checkObject<TrainOptions>(options, 'options');
   const mode = checkChoice(o.mode, 'mode', ['bpe', 'superbpe', 'bytes'] as const, 'bpe');
   if (mode !== 'bpe') throw rangeError('ERR_LLMK_UNSUPPORTED', `training mode '${mode}' is not implemented yet (only 'bpe')`);
@@ -156,5 +156,5 @@ export async function trainHuggingFaceJson(source: TrainSource, options?: TrainO
       merges,
     },
   };
-  return JSON.stringify(json);
+  return json;
 }

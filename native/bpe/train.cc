@@ -1,14 +1,63 @@
 #include "train.h"
 
 #include <algorithm>
+#include <cstring>
 #include <queue>
 
 #include "../common/error.h"
 
 namespace llmk::bpe {
 
+namespace {
+
+uint64_t hash_bytes(std::string_view s) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 32;
+  }
+  uint64_t tail = 0;
+  std::memcpy(&tail, s.data() + i, s.size() - i);
+  h = (h ^ tail) * 0xc4ceb9fe1a85ec53ull;
+  return h ^ (h >> 29);
+}
+
+}  // namespace
+
+void StringCounts::add(std::string_view s, uint64_t count) {
+  const uint64_t h = hash_bytes(s);
+  size_t i = h & (table_.size() - 1);
+  while (table_[i].count) {
+    const Entry& e = table_[i];
+    if (e.hash == h && e.length == s.size() && std::memcmp(arena_.data() + e.offset, s.data(), s.size()) == 0) {
+      table_[i].count += count;
+      return;
+    }
+    i = (i + 1) & (table_.size() - 1);
+  }
+  if (arena_.size() + s.size() > UINT32_MAX)
+    throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 GiB of distinct pre-tokens");
+  table_[i] = {h, count, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(s.size())};
+  arena_.append(s);
+  if (++used_ * 2 > table_.size()) grow();
+}
+
+void StringCounts::grow() {
+  std::vector<Entry> old(table_.size() * 2);
+  old.swap(table_);
+  for (const Entry& e : old) {
+    if (!e.count) continue;
+    size_t i = e.hash & (table_.size() - 1);
+    while (table_[i].count) i = (i + 1) & (table_.size() - 1);
+    table_[i] = e;
+  }
+}
+
 void WordCounter::add_text(const uint8_t* s, size_t n) {
-  split(pattern_, s, n, [&](size_t b, size_t e) { ++counts_[std::string(reinterpret_cast<const char*>(s + b), e - b)]; });
+  split(pattern_, s, n, [&](size_t b, size_t e) { counts_.add(std::string_view(reinterpret_cast<const char*>(s + b), e - b), 1); });
 }
 
 void WordCounter::add_lines(const uint8_t* s, size_t n) {
@@ -26,7 +75,7 @@ void WordCounter::absorb(WordCounter&& other) {
     counts_ = std::move(other.counts_);
     return;
   }
-  for (auto& [w, c] : other.counts_) counts_[w] += c;
+  other.counts_.for_each([&](std::string_view w, uint64_t c) { counts_.add(w, c); });
 }
 
 uint32_t byte_level_code_point(uint8_t b) {
@@ -57,9 +106,59 @@ struct Lower {
   }
 };
 
+// A word's symbols live in one shared array (words[i] at offset, length
+// shrinking as merges apply): visiting the words of a pair then walks memory
+// in order instead of chasing one allocation per word.
 struct Word {
-  std::vector<uint32_t> symbols;
+  uint32_t* symbols;
+  uint32_t length;
   uint64_t count;
+};
+
+// Pair -> count, open addressing with linear probing (pairs are never removed).
+class PairCounts {
+ public:
+  PairCounts() { rehash(1 << 16); }
+  int64_t& operator[](Pair p) {
+    size_t i = slot(p);
+    if (keys_[i] == kEmpty) {
+      if (++used_ * 2 > keys_.size()) {
+        rehash(keys_.size() * 2);
+        i = slot(p);
+        ++used_;
+      }
+      keys_[i] = p;
+    }
+    return vals_[i];
+  }
+
+ private:
+  static constexpr Pair kEmpty = ~Pair{0};
+  size_t slot(Pair p) const {
+    size_t i = static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> shift_);
+    while (keys_[i] != kEmpty && keys_[i] != p) i = (i + 1) & (keys_.size() - 1);
+    return i;
+  }
+  void rehash(size_t capacity) {
+    std::vector<Pair> keys(capacity, kEmpty);
+    std::vector<int64_t> vals(capacity, 0);
+    keys.swap(keys_);
+    vals.swap(vals_);
+    shift_ = 64;
+    for (size_t c = capacity; c > 1; c >>= 1) --shift_;
+    used_ = 0;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (keys[i] != kEmpty) {
+        const size_t j = slot(keys[i]);
+        keys_[j] = keys[i];
+        vals_[j] = vals[i];
+        ++used_;
+      }
+  }
+  std::vector<Pair> keys_;
+  std::vector<int64_t> vals_;
+  size_t used_ = 0;
+  int shift_ = 48;
 };
 
 struct Change {
@@ -70,16 +169,17 @@ struct Change {
 // Merges every (a, b) in the word, left to right, as the reference's
 // Word::merge: the pair's own count is not decremented, only its neighbours'.
 void merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, std::vector<Change>& changes) {
-  std::vector<uint32_t>& s = w.symbols;
-  for (size_t i = 0; i < s.size(); ++i) {
-    if (s[i] != a || i + 1 >= s.size() || s[i + 1] != b) continue;
+  uint32_t* s = w.symbols;
+  for (uint32_t i = 0; i + 1 < w.length; ++i) {
+    if (s[i] != a || s[i + 1] != b) continue;
     if (i > 0) {
       changes.push_back({make_pair(s[i - 1], a), -1});
       changes.push_back({make_pair(s[i - 1], merged), 1});
     }
     s[i] = merged;
-    s.erase(s.begin() + static_cast<std::ptrdiff_t>(i) + 1);
-    if (i + 1 < s.size()) {
+    std::memmove(s + i + 1, s + i + 2, (w.length - i - 2) * sizeof(uint32_t));
+    --w.length;
+    if (i + 1 < w.length) {
       changes.push_back({make_pair(b, s[i + 1]), -1});
       changes.push_back({make_pair(merged, s[i + 1]), 1});
     }
@@ -103,8 +203,9 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
 
   // Initial symbols: the bytes present (or all), in ByteLevel code-point order.
   bool present[256] = {false};
-  for (const auto& [w, c] : counter.counts())
+  counter.counts().for_each([&](std::string_view w, uint64_t) {
     for (unsigned char ch : w) present[ch] = true;
+  });
   std::vector<uint8_t> alphabet;
   for (int b = 0; b < 256; ++b)
     if (present[b] || o.initial_alphabet) alphabet.push_back(static_cast<uint8_t>(b));
@@ -114,43 +215,67 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
   for (uint8_t b : alphabet) byte_id[b] = add_token(std::string(1, static_cast<char>(b)));
 
   std::vector<Word> words;
+  std::vector<uint32_t> symbols;
   words.reserve(counter.counts().size());
-  for (const auto& [w, c] : counter.counts()) {
-    Word word{{}, c};
-    word.symbols.reserve(w.size());
-    for (unsigned char ch : w) word.symbols.push_back(byte_id[ch]);
-    words.push_back(std::move(word));
+  counter.counts().for_each([&](std::string_view w, uint64_t c) {
+    if (symbols.size() + w.size() > UINT32_MAX) throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 Gi bytes of distinct pre-tokens");
+    words.push_back({nullptr, static_cast<uint32_t>(symbols.size()), c});  // offset for now
+    for (unsigned char ch : w) symbols.push_back(byte_id[ch]);
+  });
+  for (size_t i = 0; i < words.size(); ++i) {
+    const uint32_t offset = words[i].length;
+    const uint32_t end = i + 1 < words.size() ? words[i + 1].length : static_cast<uint32_t>(symbols.size());
+    words[i].symbols = symbols.data() + offset;
+    words[i].length = end - offset;
   }
 
-  std::unordered_map<Pair, int64_t> pair_counts;
-  std::unordered_map<Pair, std::vector<uint32_t>> where;
-  for (uint32_t i = 0; i < words.size(); ++i) {
-    const auto& s = words[i].symbols;
-    for (size_t k = 0; k + 1 < s.size(); ++k) {
-      const Pair p = make_pair(s[k], s[k + 1]);
-      pair_counts[p] += static_cast<int64_t>(words[i].count);
-      where[p].push_back(i);
-    }
-  }
+  PairCounts pair_counts;
   std::vector<std::vector<uint32_t>> pool;  // word sets of candidates
   std::priority_queue<Candidate, std::vector<Candidate>, Lower> queue;
-  auto push_sets = [&](std::unordered_map<Pair, std::vector<uint32_t>>& sets) {
-    for (auto& [p, ws] : sets) {
-      const int64_t count = pair_counts[p];
-      if (count <= 0) continue;
-      std::sort(ws.begin(), ws.end());
-      ws.erase(std::unique(ws.begin(), ws.end()), ws.end());
-      pool.push_back(std::move(ws));
-      queue.push({static_cast<uint64_t>(count), p, static_cast<uint32_t>(pool.size() - 1)});
+  {
+    // The words of each pair, in word order (the pool index is kept as a count + 1 in a second map).
+    PairCounts list_of;
+    std::vector<Pair> pairs;
+    for (uint32_t i = 0; i < words.size(); ++i) {
+      const uint32_t* s = words[i].symbols;
+      for (size_t k = 0; k + 1 < words[i].length; ++k) {
+        const Pair p = make_pair(s[k], s[k + 1]);
+        pair_counts[p] += static_cast<int64_t>(words[i].count);
+        int64_t& slot = list_of[p];
+        if (!slot) {
+          pool.emplace_back();
+          pairs.push_back(p);
+          slot = static_cast<int64_t>(pool.size());
+        }
+        auto& ws = pool[static_cast<size_t>(slot - 1)];
+        if (ws.empty() || ws.back() != i) ws.push_back(i);
+      }
+    }
+    for (size_t k = 0; k < pairs.size(); ++k)
+      queue.push({static_cast<uint64_t>(pair_counts[pairs[k]]), pairs[k], static_cast<uint32_t>(k)});
+  }
+  auto push_sets = [&](std::vector<std::pair<Pair, uint32_t>>& sets) {
+    std::sort(sets.begin(), sets.end());
+    sets.erase(std::unique(sets.begin(), sets.end()), sets.end());
+    for (size_t i = 0; i < sets.size();) {
+      size_t j = i;
+      while (j < sets.size() && sets[j].first == sets[i].first) ++j;
+      const int64_t count = pair_counts[sets[i].first];
+      if (count > 0) {
+        std::vector<uint32_t> ws(j - i);
+        for (size_t k = i; k < j; ++k) ws[k - i] = sets[k].second;
+        pool.push_back(std::move(ws));
+        queue.push({static_cast<uint64_t>(count), sets[i].first, static_cast<uint32_t>(pool.size() - 1)});
+      }
+      i = j;
     }
     sets.clear();
   };
-  push_sets(where);
 
   const uint64_t initial = o.special_count + out.tokens.size();
   if (progress) progress->total = o.vocab_size > initial ? o.vocab_size - initial : 0;
   std::vector<Change> changes;
-  std::unordered_map<Pair, std::vector<uint32_t>> grown;
+  std::vector<std::pair<Pair, uint32_t>> grown;
   while (o.special_count + out.tokens.size() < o.vocab_size && !queue.empty()) {
     if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
     Candidate top = queue.top();
@@ -173,7 +298,7 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
       merge_word(words[wi], a, b, merged, changes);
       for (const Change& c : changes) {
         pair_counts[c.pair] += static_cast<int64_t>(c.delta) * static_cast<int64_t>(words[wi].count);
-        if (c.delta > 0) grown[c.pair].push_back(wi);
+        if (c.delta > 0) grown.emplace_back(c.pair, wi);
       }
     }
     std::vector<uint32_t>().swap(pool[top.words]);

@@ -12,12 +12,40 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "pretokenize.h"
 
 namespace llmk::bpe {
+
+// Distinct byte strings and their counts: open addressing over an arena of
+// the strings (a std::unordered_map<std::string, ...> spends most of the
+// counting time allocating and hashing).
+class StringCounts {
+ public:
+  StringCounts() : table_(1024) {}
+  void add(std::string_view s, uint64_t count);
+  size_t size() const { return used_; }
+  bool empty() const { return used_ == 0; }
+  template <class F>
+  void for_each(F&& f) const {
+    for (const Entry& e : table_)
+      if (e.count) f(std::string_view(arena_.data() + e.offset, e.length), e.count);
+  }
+
+ private:
+  struct Entry {
+    uint64_t hash = 0;
+    uint64_t count = 0;  // 0: empty slot
+    uint32_t offset = 0, length = 0;
+  };
+  void grow();
+  std::vector<Entry> table_;
+  std::string arena_;
+  size_t used_ = 0;
+};
 
 // Pre-token counts of a corpus. Each added text is one sequence.
 class WordCounter {
@@ -27,12 +55,12 @@ class WordCounter {
   // Each line, its '\n' included, as one sequence (tokenizers' train(files)).
   void add_lines(const uint8_t* s, size_t n);
   void absorb(WordCounter&& other);
-  const std::unordered_map<std::string, uint64_t>& counts() const { return counts_; }
+  const StringCounts& counts() const { return counts_; }
   Pattern pattern() const { return pattern_; }
 
  private:
   Pattern pattern_;
-  std::unordered_map<std::string, uint64_t> counts_;
+  StringCounts counts_;
 };
 
 struct TrainOptions {
