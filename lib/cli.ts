@@ -7,7 +7,10 @@
 import { info } from './runtime.js';
 
 const USAGE = `usage: llm-kernels info [--json]
-       llm-kernels bench [suite] [--json]   (suites: vector, bleu, tokenize, kv)
+       llm-kernels bench [suite] [--json]   (suites: vector, bleu, tokenize, kv, train)
+       llm-kernels premium [--encoding NAME]... [--tokenizer tokenizer.json] [--reference LANG] [--json]
+                                            token counts per UDHR language and their premium over the
+                                            reference (default eng); default: every built-in encoding
 
 environment: LLM_KERNELS_BACKEND=auto|cpu|cuda, LLM_KERNELS_THREADS=n, LLM_KERNELS_SIMD=scalar`;
 
@@ -36,6 +39,10 @@ async function main(argv: string[]): Promise<number> {
     if (json) console.log(JSON.stringify({ info: info(), rows }, null, 2));
     else console.log(formatTable(rows));
     return 0;
+  }
+  if (command === 'premium') {
+    const { premiumCommand } = await import('./premium-cli.js');
+    return premiumCommand(rest, json);
   }
   if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
     console.log(USAGE);

@@ -16,6 +16,7 @@ export { Tokenizer, encodingForModel, type TextInput, type TokenDecoder, type Ba
 export { bpeMergeReference } from './tokenize/reference.js';
 export type { EncodingName } from './tokenize/encodings.js';
 export type { TrainOptions, TrainSource } from './tokenize/train.js';
+export { tokenPremium, udhrCorpus, type PremiumReport, type PremiumRow } from './tokenize/premium.js';
 export type { SpecialOptions, SpecialSet } from './tokenize/specials.js';
 export type { LlmkErrorCode } from './errors.js';
 export { kv, KvEncoder, KvPrefixStore } from './kv/index.js';

