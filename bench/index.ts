@@ -2,10 +2,11 @@
 import { bleuSuite } from './bleu.js';
 import { formatTable, type Row, type Suite } from './harness.js';
 import { kvSuite } from './kv.js';
+import { trainSuite } from './train.js';
 import { tokenizeSuite } from './tokenize.js';
 import { vectorSuite } from './vector.js';
 
-export const suites: Suite[] = [vectorSuite, bleuSuite, tokenizeSuite, kvSuite];
+export const suites: Suite[] = [vectorSuite, bleuSuite, tokenizeSuite, kvSuite, trainSuite];
 
 export async function runBench(filter: string | undefined, log: (line: string) => void): Promise<Row[]> {
   const chosen = suites.filter((s) => !filter || s.name.includes(filter));

@@ -17,7 +17,7 @@ import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName }
 import { SpecialTokens, type SpecialOptions } from './specials.js';
 import { encodingData, parseTiktokenRanks } from './tiktoken-file.js';
 import { parseHuggingFace, type HuggingFaceTokenizer } from './huggingface.js';
-import { trainHuggingFaceJson, type TrainOptions, type TrainSource } from './train.js';
+import { trainBpe, type TrainOptions, type TrainSource } from './train.js';
 
 export type TextInput = string | Uint8Array;
 
@@ -82,8 +82,8 @@ export class Tokenizer {
     // Hugging Face tokenizers: added tokens are always extracted, ByteLevel may add a prefix space,
     // SentencePiece-style ones normalize each segment and decode '▁' and <0xXX> tokens.
     private readonly hf?: Pick<HuggingFaceTokenizer, 'addPrefixSpace' | 'normalize' | 'sentencePiece' | 'metaspace'>,
-    // The tokenizer.json a Hugging Face tokenizer was loaded from (or trained into): text, or an object stringified on demand.
-    private hfJson?: string | object,
+    // The tokenizer.json a Hugging Face tokenizer was loaded from (text or object), or a builder of a trained one's.
+    private hfJson?: string | object | (() => object),
   ) {
     this.specials = new SpecialTokens(core.specials);
   }
@@ -150,13 +150,15 @@ export class Tokenizer {
    *   const tok = await Tokenizer.train(texts, { vocabSize: 8000, specialTokens: ['<|endoftext|>'] });
    */
   static async train(source: TrainSource, options?: TrainOptions): Promise<Tokenizer> {
-    return Tokenizer.fromHuggingFace(await trainHuggingFaceJson(source, options), 'trained');
+    const trained = await trainBpe(source, options);
+    return new Tokenizer(new (loaded().native.BpeEncoding)(trained.data), 'trained', { addPrefixSpace: false }, trained.json);
   }
 
   /** The tokenizer.json text of a trained or Hugging Face tokenizer (what tokenizers' Tokenizer.fromString reads). */
   toHuggingFace(): string {
     if (this.hfJson === undefined)
       throw rangeError('ERR_LLMK_UNSUPPORTED', `toHuggingFace: ${this.name} is not a Hugging Face or trained tokenizer (use toTiktoken)`);
+    if (typeof this.hfJson === 'function') this.hfJson = this.hfJson();
     if (typeof this.hfJson !== 'string') this.hfJson = JSON.stringify(this.hfJson);
     return this.hfJson;
   }

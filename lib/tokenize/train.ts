@@ -15,7 +15,8 @@ import { rangeError, typeError } from '../errors.js';
 import { loaded, type NativeBpeWordCounter } from '../native.js';
 import { checkBoolean, checkChoice, checkInt, checkObject, checkThreads } from '../options.js';
 import { byteLevelToBytes, bytesToByteLevel } from './byte-level.js';
-import { CL100K_PATTERN, O200K_PATTERN } from './huggingface.js';
+import { CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN } from './huggingface.js';
+import { encodingData } from './tiktoken-file.js';
 
 export type TrainSource = readonly string[] | { files: readonly string[] } | AsyncIterable<string>;
 
@@ -87,8 +88,16 @@ async function feed(counter: NativeBpeWordCounter, source: TrainSource, threads:
   throw typeError('ERR_LLMK_BAD_ARGUMENT', 'source must be an array of strings, { files: [...] } or an async iterable of strings');
 }
 
-/** Trains and returns the tokenizer.json content (an object for JSON.stringify). */
-export async function trainHuggingFaceJson(source: TrainSource, options?: TrainOptions): Promise<object> {
+export interface TrainedBpe {
+  /** The native encoding's data (tokens by id, merges by priority, pattern, specials). */
+  data: Uint8Array;
+  specials: Record<string, number>;
+  /** The tokenizer.json content, built on demand. */
+  json: () => object;
+}
+
+/** Trains a byte-level BPE model. */
+export async function trainBpe(source: TrainSource, options?: TrainOptions): Promise<TrainedBpe> {
   const o = checkObject<TrainOptions>(options, 'options');
   const mode = checkChoice(o.mode, 'mode', ['bpe', 'superbpe', 'bytes'] as const, 'bpe');
   if (mode !== 'bpe') throw rangeError('ERR_LLMK_UNSUPPORTED', `training mode '${mode}' is not implemented yet (only 'bpe')`);
@@ -128,33 +137,44 @@ export async function trainHuggingFaceJson(source: TrainSource, options?: TrainO
   }
   if (o.onProgress) report();
 
-  const names: string[] = [...specials];
+  const bytesById = new Map<number, Buffer>();
+  specials.forEach((sp, id) => {
+    const b = byteLevelToBytes(sp);
+    if (b) bytesById.set(id, Buffer.from(b));
+  });
   let at = 0;
-  for (const len of result.lengths) {
-    names.push(bytesToByteLevel(result.tokens.subarray(at, at + len)));
+  result.lengths.forEach((len, k) => {
+    bytesById.set(specials.length + k, Buffer.from(result.tokens.subarray(at, at + len)));
     at += len;
-  }
-  const merges: [string, string][] = [];
-  for (let i = 0; i < result.merges.length; i += 3) merges.push([names[result.merges[i]!]!, names[result.merges[i + 1]!]!]);
-  const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: pattern === 'gpt2' };
-  const json = {
-    version: '1.0',
-    truncation: null,
-    padding: null,
-    added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-    normalizer: null,
-    pre_tokenizer: pattern === 'gpt2' ? byteLevel : {
-      type: 'Sequence',
-      pretokenizers: [{ type: 'Split', pattern: { Regex: pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN }, behavior: 'Isolated', invert: false }, byteLevel],
-    },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: {
-      type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
-      fuse_unk: false, byte_fallback: false, ignore_merges: false,
-      vocab: Object.fromEntries(names.map((n, id) => [n, id])),
-      merges,
-    },
+  });
+  const patternText = pattern === 'gpt2' ? GPT2_PATTERN : pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN;
+  const data = encodingData(bytesById, patternText, Object.fromEntries(specials.map((sp, id) => [sp, id])), { flags: 0, unk: undefined, triples: Array.from(result.merges) });
+  // The tokenizer.json, built only when asked for.
+  const json = () => {
+    const names: string[] = [...specials];
+    for (let id = specials.length; id < specials.length + result.lengths.length; id++) names.push(bytesToByteLevel(bytesById.get(id)!));
+    const merges: [string, string][] = [];
+    for (let i = 0; i < result.merges.length; i += 3) merges.push([names[result.merges[i]!]!, names[result.merges[i + 1]!]!]);
+    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: pattern === 'gpt2' };
+    return {
+      version: '1.0',
+      truncation: null,
+      padding: null,
+      added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      normalizer: null,
+      pre_tokenizer: pattern === 'gpt2' ? byteLevel : {
+        type: 'Sequence',
+        pretokenizers: [{ type: 'Split', pattern: { Regex: patternText }, behavior: 'Isolated', invert: false }, byteLevel],
+      },
+      post_processor: null,
+      decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
+      model: {
+        type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null,
+        fuse_unk: false, byte_fallback: false, ignore_merges: false,
+        vocab: Object.fromEntries(names.map((n, id) => [n, id])),
+        merges,
+      },
+    };
   };
-  return json;
+  return { data, specials: Object.fromEntries(specials.map((sp, id) => [sp, id])), json };
 }

@@ -4,6 +4,10 @@
 #include <cstring>
 #include <queue>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include "../common/error.h"
 
 namespace llmk::bpe {
@@ -170,19 +174,40 @@ struct Change {
 // Word::merge: the pair's own count is not decremented, only its neighbours'.
 void merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, std::vector<Change>& changes) {
   uint32_t* s = w.symbols;
-  for (uint32_t i = 0; i + 1 < w.length; ++i) {
-    if (s[i] != a || s[i + 1] != b) continue;
-    if (i > 0) {
-      changes.push_back({make_pair(s[i - 1], a), -1});
-      changes.push_back({make_pair(s[i - 1], merged), 1});
+  uint32_t i = 0;
+#ifdef __SSE2__
+  const __m128i va = _mm_set1_epi32(static_cast<int>(a)), vb = _mm_set1_epi32(static_cast<int>(b));
+#endif
+  while (i + 1 < w.length) {
+#ifdef __SSE2__
+    // Skip four positions at a time while none starts the pair (long words
+    // without spaces, as in Chinese or Thai, are scanned once per merge).
+    while (i + 4 < w.length) {
+      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+      const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 1));
+      const int hit = _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(_mm_cmpeq_epi32(x, va), _mm_cmpeq_epi32(y, vb))));
+      if (hit) {
+        i += static_cast<uint32_t>(__builtin_ctz(static_cast<unsigned>(hit)));
+        break;
+      }
+      i += 4;
     }
-    s[i] = merged;
-    std::memmove(s + i + 1, s + i + 2, (w.length - i - 2) * sizeof(uint32_t));
-    --w.length;
-    if (i + 1 < w.length) {
-      changes.push_back({make_pair(b, s[i + 1]), -1});
-      changes.push_back({make_pair(merged, s[i + 1]), 1});
+    if (i + 1 >= w.length) break;
+#endif
+    if (s[i] == a && s[i + 1] == b) {
+      if (i > 0) {
+        changes.push_back({make_pair(s[i - 1], a), -1});
+        changes.push_back({make_pair(s[i - 1], merged), 1});
+      }
+      s[i] = merged;
+      std::memmove(s + i + 1, s + i + 2, (w.length - i - 2) * sizeof(uint32_t));
+      --w.length;
+      if (i + 1 < w.length) {
+        changes.push_back({make_pair(b, s[i + 1]), -1});
+        changes.push_back({make_pair(merged, s[i + 1]), 1});
+      }
     }
+    ++i;
   }
 }
 
@@ -254,24 +279,39 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
     for (size_t k = 0; k < pairs.size(); ++k)
       queue.push({static_cast<uint64_t>(pair_counts[pairs[k]]), pairs[k], static_cast<uint32_t>(k)});
   }
+  // New candidates from the (pair, word) occurrences one merge created, grouped
+  // by pair through a small hash table (words arrive in increasing order).
+  std::vector<Pair> group_keys;
+  std::vector<uint32_t> group_index;
+  std::vector<Pair> group_pairs;
+  std::vector<std::vector<uint32_t>> groups;
   auto push_sets = [&](std::vector<std::pair<Pair, uint32_t>>& sets) {
-    std::sort(sets.begin(), sets.end());
-    sets.erase(std::unique(sets.begin(), sets.end()), sets.end());
-    for (size_t i = 0; i < sets.size();) {
-      size_t j = i;
-      while (j < sets.size() && sets[j].first == sets[i].first) ++j;
-      const int64_t count = pair_counts[sets[i].first];
-      if (count > 0) {
-        std::vector<uint32_t> ws(j - i);
-        for (size_t k = i; k < j; ++k) ws[k - i] = sets[k].second;
-        pool.push_back(std::move(ws));
-        queue.push({static_cast<uint64_t>(count), sets[i].first, static_cast<uint32_t>(pool.size() - 1)});
+    size_t cap = 16;
+    while (cap < 2 * sets.size()) cap <<= 1;
+    group_keys.assign(cap, ~Pair{0});
+    group_index.resize(cap);
+    group_pairs.clear();
+    groups.clear();
+    for (const auto& [p, w] : sets) {
+      size_t i = static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
+      while (group_keys[i] != ~Pair{0} && group_keys[i] != p) i = (i + 1) & (cap - 1);
+      if (group_keys[i] != p) {
+        group_keys[i] = p;
+        group_index[i] = static_cast<uint32_t>(groups.size());
+        group_pairs.push_back(p);
+        groups.emplace_back();
       }
-      i = j;
+      auto& g = groups[group_index[i]];
+      if (g.empty() || g.back() != w) g.push_back(w);
+    }
+    for (size_t j = 0; j < groups.size(); ++j) {
+      const int64_t count = pair_counts[group_pairs[j]];
+      if (count <= 0) continue;
+      pool.push_back(std::move(groups[j]));
+      queue.push({static_cast<uint64_t>(count), group_pairs[j], static_cast<uint32_t>(pool.size() - 1)});
     }
     sets.clear();
   };
-
   const uint64_t initial = o.special_count + out.tokens.size();
   if (progress) progress->total = o.vocab_size > initial ? o.vocab_size - initial : 0;
   std::vector<Change> changes;
@@ -293,7 +333,12 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
     const uint32_t merged = add_token(left + right);
     out.merges.push_back({a, b, merged});
     if (progress) progress->done = out.merges.size();
-    for (uint32_t wi : pool[top.words]) {
+    const std::vector<uint32_t>& ws = pool[top.words];
+    for (size_t k = 0; k < ws.size(); ++k) {
+      // The visits are memory-bound: fetch the words a few steps ahead.
+      if (k + 16 < ws.size()) __builtin_prefetch(&words[ws[k + 16]]);
+      if (k + 8 < ws.size()) __builtin_prefetch(words[ws[k + 8]].symbols);
+      const uint32_t wi = ws[k];
       changes.clear();
       merge_word(words[wi], a, b, merged, changes);
       for (const Change& c : changes) {

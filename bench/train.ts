@@ -1,0 +1,60 @@
+/**
+ * BPE training against Hugging Face's trainer (the `tokenizers` npm binding,
+ * whose only trainer configuration is the default one: vocab 30000, no
+ * initial alphabet, min_frequency 0), one thread each (RAYON_NUM_THREADS=1,
+ * threads: 1), each run in its own process for its peak memory. Both must
+ * produce the same merges (checked by the merge count here and merge for
+ * merge in test/34).
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { packageRoot } from '../lib/native.js';
+import { udhrCorpus } from '../lib/tokenize/premium.js';
+import type { Row, Suite } from './harness.js';
+
+const child = fileURLToPath(new URL('./train-child.js', import.meta.url));
+
+function run(args: string[]): { ms: number; maxRssMiB: number; vocab: number; merges: number } | string {
+  const r = spawnSync(process.execPath, [child, ...args], { encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: '1', LLM_KERNELS_THREADS: '1' }, maxBuffer: 1 << 24 });
+  if (r.status !== 0) return (r.stderr || 'failed').trim().split('\n').pop()!;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+export const trainSuite: Suite = {
+  name: 'train',
+  description: 'BPE training, one thread: llm-kernels vs tokenizers (default trainer: vocab 30000, no initial alphabet) on Brown and all of UDHR',
+  async run(log) {
+    const dir = mkdtempSync(join(tmpdir(), 'llmk-train-bench-'));
+    const rows: Row[] = [];
+    try {
+      const brown = [join(packageRoot, '..', 'shared', 'data', 'text', 'brown.txt'), join(packageRoot, 'test', 'data', 'text', 'brown-sample.txt')].find(existsSync)!;
+      const udhr = join(dir, 'udhr.txt');
+      writeFileSync(udhr, Object.values(udhrCorpus()).join('\n'));
+      for (const [label, file] of [['Brown', brown], ['UDHR (532 languages)', udhr]] as const) {
+        log(`train ${label}: tokenizers`);
+        const hf = run(['tokenizers', file]);
+        const cases: [string, string[]][] = [
+          ['llm-kernels, same configuration', ['ours', file, '30000', 'false']],
+          ['llm-kernels, 8k, initial alphabet', ['ours', file, '8000', 'true']],
+          ['llm-kernels, 32k, initial alphabet', ['ours', file, '32000', 'true']],
+        ];
+        rows.push(typeof hf === 'string'
+          ? { suite: 'train', name: `${label}: tokenizers`, medianMs: NaN, note: hf }
+          : { suite: 'train', name: `${label}: tokenizers default trainer (30000)`, medianMs: hf.ms, 'x tokenizers': 1, 'peak MiB': hf.maxRssMiB, merges: hf.merges });
+        for (const [name, args] of cases) {
+          log(`train ${label}: ${name}`);
+          const r = run(args);
+          rows.push(typeof r === 'string'
+            ? { suite: 'train', name: `${label}: ${name}`, medianMs: NaN, note: r }
+            : { suite: 'train', name: `${label}: ${name}`, medianMs: r.ms, 'x tokenizers': typeof hf === 'string' ? NaN : hf.ms / r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges });
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return rows;
+  },
+};
