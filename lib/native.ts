@@ -80,9 +80,10 @@ export interface NativeKvDecoded {
 
 /** Pre-token counts and BPE training (native/addon/bpe_train.cc). */
 export interface NativeBpeWordCounter {
-  addAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions & { lines?: boolean }): Promise<void>;
+  addAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions & { lines?: boolean; whole?: boolean }): Promise<void>;
   trainAsync(opts: {
-    vocabSize: number; minFrequency: number; initialAlphabet: boolean; specialCount: number; specials: Uint8Array[]; cancel?: NativeCancelToken;
+    vocabSize: number; minFrequency: number; initialAlphabet: boolean; specialCount: number; specials: Uint8Array[];
+    byteOrder: boolean; maxTokenBytes: number; cancel?: NativeCancelToken;
   }): Promise<{ tokens: Uint8Array; lengths: Uint32Array; merges: Uint32Array }>;
   progress(): [number, number];
 }

@@ -5,7 +5,7 @@
  * the same vocabulary and the same merges in the same order, on English
  * prose and on every UDHR language, and encode like it.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,11 +121,52 @@ describe('Tokenizer.train: options and sources', () => {
 
   it('rejects what it does not do, clearly', async () => {
     await expect(Tokenizer.train([brown], { mode: 'superbpe' })).rejects.toMatchObject({ code: 'ERR_LLMK_UNSUPPORTED' });
+    await expect(Tokenizer.train([brown], { mode: 'bits' as 'bpe' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([brown], { pattern: 'llama' as 'gpt2' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([brown], { vocabSize: 0 })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([brown], { specialTokens: ['a', 'a'] })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([1 as unknown as string])).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_ARGUMENT' });
     await expect(Tokenizer.train('text' as unknown as string[])).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_ARGUMENT' });
     expectCode(() => Tokenizer.fromEncoding('cl100k_base').toHuggingFace(), RangeError, 'ERR_LLMK_UNSUPPORTED');
+  });
+});
+
+describe("Tokenizer.train mode 'bytes' (Binary BPE)", () => {
+  const elf = ['/usr/bin/ls', '/usr/bin/cat', '/usr/bin/cp', '/usr/bin/grep', '/usr/bin/sort'].filter((f) => existsSync(f));
+
+  it('trains on the machine\'s ELF executables; a smaller vocabulary is a prefix of a larger one', async () => {
+    expect(elf.length).toBeGreaterThan(2);
+    const big = await Tokenizer.train({ files: elf }, { mode: 'bytes', vocabSize: 1500 });
+    const small = await Tokenizer.train({ files: elf }, { mode: 'bytes', vocabSize: 700 });
+    const m = (t: Tokenizer) => (JSON.parse(t.toHuggingFace()) as Model).model.merges;
+    expect(m(small).length).toBe(700 - 256);
+    expect(m(big).slice(0, m(small).length)).toEqual(m(small));
+    // Initial symbols are the 256 bytes in byte order; no token is longer than maxTokenBytes (16).
+    for (let b = 0; b < 256; b++) expect(big.idToBytes(b)).toEqual(Uint8Array.of(b));
+    let longest = 0;
+    for (let id = 0; id < big.vocabSize; id++) longest = Math.max(longest, big.idToBytes(id)!.length);
+    expect(longest).toBeLessThanOrEqual(16);
+    // Any bytes round-trip, invalid UTF-8 included, and compress.
+    const bin = new Uint8Array(readFileSync(elf[0]!));
+    const ids = big.encodeOrdinary(bin);
+    expect(Buffer.from(big.decodeBytes(ids)).equals(Buffer.from(bin))).toBe(true);
+    expect(ids.length).toBeLessThan(bin.length / 2);
+    // The same chunks given as arrays train the same model.
+    const chunks = elf.flatMap((f) => {
+      const b = new Uint8Array(readFileSync(f));
+      return Array.from({ length: Math.ceil(b.length / 8192) }, (_, i) => b.subarray(i * 8192, (i + 1) * 8192));
+    });
+    expect((await Tokenizer.train(chunks, { mode: 'bytes', vocabSize: 700 })).toHuggingFace()).toBe(small.toHuggingFace());
+    // tokenizers reads the file (ByteLevel without its regex) and encodes valid UTF-8 the same way.
+    const theirs = hf.Tokenizer.fromString(big.toHuggingFace());
+    const text = 'GLIBC_2.34 __cxa_finalize /usr/lib/x86_64-linux-gnu .note.gnu.property';
+    expect(Array.from(big.encodeOrdinary(new TextEncoder().encode(text)))).toEqual((await theirs.encode(text, null, { addSpecialTokens: false })).getIds());
+  });
+
+  it('honours maxTokenBytes and chunkBytes, and wants bytes', async () => {
+    const tok = await Tokenizer.train({ files: elf.slice(0, 2) }, { mode: 'bytes', vocabSize: 600, maxTokenBytes: 4, chunkBytes: 1024 });
+    for (let id = 0; id < tok.vocabSize; id++) expect(tok.idToBytes(id)!.length).toBeLessThanOrEqual(4);
+    await expect(Tokenizer.train(['text'], { mode: 'bytes' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_ARGUMENT' });
+    await expect(Tokenizer.train([brown], { maxTokenBytes: 8 })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
   });
 });

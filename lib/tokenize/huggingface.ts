@@ -47,7 +47,8 @@ const none = (v: unknown) => v === null || v === undefined;
 function prePattern(pre: Json | null | undefined): { pattern: string; addPrefixSpace: boolean } {
   if (!pre) throw unsupported('pre_tokenizer: none (byte-level BPE needs ByteLevel)');
   if (pre.type === 'ByteLevel') {
-    if (pre.use_regex === false) throw unsupported('pre_tokenizer ByteLevel with use_regex false alone');
+    // Without its regex, ByteLevel only maps bytes to characters: the text is one piece (raw-bytes models).
+    if (pre.use_regex === false) return { pattern: '', addPrefixSpace: pre.add_prefix_space === true };
     return { pattern: GPT2_PATTERN, addPrefixSpace: pre.add_prefix_space === true };
   }
   if (pre.type === 'Sequence' && Array.isArray(pre.pretokenizers) && pre.pretokenizers.length === 2) {

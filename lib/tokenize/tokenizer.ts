@@ -151,7 +151,7 @@ export class Tokenizer {
    */
   static async train(source: TrainSource, options?: TrainOptions): Promise<Tokenizer> {
     const trained = await trainBpe(source, options);
-    return new Tokenizer(new (loaded().native.BpeEncoding)(trained.data), 'trained', { addPrefixSpace: false }, trained.json);
+    return new Tokenizer(new (loaded().native.BpeEncoding)(trained.data), 'trained', trained.raw ? undefined : { addPrefixSpace: false }, trained.json);
   }
 
   /** The tokenizer.json text of a trained or Hugging Face tokenizer (what tokenizers' Tokenizer.fromString reads). */

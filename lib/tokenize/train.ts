@@ -18,13 +18,21 @@ import { byteLevelToBytes, bytesToByteLevel } from './byte-level.js';
 import { CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN } from './huggingface.js';
 import { encodingData } from './tiktoken-file.js';
 
-export type TrainSource = readonly string[] | { files: readonly string[] } | AsyncIterable<string>;
+export type TrainSource = readonly string[] | readonly Uint8Array[] | { files: readonly string[] } | AsyncIterable<string> | AsyncIterable<Uint8Array>;
 
 export interface TrainOptions {
   /** Final vocabulary size, special tokens included (default 30000). */
   vocabSize?: number;
-  /** 'bpe' (default): Hugging Face's BpeTrainer, merge for merge. */
+  /**
+   * 'bpe' (default): Hugging Face's BpeTrainer, merge for merge. 'bytes' (Binary
+   * BPE): raw bytes, no pre-tokenizer and no UTF-8 assumption; the source is
+   * Uint8Array chunks (files are cut every `chunkBytes`), each chunk one word.
+   */
   mode?: 'bpe' | 'superbpe' | 'bytes';
+  /** Mode 'bytes': bytes per chunk (default 8192). */
+  chunkBytes?: number;
+  /** Mode 'bytes': the longest token, in bytes (default 16). */
+  maxTokenBytes?: number;
   /** Pre-tokenizer pattern: 'gpt2' (default; tokenizers' ByteLevel), 'cl100k' or 'o200k' (a Split before ByteLevel). */
   pattern?: 'gpt2' | 'cl100k' | 'o200k';
   /** All 256 byte symbols from the start (default true; tokenizers' default trainer has none). */
@@ -43,23 +51,40 @@ export interface TrainOptions {
 const BATCH = 4096;
 const FILE_CHUNK = 8 << 20;
 
-async function feed(counter: NativeBpeWordCounter, source: TrainSource, threads: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+// How sequences reach the counter: text (each string one sequence; files line
+// by line) or, for mode 'bytes', raw chunks of at most `chunkBytes` bytes.
+type Feeding = { raw: false } | { raw: true; chunkBytes: number };
+
+function splitBytes(bytes: Uint8Array, size: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  for (let at = 0; at < bytes.length; at += size) out.push(bytes.subarray(at, at + size));
+  return out;
+}
+
+async function feed(counter: NativeBpeWordCounter, source: TrainSource, how: Feeding, threads: number | undefined, signal: AbortSignal | undefined): Promise<void> {
   const add = (texts: (string | Uint8Array)[], lines: boolean) =>
-    withAbort(signal, (cancel) => counter.addAsync(texts, { lines, ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }));
-  if (Array.isArray(source)) {
-    for (let i = 0; i < source.length; i += BATCH) {
-      const batch = source.slice(i, i + BATCH);
-      batch.forEach((t, j) => {
-        if (typeof t !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', `source[${i + j}] must be a string`);
-      });
-      await add(batch, false);
+    withAbort(signal, (cancel) => counter.addAsync(texts, { lines, whole: how.raw, ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }));
+  const item = (t: unknown, where: string): (string | Uint8Array)[] => {
+    if (how.raw) {
+      if (!(t instanceof Uint8Array)) throw typeError('ERR_LLMK_BAD_ARGUMENT', `${where} must be a Uint8Array in mode 'bytes'`);
+      return splitBytes(t, how.chunkBytes);
     }
+    if (typeof t !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', `${where} must be a string`);
+    return [t];
+  };
+  if (Array.isArray(source)) {
+    for (let i = 0; i < source.length; i += BATCH)
+      await add(source.slice(i, i + BATCH).flatMap((t, j) => item(t, `source[${i + j}]`)), false);
     return;
   }
   if (source !== null && typeof source === 'object' && 'files' in source) {
     if (!Array.isArray(source.files)) throw typeError('ERR_LLMK_BAD_ARGUMENT', 'source.files must be an array of paths');
     for (const file of source.files) {
       const bytes = new Uint8Array(await readFile(file));
+      if (how.raw) {
+        await add(splitBytes(bytes, how.chunkBytes), false);
+        continue;
+      }
       // Line-aligned chunks, so that lines can be counted in parallel.
       const chunks: Uint8Array[] = [];
       for (let start = 0; start < bytes.length;) {
@@ -73,11 +98,10 @@ async function feed(counter: NativeBpeWordCounter, source: TrainSource, threads:
     return;
   }
   if (source !== null && typeof source === 'object' && Symbol.asyncIterator in source) {
-    let batch: string[] = [];
-    for await (const t of source) {
-      if (typeof t !== 'string') throw typeError('ERR_LLMK_BAD_ARGUMENT', 'the source iterable must yield strings');
-      batch.push(t);
-      if (batch.length === BATCH) {
+    let batch: (string | Uint8Array)[] = [];
+    for await (const t of source as AsyncIterable<unknown>) {
+      batch.push(...item(t, 'each item of the source iterable'));
+      if (batch.length >= BATCH) {
         await add(batch, false);
         batch = [];
       }
@@ -85,13 +109,14 @@ async function feed(counter: NativeBpeWordCounter, source: TrainSource, threads:
     if (batch.length) await add(batch, false);
     return;
   }
-  throw typeError('ERR_LLMK_BAD_ARGUMENT', 'source must be an array of strings, { files: [...] } or an async iterable of strings');
+  throw typeError('ERR_LLMK_BAD_ARGUMENT', `source must be an array of ${how.raw ? 'Uint8Array' : 'strings'}, { files: [...] } or an async iterable`);
 }
 
 export interface TrainedBpe {
   /** The native encoding's data (tokens by id, merges by priority, pattern, specials). */
   data: Uint8Array;
-  specials: Record<string, number>;
+  /** Trained on raw bytes: encodes any bytes as given, with no text semantics. */
+  raw: boolean;
   /** The tokenizer.json content, built on demand. */
   json: () => object;
 }
@@ -100,7 +125,12 @@ export interface TrainedBpe {
 export async function trainBpe(source: TrainSource, options?: TrainOptions): Promise<TrainedBpe> {
   const o = checkObject<TrainOptions>(options, 'options');
   const mode = checkChoice(o.mode, 'mode', ['bpe', 'superbpe', 'bytes'] as const, 'bpe');
-  if (mode !== 'bpe') throw rangeError('ERR_LLMK_UNSUPPORTED', `training mode '${mode}' is not implemented yet (only 'bpe')`);
+  if (mode === 'superbpe') throw rangeError('ERR_LLMK_UNSUPPORTED', "training mode 'superbpe' is not implemented yet ('bpe' and 'bytes' are)");
+  const raw = mode === 'bytes';
+  const chunkBytes = o.chunkBytes === undefined ? 8192 : checkInt(o.chunkBytes, 'chunkBytes', 1, 1 << 30);
+  const maxTokenBytes = o.maxTokenBytes === undefined ? (raw ? 16 : 0) : checkInt(o.maxTokenBytes, 'maxTokenBytes', 2, 255);
+  if (!raw && (o.chunkBytes !== undefined || o.maxTokenBytes !== undefined))
+    throw rangeError('ERR_LLMK_BAD_OPTION', "chunkBytes and maxTokenBytes apply to mode 'bytes'");
   const pattern = checkChoice(o.pattern, 'pattern', ['gpt2', 'cl100k', 'o200k'] as const, 'gpt2');
   const specials = o.specialTokens ?? [];
   if (!Array.isArray(specials) || specials.some((s) => typeof s !== 'string' || s === '') || new Set(specials).size !== specials.length)
@@ -112,7 +142,7 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw typeError('ERR_LLMK_BAD_OPTION', 'onProgress must be a function');
 
   const counter = new (loaded().native.BpeWordCounter)(pattern);
-  await feed(counter, source, threads, o.signal);
+  await feed(counter, source, raw ? { raw, chunkBytes } : { raw }, threads, o.signal);
 
   let last = -1;
   const report = () => {
@@ -127,7 +157,7 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
   try {
     result = await withAbort(o.signal, (cancel) =>
       counter.trainAsync({
-        vocabSize, minFrequency, initialAlphabet, specialCount: specials.length,
+        vocabSize, minFrequency, initialAlphabet, specialCount: specials.length, byteOrder: raw, maxTokenBytes,
         // A special made of ByteLevel characters is reused when a merge spells it, as in tokenizers.
         specials: specials.map((s) => byteLevelToBytes(s) ?? new Uint8Array(0)),
         ...(cancel ? { cancel } : {}),
@@ -147,7 +177,7 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
     bytesById.set(specials.length + k, Buffer.from(result.tokens.subarray(at, at + len)));
     at += len;
   });
-  const patternText = pattern === 'gpt2' ? GPT2_PATTERN : pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN;
+  const patternText = raw ? '' : pattern === 'gpt2' ? GPT2_PATTERN : pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN;
   const data = encodingData(bytesById, patternText, Object.fromEntries(specials.map((sp, id) => [sp, id])), { flags: 0, unk: undefined, triples: Array.from(result.merges) });
   // The tokenizer.json, built only when asked for.
   const json = () => {
@@ -155,14 +185,15 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
     for (let id = specials.length; id < specials.length + result.lengths.length; id++) names.push(bytesToByteLevel(bytesById.get(id)!));
     const merges: [string, string][] = [];
     for (let i = 0; i < result.merges.length; i += 3) merges.push([names[result.merges[i]!]!, names[result.merges[i + 1]!]!]);
-    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: pattern === 'gpt2' };
+    // Raw bytes: ByteLevel only maps bytes to characters (use_regex false), no split.
+    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: !raw && pattern === 'gpt2' };
     return {
       version: '1.0',
       truncation: null,
       padding: null,
       added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
       normalizer: null,
-      pre_tokenizer: pattern === 'gpt2' ? byteLevel : {
+      pre_tokenizer: raw || pattern === 'gpt2' ? byteLevel : {
         type: 'Sequence',
         pretokenizers: [{ type: 'Split', pattern: { Regex: patternText }, behavior: 'Isolated', invert: false }, byteLevel],
       },
@@ -176,5 +207,5 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
       },
     };
   };
-  return { data, specials: Object.fromEntries(specials.map((sp, id) => [sp, id])), json };
+  return { data, raw, json };
 }

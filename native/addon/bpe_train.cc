@@ -1,8 +1,9 @@
 // BpeWordCounter: the JS-facing handle of a bpe::WordCounter and its training.
 //   new BpeWordCounter(pattern: 'gpt2' | 'cl100k' | 'o200k')
-//   addAsync(texts: (string | Uint8Array)[], { lines?, threads?, cancel? }): Promise<void>
-//       each text one sequence, or (lines) each '\n'-terminated line of each text
-//   trainAsync({ vocabSize, minFrequency, initialAlphabet, specialCount, specials, cancel? }):
+//   addAsync(texts: (string | Uint8Array)[], { lines?, whole?, threads?, cancel? }): Promise<void>
+//       each text one sequence, or (lines) each '\n'-terminated line of each text, or
+//       (whole) each text one word, not pre-tokenized
+//   trainAsync({ vocabSize, minFrequency, initialAlphabet, specialCount, specials, byteOrder?, maxTokenBytes?, cancel? }):
 //       Promise<{ tokens: Uint8Array, lengths: Uint32Array, merges: Uint32Array }>
 //       tokens: the bytes of ids specialCount.. back to back; merges: (left, right, merged) triples
 //   progress(): [mergesDone, mergesTotal] of the running or last training
@@ -50,18 +51,20 @@ class BpeWordCounter : public Napi::ObjectWrap<BpeWordCounter> {
       }
       Napi::Object opts = options(info, 1);
       const bool lines = opt_bool(opts, "lines", false);
+      const bool whole = opt_bool(opts, "whole", false);
       const size_t threads = opt_threads(opts, default_threads());
       auto counter = counter_;
       return AsyncJob::Start(
           info.Env(),
-          [counter, texts, lines, threads](const std::atomic<bool>* cancel) {
+          [counter, texts, lines, whole, threads](const std::atomic<bool>* cancel) {
             // One counter per chunk of texts, merged at the end.
             const size_t chunks = std::min(texts->size(), std::max<size_t>(threads, 1) * 4);
             std::vector<bpe::WordCounter> parts(chunks, bpe::WordCounter(counter->pattern()));
             run_parallel(chunks, threads, [&](size_t c) {
               for (size_t i = c; i < texts->size(); i += chunks) {
                 const auto* s = reinterpret_cast<const uint8_t*>((*texts)[i].data());
-                if (lines) parts[c].add_lines(s, (*texts)[i].size());
+                if (whole) parts[c].add_whole(s, (*texts)[i].size());
+                else if (lines) parts[c].add_lines(s, (*texts)[i].size());
                 else parts[c].add_text(s, (*texts)[i].size());
               }
             }, cancel);
@@ -80,6 +83,8 @@ class BpeWordCounter : public Napi::ObjectWrap<BpeWordCounter> {
       o.min_frequency = static_cast<uint64_t>(opt_int(opts, "minFrequency", 0, INT64_C(1) << 53, 0));
       o.initial_alphabet = opt_bool(opts, "initialAlphabet", true);
       o.special_count = static_cast<uint32_t>(opt_int(opts, "specialCount", 0, UINT32_MAX, 0));
+      o.byte_order = opt_bool(opts, "byteOrder", false);
+      o.max_token_bytes = static_cast<uint32_t>(opt_int(opts, "maxTokenBytes", 0, 255, 0));
       Napi::Value specials = opts.Get("specials");
       if (specials.IsArray()) {
         Napi::Array arr = specials.As<Napi::Array>();

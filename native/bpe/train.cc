@@ -74,6 +74,10 @@ void WordCounter::add_lines(const uint8_t* s, size_t n) {
   if (start < n) add_text(s + start, n - start);
 }
 
+void WordCounter::add_whole(const uint8_t* s, size_t n) {
+  counts_.add(std::string_view(reinterpret_cast<const char*>(s), n), 1);
+}
+
 void WordCounter::absorb(WordCounter&& other) {
   if (counts_.empty()) {
     counts_ = std::move(other.counts_);
@@ -172,7 +176,10 @@ struct Change {
 
 // Merges every (a, b) in the word, left to right, as the reference's
 // Word::merge: the pair's own count is not decremented, only its neighbours'.
-void merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, std::vector<Change>& changes) {
+// `fits(x, y)`: whether a token joining x and y may exist (maxTokenBytes); a
+// neighbour pair that may not is never counted, as in the reference.
+template <class Fits>
+void merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, std::vector<Change>& changes, Fits&& fits) {
   uint32_t* s = w.symbols;
   uint32_t i = 0;
 #ifdef __SSE2__
@@ -197,14 +204,14 @@ void merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, std::vector<Ch
     if (s[i] == a && s[i + 1] == b) {
       if (i > 0) {
         changes.push_back({make_pair(s[i - 1], a), -1});
-        changes.push_back({make_pair(s[i - 1], merged), 1});
+        if (fits(s[i - 1], merged)) changes.push_back({make_pair(s[i - 1], merged), 1});
       }
       s[i] = merged;
       std::memmove(s + i + 1, s + i + 2, (w.length - i - 2) * sizeof(uint32_t));
       --w.length;
       if (i + 1 < w.length) {
         changes.push_back({make_pair(b, s[i + 1]), -1});
-        changes.push_back({make_pair(merged, s[i + 1]), 1});
+        if (fits(merged, s[i + 1])) changes.push_back({make_pair(merged, s[i + 1]), 1});
       }
     }
     ++i;
@@ -235,7 +242,9 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
   for (int b = 0; b < 256; ++b)
     if (present[b] || o.initial_alphabet) alphabet.push_back(static_cast<uint8_t>(b));
   std::sort(alphabet.begin(), alphabet.end(),
-            [](uint8_t x, uint8_t y) { return byte_level_code_point(x) < byte_level_code_point(y); });
+            [&](uint8_t x, uint8_t y) {
+              return o.byte_order ? x < y : byte_level_code_point(x) < byte_level_code_point(y);
+            });
   uint32_t byte_id[256];
   for (uint8_t b : alphabet) byte_id[b] = add_token(std::string(1, static_cast<char>(b)));
 
@@ -312,6 +321,10 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
     }
     sets.clear();
   };
+  auto token_size = [&](uint32_t id) {
+    return id < o.special_count ? o.specials_as_bytes[id].size() : out.tokens[id - o.special_count].size();
+  };
+  auto fits = [&](uint32_t x, uint32_t y) { return !o.max_token_bytes || token_size(x) + token_size(y) <= o.max_token_bytes; };
   const uint64_t initial = o.special_count + out.tokens.size();
   if (progress) progress->total = o.vocab_size > initial ? o.vocab_size - initial : 0;
   std::vector<Change> changes;
@@ -340,7 +353,7 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
       if (k + 8 < ws.size()) __builtin_prefetch(words[ws[k + 8]].symbols);
       const uint32_t wi = ws[k];
       changes.clear();
-      merge_word(words[wi], a, b, merged, changes);
+      merge_word(words[wi], a, b, merged, changes, fits);
       for (const Change& c : changes) {
         pair_counts[c.pair] += static_cast<int64_t>(c.delta) * static_cast<int64_t>(words[wi].count);
         if (c.delta > 0) grown.emplace_back(c.pair, wi);

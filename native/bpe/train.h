@@ -54,6 +54,8 @@ class WordCounter {
   void add_text(const uint8_t* s, size_t n);
   // Each line, its '\n' included, as one sequence (tokenizers' train(files)).
   void add_lines(const uint8_t* s, size_t n);
+  // The bytes as one word, with no pre-tokenizer (Binary BPE's chunks).
+  void add_whole(const uint8_t* s, size_t n);
   void absorb(WordCounter&& other);
   const StringCounts& counts() const { return counts_; }
   Pattern pattern() const { return pattern_; }
@@ -71,6 +73,10 @@ struct TrainOptions {
   // characters are given here as bytes: a merge producing one reuses its id.
   std::vector<std::string> specials_as_bytes;
   uint32_t special_count = 0;
+  // Initial symbols in byte order rather than ByteLevel code-point order (raw-bytes training).
+  bool byte_order = false;
+  // No token longer than this many bytes (0: no limit).
+  uint32_t max_token_bytes = 0;
 };
 
 struct TrainResult {
