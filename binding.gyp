@@ -32,6 +32,7 @@
         "native/bpe/pretokenize.cc",
         "native/bpe/encoding.cc",
         "native/bpe/train.cc",
+        "native/bpe/merge_batch.cc",
         "native/kv/crc32c.cc",
         "native/kv/rans.cc",
         "native/kv/lossless.cc",

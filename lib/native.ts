@@ -44,6 +44,7 @@ export interface NativeBpeEncoding {
   byteLengths(ids: Uint32Array): Uint32Array;
   tokenToId(token: string | Uint8Array): number;
   idToBytes(id: number): Uint8Array | null;
+  mergeBatch(sequences: Uint32Array[], maxMerges: number, boundary: 'pretoken' | 'word'): { sequences: Uint32Array[]; merges: Uint32Array; tokens: Uint8Array[] };
   readonly vocabSize: number;
   readonly pattern: string;
   readonly specials: [string, number][];

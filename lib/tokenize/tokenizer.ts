@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { rangeError, typeError } from '../errors.js';
 import { loaded, type NativeBpeEncoding } from '../native.js';
 import { withAbort } from '../async.js';
-import { checkInt, checkObject, checkThreads } from '../options.js';
+import { checkChoice, checkInt, checkObject, checkThreads } from '../options.js';
 import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName } from './encodings.js';
 import { SpecialTokens, type SpecialOptions } from './specials.js';
 import { encodingData, parseTiktokenRanks } from './tiktoken-file.js';
@@ -152,6 +152,35 @@ export class Tokenizer {
   static async train(source: TrainSource, options?: TrainOptions): Promise<Tokenizer> {
     const trained = await trainBpe(source, options);
     return new Tokenizer(new (loaded().native.BpeEncoding)(trained.data), 'trained', trained.raw ? undefined : { addPrefixSpace: false }, trained.json);
+  }
+
+  /**
+   * Dynamic batch merging (arXiv 2411.18553): merges, again and again, the
+   * adjacent pair most frequent across the whole batch (at least twice; ties
+   * to the pair seen first, sequence by sequence, left to right) into a new
+   * batch-local token, left to right without overlap, while the merged text
+   * stays inside one boundary unit: 'pretoken' (default; one pre-token of this
+   * tokenizer's pattern) or 'word' (no whitespace after the first
+   * non-whitespace character unless all whitespace, never two newlines).
+   * New ids start at vocabSize; `tokens` lists them with their bytes.
+   *
+   * @example
+   *   const { sequences, tokens } = tok.mergeBatch(batch, { maxMerges: 64, boundary: 'word' });
+   */
+  mergeBatch(
+    batch: readonly (Uint32Array | readonly number[])[],
+    options?: { maxMerges?: number; boundary?: 'pretoken' | 'word' },
+  ): { sequences: Uint32Array[]; tokens: { id: number; left: number; right: number; bytes: Uint8Array }[] } {
+    if (!Array.isArray(batch)) throw typeError('ERR_LLMK_BAD_ARGUMENT', 'batch must be an array of token-id sequences');
+    const o = checkObject<{ maxMerges?: number; boundary?: 'pretoken' | 'word' }>(options, 'options');
+    const maxMerges = o.maxMerges === undefined ? 256 : checkInt(o.maxMerges, 'maxMerges', 0, 1 << 24);
+    const boundary = checkChoice(o.boundary, 'boundary', ['pretoken', 'word'] as const, 'pretoken');
+    const r = this.core.mergeBatch(batch.map(toIds), maxMerges, boundary);
+    const base = this.vocabSize;
+    return {
+      sequences: r.sequences,
+      tokens: r.tokens.map((bytes, i) => ({ id: base + i, left: r.merges[2 * i]!, right: r.merges[2 * i + 1]!, bytes })),
+    };
   }
 
   /** The tokenizer.json text of a trained or Hugging Face tokenizer (what tokenizers' Tokenizer.fromString reads). */

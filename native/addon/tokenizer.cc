@@ -14,6 +14,7 @@
 #include "async_job.h"
 
 #include "../bpe/encoding.h"
+#include "../bpe/merge_batch.h"
 #include "args.h"
 #include "exports.h"
 
@@ -32,6 +33,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                         InstanceMethod<&BpeEncoding::JS_byteLengths>("byteLengths"),
                         InstanceMethod<&BpeEncoding::JS_tokenToId>("tokenToId"),
                         InstanceMethod<&BpeEncoding::JS_idToBytes>("idToBytes"),
+                        InstanceMethod<&BpeEncoding::JS_mergeBatch>("mergeBatch"),
                         InstanceAccessor<&BpeEncoding::JS_vocabSize>("vocabSize"),
                         InstanceAccessor<&BpeEncoding::JS_pattern>("pattern"),
                         InstanceAccessor<&BpeEncoding::JS_specials>("specials")});
@@ -156,6 +158,47 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
           !enc_->token_bytes(static_cast<uint32_t>(d), bytes))
         return info.Env().Null();
       return Napi::Value(bytes_to_js(info.Env(), bytes.data(), bytes.size()));
+    });
+  }
+
+  // mergeBatch(sequences: Uint32Array[], maxMerges, boundary: 'pretoken' | 'word')
+  //   -> { sequences: Uint32Array[], merges: Uint32Array (left, right pairs), tokens: Uint8Array[] }
+  Napi::Value JS_mergeBatch(const Napi::CallbackInfo& info) {
+    return guard(info.Env(), [&]() -> Napi::Value {
+      if (!info[0].IsArray()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "sequences must be an array");
+      Napi::Array arr = info[0].As<Napi::Array>();
+      std::vector<std::vector<uint32_t>> seqs(arr.Length());
+      for (uint32_t i = 0; i < arr.Length(); ++i) {
+        Napi::Uint32Array a = typed_array<uint32_t>(arr.Get(i), "each sequence");
+        seqs[i].assign(a.Data(), a.Data() + a.ElementLength());
+      }
+      if (!info[1].IsNumber()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "maxMerges must be a number");
+      const size_t max_merges = static_cast<size_t>(info[1].As<Napi::Number>().Int64Value());
+      const std::string b = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+      if (b != "pretoken" && b != "word") throw_range(info.Env(), "ERR_LLMK_BAD_OPTION", "boundary must be 'pretoken' or 'word'");
+      const auto* enc = enc_.get();
+      const auto made = bpe::merge_batch(seqs, max_merges, b == "word" ? bpe::Boundary::Word : bpe::Boundary::Pretoken,
+                                         enc->pattern_family(), static_cast<uint32_t>(enc->vocab_size()),
+                                         [enc](uint32_t id, std::string_view& out) { return enc->token_bytes(id, out); });
+      Napi::Env env = info.Env();
+      Napi::Array out_seqs = Napi::Array::New(env, seqs.size());
+      for (size_t i = 0; i < seqs.size(); ++i) {
+        Napi::Uint32Array a = Napi::Uint32Array::New(env, seqs[i].size());
+        if (!seqs[i].empty()) std::memcpy(a.Data(), seqs[i].data(), seqs[i].size() * 4);
+        out_seqs.Set(static_cast<uint32_t>(i), a);
+      }
+      Napi::Uint32Array merges = Napi::Uint32Array::New(env, made.size() * 2);
+      Napi::Array tokens = Napi::Array::New(env, made.size());
+      for (size_t i = 0; i < made.size(); ++i) {
+        merges[2 * i] = made[i].left;
+        merges[2 * i + 1] = made[i].right;
+        tokens.Set(static_cast<uint32_t>(i), bytes_to_js(env, made[i].bytes.data(), made[i].bytes.size()));
+      }
+      Napi::Object out = Napi::Object::New(env);
+      out.Set("sequences", out_seqs);
+      out.Set("merges", merges);
+      out.Set("tokens", tokens);
+      return out;
     });
   }
 

@@ -42,6 +42,7 @@ class Encoding {
   size_t vocab_size() const { return vocab_size_; }
   const std::vector<std::pair<std::string, Rank>>& specials() const { return specials_; }
   const std::string& pattern() const { return pattern_; }
+  Pattern pattern_family() const { return kind_; }
 
  private:
   // The rank of a whole pre-token, or kNoRank (through the thread's piece cache).
