@@ -84,8 +84,8 @@ export interface NativeBpeWordCounter {
   addAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions & { lines?: boolean; whole?: boolean }): Promise<void>;
   trainAsync(opts: {
     vocabSize: number; minFrequency: number; initialAlphabet: boolean; specialCount: number; specials: Uint8Array[];
-    byteOrder: boolean; maxTokenBytes: number; cancel?: NativeCancelToken;
-  }): Promise<{ tokens: Uint8Array; lengths: Uint32Array; merges: Uint32Array }>;
+    byteOrder: boolean; maxTokenBytes: number; transition: number; cancel?: NativeCancelToken;
+  }, superwords?: NativeBpeWordCounter): Promise<{ tokens: Uint8Array; lengths: Uint32Array; merges: Uint32Array }>;
   progress(): [number, number];
 }
 
@@ -93,7 +93,7 @@ export interface NativeBpeWordCounter {
 export interface NativeBinding {
   CancelToken: new () => NativeCancelToken;
   BpeEncoding: new (data: Uint8Array) => NativeBpeEncoding;
-  BpeWordCounter: new (pattern: 'gpt2' | 'cl100k' | 'o200k') => NativeBpeWordCounter;
+  BpeWordCounter: new (pattern: 'gpt2' | 'cl100k' | 'o200k' | 'superword') => NativeBpeWordCounter;
   KvStreamEncoder: new (layout: NativeKvLayout) => NativeKvStreamEncoder;
   info(): NativeInfo;
   setThreads(n: number): void;

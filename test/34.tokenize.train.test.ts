@@ -120,7 +120,6 @@ describe('Tokenizer.train: options and sources', () => {
   });
 
   it('rejects what it does not do, clearly', async () => {
-    await expect(Tokenizer.train([brown], { mode: 'superbpe' })).rejects.toMatchObject({ code: 'ERR_LLMK_UNSUPPORTED' });
     await expect(Tokenizer.train([brown], { mode: 'bits' as 'bpe' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([brown], { pattern: 'llama' as 'gpt2' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([brown], { vocabSize: 0 })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
@@ -168,5 +167,39 @@ describe("Tokenizer.train mode 'bytes' (Binary BPE)", () => {
     for (let id = 0; id < tok.vocabSize; id++) expect(tok.idToBytes(id)!.length).toBeLessThanOrEqual(4);
     await expect(Tokenizer.train(['text'], { mode: 'bytes' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_ARGUMENT' });
     await expect(Tokenizer.train([brown], { maxTokenBytes: 8 })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
+  });
+});
+
+describe("Tokenizer.train mode 'superbpe'", () => {
+  it('is plain BPE up to the transition, then merges across spaces within the limits; tokenizers encodes it the same', async () => {
+    const train = brown.slice(0, 250000);
+    const heldOut = brown.slice(250000);
+    const sup = await Tokenizer.train([train], { mode: 'superbpe', vocabSize: 3000, transition: 1500 });
+    const bpe = await Tokenizer.train([train], { vocabSize: 3000 });
+    const stage1 = await Tokenizer.train([train], { vocabSize: 1500 });
+    const merges = (t: Tokenizer) => (JSON.parse(t.toHuggingFace()) as Model).model.merges;
+    expect(merges(sup).slice(0, 1500 - 256)).toEqual(merges(stage1));
+    expect(sup.vocabSize).toBe(3000);
+    let multiword = 0;
+    for (let id = 0; id < sup.vocabSize; id++) {
+      const text = Buffer.from(sup.idToBytes(id)!).toString('latin1');
+      expect(text.includes(': '), JSON.stringify(text)).toBe(false);
+      expect((text.match(/\S+/g) ?? []).length).toBeLessThanOrEqual(4);
+      if (/\S\s+\S/.test(text)) multiword++;
+    }
+    expect(multiword).toBeGreaterThan(100);
+    const ids = sup.encodeOrdinary(heldOut);
+    expect(sup.decode(ids)).toBe(heldOut);
+    expect(ids.length).toBeLessThan(bpe.encodeOrdinary(heldOut).length);
+    const theirs = hf.Tokenizer.fromString(sup.toHuggingFace());
+    expect(Array.from(sup.encodeOrdinary(heldOut.slice(0, 20000)))).toEqual((await theirs.encode(heldOut.slice(0, 20000), null, { addSpecialTokens: false })).getIds());
+  });
+
+  it('with transition === vocabSize equals mode bpe exactly', async () => {
+    const text = brown.slice(0, 100000);
+    const a = await Tokenizer.train([text], { mode: 'superbpe', vocabSize: 800, transition: 800 });
+    const b = await Tokenizer.train([text], { vocabSize: 800 });
+    expect(a.toHuggingFace()).toBe(b.toHuggingFace());
+    await expect(Tokenizer.train([text], { transition: 400 })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
   });
 });

@@ -12,6 +12,8 @@ import { encodingData } from './tiktoken-file.js';
 // tokenizers' ByteLevel regex (GPT-2's), the cl100k-family Split pattern (Llama-3) and o200k's.
 export const GPT2_PATTERN = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 export const CL100K_PATTERN = "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
+// SuperBPE's superword pattern (a Split, behavior Isolated: words and their spaces stay together).
+export const SUPERWORD_PATTERN = '\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]{2,}[\\r\\n/]*| +(?!\\S)';
 export const O200K_PATTERN =
   "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
@@ -55,8 +57,8 @@ function prePattern(pre: Json | null | undefined): { pattern: string; addPrefixS
     const [split, byteLevel] = pre.pretokenizers as Json[];
     const regex = (split.pattern as Json | undefined)?.Regex;
     if (split.type !== 'Split' || typeof regex !== 'string') throw unsupported(`pre_tokenizer ${JSON.stringify(split).slice(0, 120)}`);
-    if (regex !== CL100K_PATTERN && regex !== GPT2_PATTERN && regex !== O200K_PATTERN)
-      throw unsupported(`Split pattern ${JSON.stringify(regex)} (supported: the GPT-2, cl100k/Llama-3 and o200k patterns)`);
+    if (regex !== CL100K_PATTERN && regex !== GPT2_PATTERN && regex !== O200K_PATTERN && regex !== SUPERWORD_PATTERN)
+      throw unsupported(`Split pattern ${JSON.stringify(regex)} (supported: the GPT-2, cl100k/Llama-3, o200k and SuperBPE superword patterns)`);
     if (split.behavior !== 'Isolated' || split.invert === true) throw unsupported(`Split behavior ${String(split.behavior)}${split.invert ? ' inverted' : ''}`);
     if (byteLevel.type !== 'ByteLevel' || byteLevel.use_regex !== false) throw unsupported(`pre_tokenizer after Split: ${JSON.stringify(byteLevel).slice(0, 120)}`);
     return { pattern: regex, addPrefixSpace: byteLevel.add_prefix_space === true };

@@ -15,7 +15,7 @@ import { rangeError, typeError } from '../errors.js';
 import { loaded, type NativeBpeWordCounter } from '../native.js';
 import { checkBoolean, checkChoice, checkInt, checkObject, checkThreads } from '../options.js';
 import { byteLevelToBytes, bytesToByteLevel } from './byte-level.js';
-import { CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN } from './huggingface.js';
+import { CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN, SUPERWORD_PATTERN } from './huggingface.js';
 import { encodingData } from './tiktoken-file.js';
 
 export type TrainSource = readonly string[] | readonly Uint8Array[] | { files: readonly string[] } | AsyncIterable<string> | AsyncIterable<Uint8Array>;
@@ -27,8 +27,16 @@ export interface TrainOptions {
    * 'bpe' (default): Hugging Face's BpeTrainer, merge for merge. 'bytes' (Binary
    * BPE): raw bytes, no pre-tokenizer and no UTF-8 assumption; the source is
    * Uint8Array chunks (files are cut every `chunkBytes`), each chunk one word.
+   * 'superbpe' (SuperBPE): 'bpe' up to `transition`, then the text is split only
+   * by the superword pattern and merging goes on across spaces, never into a
+   * token holding ": " or more than 4 words.
    */
   mode?: 'bpe' | 'superbpe' | 'bytes';
+  /**
+   * Mode 'superbpe': vocabulary size where plain BPE stops and merging across
+   * spaces begins (default vocabSize / 2). transition >= vocabSize is plain 'bpe'.
+   */
+  transition?: number;
   /** Mode 'bytes': bytes per chunk (default 8192). */
   chunkBytes?: number;
   /** Mode 'bytes': the longest token, in bytes (default 16). */
@@ -61,9 +69,11 @@ function splitBytes(bytes: Uint8Array, size: number): Uint8Array[] {
   return out;
 }
 
-async function feed(counter: NativeBpeWordCounter, source: TrainSource, how: Feeding, threads: number | undefined, signal: AbortSignal | undefined): Promise<void> {
-  const add = (texts: (string | Uint8Array)[], lines: boolean) =>
-    withAbort(signal, (cancel) => counter.addAsync(texts, { lines, whole: how.raw, ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }));
+async function feed(counters: NativeBpeWordCounter[], source: TrainSource, how: Feeding, threads: number | undefined, signal: AbortSignal | undefined): Promise<void> {
+  const add = async (texts: (string | Uint8Array)[], lines: boolean) => {
+    for (const counter of counters)
+      await withAbort(signal, (cancel) => counter.addAsync(texts, { lines, whole: how.raw, ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }));
+  };
   const item = (t: unknown, where: string): (string | Uint8Array)[] => {
     if (how.raw) {
       if (!(t instanceof Uint8Array)) throw typeError('ERR_LLMK_BAD_ARGUMENT', `${where} must be a Uint8Array in mode 'bytes'`);
@@ -125,7 +135,6 @@ export interface TrainedBpe {
 export async function trainBpe(source: TrainSource, options?: TrainOptions): Promise<TrainedBpe> {
   const o = checkObject<TrainOptions>(options, 'options');
   const mode = checkChoice(o.mode, 'mode', ['bpe', 'superbpe', 'bytes'] as const, 'bpe');
-  if (mode === 'superbpe') throw rangeError('ERR_LLMK_UNSUPPORTED', "training mode 'superbpe' is not implemented yet ('bpe' and 'bytes' are)");
   const raw = mode === 'bytes';
   const chunkBytes = o.chunkBytes === undefined ? 8192 : checkInt(o.chunkBytes, 'chunkBytes', 1, 1 << 30);
   const maxTokenBytes = o.maxTokenBytes === undefined ? (raw ? 16 : 0) : checkInt(o.maxTokenBytes, 'maxTokenBytes', 2, 255);
@@ -141,8 +150,14 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
   const threads = checkThreads(o.threads);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw typeError('ERR_LLMK_BAD_OPTION', 'onProgress must be a function');
 
-  const counter = new (loaded().native.BpeWordCounter)(pattern);
-  await feed(counter, source, raw ? { raw, chunkBytes } : { raw }, threads, o.signal);
+  // SuperBPE's transition; at or past vocabSize there is no second stage and the result is plain 'bpe'.
+  const transition = o.transition === undefined ? Math.floor(vocabSize / 2) : checkInt(o.transition, 'transition', 1, 0xffffffff);
+  if (mode !== 'superbpe' && o.transition !== undefined) throw rangeError('ERR_LLMK_BAD_OPTION', "transition applies to mode 'superbpe'");
+  const superbpe = mode === 'superbpe' && transition < vocabSize;
+  const native = loaded().native;
+  const counter = new native.BpeWordCounter(pattern);
+  const superwords = superbpe ? new native.BpeWordCounter('superword') : undefined;
+  await feed(superwords ? [counter, superwords] : [counter], source, raw ? { raw, chunkBytes } : { raw }, threads, o.signal);
 
   let last = -1;
   const report = () => {
@@ -157,11 +172,11 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
   try {
     result = await withAbort(o.signal, (cancel) =>
       counter.trainAsync({
-        vocabSize, minFrequency, initialAlphabet, specialCount: specials.length, byteOrder: raw, maxTokenBytes,
+        vocabSize, minFrequency, initialAlphabet, specialCount: specials.length, byteOrder: raw, maxTokenBytes, transition,
         // A special made of ByteLevel characters is reused when a merge spells it, as in tokenizers.
         specials: specials.map((s) => byteLevelToBytes(s) ?? new Uint8Array(0)),
         ...(cancel ? { cancel } : {}),
-      }));
+      }, superwords));
   } finally {
     if (timer) clearInterval(timer);
   }
@@ -177,7 +192,7 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
     bytesById.set(specials.length + k, Buffer.from(result.tokens.subarray(at, at + len)));
     at += len;
   });
-  const patternText = raw ? '' : pattern === 'gpt2' ? GPT2_PATTERN : pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN;
+  const patternText = raw ? '' : superbpe ? SUPERWORD_PATTERN : pattern === 'gpt2' ? GPT2_PATTERN : pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN;
   const data = encodingData(bytesById, patternText, Object.fromEntries(specials.map((sp, id) => [sp, id])), { flags: 0, unk: undefined, triples: Array.from(result.merges) });
   // The tokenizer.json, built only when asked for.
   const json = () => {
@@ -186,14 +201,14 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
     const merges: [string, string][] = [];
     for (let i = 0; i < result.merges.length; i += 3) merges.push([names[result.merges[i]!]!, names[result.merges[i + 1]!]!]);
     // Raw bytes: ByteLevel only maps bytes to characters (use_regex false), no split.
-    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: !raw && pattern === 'gpt2' };
+    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: !raw && !superbpe && pattern === 'gpt2' };
     return {
       version: '1.0',
       truncation: null,
       padding: null,
       added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
       normalizer: null,
-      pre_tokenizer: raw || pattern === 'gpt2' ? byteLevel : {
+      pre_tokenizer: raw || byteLevel.use_regex ? byteLevel : {
         type: 'Sequence',
         pretokenizers: [{ type: 'Split', pattern: { Regex: patternText }, behavior: 'Isolated', invert: false }, byteLevel],
       },

@@ -1,9 +1,10 @@
 // BpeWordCounter: the JS-facing handle of a bpe::WordCounter and its training.
-//   new BpeWordCounter(pattern: 'gpt2' | 'cl100k' | 'o200k')
+//   new BpeWordCounter(pattern: 'gpt2' | 'cl100k' | 'o200k' | 'superword')
 //   addAsync(texts: (string | Uint8Array)[], { lines?, whole?, threads?, cancel? }): Promise<void>
 //       each text one sequence, or (lines) each '\n'-terminated line of each text, or
 //       (whole) each text one word, not pre-tokenized
-//   trainAsync({ vocabSize, minFrequency, initialAlphabet, specialCount, specials, byteOrder?, maxTokenBytes?, cancel? }):
+//   trainAsync({ vocabSize, minFrequency, initialAlphabet, specialCount, specials, byteOrder?, maxTokenBytes?,
+//                transition?, cancel? }, superwords?: BpeWordCounter):   (superwords: SuperBPE's stage 2)
 //       Promise<{ tokens: Uint8Array, lengths: Uint32Array, merges: Uint32Array }>
 //       tokens: the bytes of ids specialCount.. back to back; merges: (left, right, merged) triples
 //   progress(): [mergesDone, mergesTotal] of the running or last training
@@ -33,9 +34,10 @@ class BpeWordCounter : public Napi::ObjectWrap<BpeWordCounter> {
     const std::string name = info[0].IsString() ? info[0].As<Napi::String>().Utf8Value() : "";
     bpe::Pattern p;
     if (name == "gpt2") p = bpe::Pattern::Gpt2;
+    else if (name == "superword") p = bpe::Pattern::Superword;
     else if (name == "cl100k") p = bpe::Pattern::Cl100k;
     else if (name == "o200k") p = bpe::Pattern::O200k;
-    else throw_range(info.Env(), "ERR_LLMK_BAD_OPTION", "pattern must be 'gpt2', 'cl100k' or 'o200k'");
+    else throw_range(info.Env(), "ERR_LLMK_BAD_OPTION", "pattern must be 'gpt2', 'cl100k', 'o200k' or 'superword'");
     counter_ = std::make_shared<bpe::WordCounter>(p);
   }
 
@@ -85,6 +87,10 @@ class BpeWordCounter : public Napi::ObjectWrap<BpeWordCounter> {
       o.special_count = static_cast<uint32_t>(opt_int(opts, "specialCount", 0, UINT32_MAX, 0));
       o.byte_order = opt_bool(opts, "byteOrder", false);
       o.max_token_bytes = static_cast<uint32_t>(opt_int(opts, "maxTokenBytes", 0, 255, 0));
+      o.transition = static_cast<uint32_t>(opt_int(opts, "transition", 0, UINT32_MAX, 0));
+      // SuperBPE: the same corpus counted with the superword pattern.
+      std::shared_ptr<bpe::WordCounter> superwords;
+      if (info[1].IsObject()) superwords = Napi::ObjectWrap<BpeWordCounter>::Unwrap(info[1].As<Napi::Object>())->counter_;
       Napi::Value specials = opts.Get("specials");
       if (specials.IsArray()) {
         Napi::Array arr = specials.As<Napi::Array>();
@@ -102,8 +108,8 @@ class BpeWordCounter : public Napi::ObjectWrap<BpeWordCounter> {
       auto result = std::make_shared<bpe::TrainResult>();
       return AsyncJob::Start(
           info.Env(),
-          [counter, progress, result, o](const std::atomic<bool>* cancel) {
-            *result = bpe::train(*counter, o, progress.get(), cancel);
+          [counter, superwords, progress, result, o](const std::atomic<bool>* cancel) {
+            *result = bpe::train(*counter, o, progress.get(), cancel, superwords.get());
           },
           [result](Napi::Env env, const std::vector<Napi::Value>&) -> Napi::Value {
             size_t total = 0;

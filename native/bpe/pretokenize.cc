@@ -161,7 +161,47 @@ size_t o200k(const Text& t, size_t i) {
   return number_punct_space(t, i, c0, true);
 }
 
+// SuperBPE's superword pattern, used as a Split with behavior Isolated: the
+// matches are pieces and so is the text between them, spaces and all.
+//   \p{N}{1,3}| ?[^\s\p{L}\p{N}]{2,}[\r\n/]*| +(?!\S)
+// Returns the end of the match at i, or 0.
+size_t superword_match(const Text& t, size_t i) {
+  const Cp c0 = t.at(i);
+  if (is_number(c0)) {
+    size_t end = c0.end;
+    for (int k = 1; k < 3 && end < t.n; ++k) {
+      const Cp c = t.at(end);
+      if (!is_number(c)) break;
+      end = c.end;
+    }
+    return end;
+  }
+  const size_t start = c0.cp == ' ' ? c0.end : i;
+  size_t end = start, others = 0;
+  while (end < t.n) {
+    const Cp c = t.at(end);
+    if (!is_other(c)) break;
+    end = c.end;
+    ++others;
+  }
+  if (others >= 2) return run(t, end, [](const Cp& c) { return is_crlf(c) || c.cp == '/'; });
+  if (c0.cp != ' ') return 0;
+  // ' +(?!\S)': the spaces, less the last one when a non-space follows.
+  size_t spaces_end = i;
+  while (spaces_end < t.n && t.s[spaces_end] == ' ') ++spaces_end;
+  if (spaces_end == t.n || is_space(t.at(spaces_end))) return spaces_end;
+  return spaces_end - 1 > i ? spaces_end - 1 : 0;
+}
+
+size_t superword(const Text& t, size_t i) {
+  if (size_t end = superword_match(t, i)) return end;
+  size_t j = t.at(i).end;
+  while (j < t.n && !superword_match(t, j)) j = t.at(j).end;
+  return j;
+}
+
 constexpr std::string_view kGpt2 = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+constexpr std::string_view kSuperword = R"(\p{N}{1,3}| ?[^\s\p{L}\p{N}]{2,}[\r\n/]*| +(?!\S))";
 constexpr std::string_view kCl100k =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 constexpr std::string_view kO200k =
@@ -171,6 +211,7 @@ constexpr std::string_view kO200k =
 
 bool pattern_kind(std::string_view pattern, Pattern& kind) {
   if (pattern == kGpt2) return kind = Pattern::Gpt2, true;
+  if (pattern == kSuperword) return kind = Pattern::Superword, true;
   if (pattern == kCl100k) return kind = Pattern::Cl100k, true;
   if (pattern == kO200k) return kind = Pattern::O200k, true;
   if (pattern.empty()) return kind = Pattern::Whole, true;
@@ -185,6 +226,7 @@ size_t next_piece(Pattern kind, const uint8_t* s, size_t n, size_t i) {
     case Pattern::Cl100k: return cl100k(t, i) - i;
     case Pattern::O200k: return o200k(t, i) - i;
     case Pattern::Whole: return n - i;
+    case Pattern::Superword: return superword(t, i) - i;
     case Pattern::Metaspace: {
       // U+2581 is E2 96 81 in UTF-8; a piece runs up to the next one.
       for (size_t j = i + 1; j + 2 < n; ++j)

@@ -19,7 +19,8 @@ namespace llmk::bpe {
 
 // Whole: no pre-tokenizer, the text is one piece (SentencePiece-style BPE).
 // Metaspace: a piece starts at every U+2581 (tokenizers' Metaspace with split).
-enum class Pattern { Gpt2, Cl100k, O200k, Whole, Metaspace };
+// Superword: SuperBPE's second-stage pattern (see pretokenize.cc); words and spaces stay together.
+enum class Pattern { Gpt2, Cl100k, O200k, Whole, Metaspace, Superword };
 
 // The pattern kind of a pattern string, or false when it is none of the
 // built-in ones (the caller reports it as unsupported).

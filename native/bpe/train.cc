@@ -220,49 +220,65 @@ void merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, std::vector<Ch
 
 }  // namespace
 
-TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgress* progress,
-                  const std::atomic<bool>* cancel) {
-  TrainResult out;
-  std::unordered_map<std::string, uint32_t> ids;  // token bytes -> id
-  for (size_t k = 0; k < o.specials_as_bytes.size(); ++k)
-    if (!o.specials_as_bytes[k].empty()) ids.emplace(o.specials_as_bytes[k], static_cast<uint32_t>(k));
-  auto next_id = [&] { return o.special_count + static_cast<uint32_t>(out.tokens.size()); };
-  auto add_token = [&](std::string bytes) {
-    auto [it, fresh] = ids.emplace(bytes, next_id());
-    if (fresh) out.tokens.push_back(std::move(bytes));
-    return it->second;
-  };
+namespace {
 
-  // Initial symbols: the bytes present (or all), in ByteLevel code-point order.
-  bool present[256] = {false};
-  counter.counts().for_each([&](std::string_view w, uint64_t) {
-    for (unsigned char ch : w) present[ch] = true;
-  });
-  std::vector<uint8_t> alphabet;
-  for (int b = 0; b < 256; ++b)
-    if (present[b] || o.initial_alphabet) alphabet.push_back(static_cast<uint8_t>(b));
-  std::sort(alphabet.begin(), alphabet.end(),
-            [&](uint8_t x, uint8_t y) {
-              return o.byte_order ? x < y : byte_level_code_point(x) < byte_level_code_point(y);
-            });
-  uint32_t byte_id[256];
-  for (uint8_t b : alphabet) byte_id[b] = add_token(std::string(1, static_cast<char>(b)));
-
-  std::vector<Word> words;
-  std::vector<uint32_t> symbols;
-  words.reserve(counter.counts().size());
-  counter.counts().for_each([&](std::string_view w, uint64_t c) {
-    if (symbols.size() + w.size() > UINT32_MAX) throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 Gi bytes of distinct pre-tokens");
-    words.push_back({nullptr, static_cast<uint32_t>(symbols.size()), c});  // offset for now
-    for (unsigned char ch : w) symbols.push_back(byte_id[ch]);
-  });
-  for (size_t i = 0; i < words.size(); ++i) {
-    const uint32_t offset = words[i].length;
-    const uint32_t end = i + 1 < words.size() ? words[i + 1].length : static_cast<uint32_t>(symbols.size());
-    words[i].symbols = symbols.data() + offset;
-    words[i].length = end - offset;
+// The state both stages share: the vocabulary so far and the merges.
+class Trainer {
+ public:
+  Trainer(const TrainOptions& o, TrainProgress* progress, const std::atomic<bool>* cancel)
+      : o_(o), progress_(progress), cancel_(cancel) {
+    for (size_t k = 0; k < o.specials_as_bytes.size(); ++k)
+      if (!o.specials_as_bytes[k].empty()) ids_.emplace(o.specials_as_bytes[k], static_cast<uint32_t>(k));
   }
 
+  uint32_t add_token(std::string bytes) {
+    auto [it, fresh] = ids_.emplace(bytes, o_.special_count + static_cast<uint32_t>(out_.tokens.size()));
+    if (fresh) out_.tokens.push_back(std::move(bytes));
+    return it->second;
+  }
+  const std::string& bytes_of(uint32_t id) const {
+    return id < o_.special_count ? o_.specials_as_bytes[id] : out_.tokens[id - o_.special_count];
+  }
+  size_t vocab() const { return o_.special_count + out_.tokens.size(); }
+  TrainResult& result() { return out_; }
+
+  // Words of a counter, each turned into symbols by to_symbols(bytes, out).
+  template <class ToSymbols>
+  static std::vector<Word> words_of(const WordCounter& counter, std::vector<uint32_t>& symbols, ToSymbols&& to_symbols) {
+    std::vector<Word> words;
+    words.reserve(counter.counts().size());
+    std::vector<uint32_t> tmp;
+    counter.counts().for_each([&](std::string_view w, uint64_t c) {
+      tmp.clear();
+      to_symbols(w, tmp);
+      if (symbols.size() + tmp.size() > UINT32_MAX) throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 Gi symbols of distinct pre-tokens");
+      words.push_back({nullptr, static_cast<uint32_t>(symbols.size()), c});  // offset for now
+      symbols.insert(symbols.end(), tmp.begin(), tmp.end());
+    });
+    for (size_t i = 0; i < words.size(); ++i) {
+      const uint32_t offset = words[i].length;
+      const uint32_t end = i + 1 < words.size() ? words[i + 1].length : static_cast<uint32_t>(symbols.size());
+      words[i].symbols = symbols.data() + offset;
+      words[i].length = end - offset;
+    }
+    return words;
+  }
+
+  // Merges until the vocabulary reaches `limit`, as the reference's loop;
+  // fits(x, y): whether the pair may ever merge (others are never counted).
+  template <class Fits>
+  void merge_until(std::vector<Word>& words, size_t limit, Fits&& fits);
+
+ private:
+  const TrainOptions& o_;
+  TrainProgress* progress_;
+  const std::atomic<bool>* cancel_;
+  TrainResult out_;
+  std::unordered_map<std::string, uint32_t> ids_;  // token bytes -> id
+};
+
+template <class Fits>
+void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
   PairCounts pair_counts;
   std::vector<std::vector<uint32_t>> pool;  // word sets of candidates
   std::priority_queue<Candidate, std::vector<Candidate>, Lower> queue;
@@ -273,6 +289,7 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
     for (uint32_t i = 0; i < words.size(); ++i) {
       const uint32_t* s = words[i].symbols;
       for (size_t k = 0; k + 1 < words[i].length; ++k) {
+        if (!fits(s[k], s[k + 1])) continue;
         const Pair p = make_pair(s[k], s[k + 1]);
         pair_counts[p] += static_cast<int64_t>(words[i].count);
         int64_t& slot = list_of[p];
@@ -321,16 +338,10 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
     }
     sets.clear();
   };
-  auto token_size = [&](uint32_t id) {
-    return id < o.special_count ? o.specials_as_bytes[id].size() : out.tokens[id - o.special_count].size();
-  };
-  auto fits = [&](uint32_t x, uint32_t y) { return !o.max_token_bytes || token_size(x) + token_size(y) <= o.max_token_bytes; };
-  const uint64_t initial = o.special_count + out.tokens.size();
-  if (progress) progress->total = o.vocab_size > initial ? o.vocab_size - initial : 0;
   std::vector<Change> changes;
   std::vector<std::pair<Pair, uint32_t>> grown;
-  while (o.special_count + out.tokens.size() < o.vocab_size && !queue.empty()) {
-    if (cancel && cancel->load(std::memory_order_relaxed)) throw Cancelled();
+  while (vocab() < limit && !queue.empty()) {
+    if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Cancelled();
     Candidate top = queue.top();
     queue.pop();
     const uint64_t current = static_cast<uint64_t>(pair_counts[top.pair]);
@@ -339,13 +350,11 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
       queue.push(top);
       continue;
     }
-    if (top.count < 1 || o.min_frequency > top.count) break;
+    if (top.count < 1 || o_.min_frequency > top.count) break;
     const uint32_t a = static_cast<uint32_t>(top.pair >> 32), b = static_cast<uint32_t>(top.pair);
-    const std::string& left = a < o.special_count ? o.specials_as_bytes[a] : out.tokens[a - o.special_count];
-    const std::string& right = b < o.special_count ? o.specials_as_bytes[b] : out.tokens[b - o.special_count];
-    const uint32_t merged = add_token(left + right);
-    out.merges.push_back({a, b, merged});
-    if (progress) progress->done = out.merges.size();
+    const uint32_t merged = add_token(bytes_of(a) + bytes_of(b));
+    out_.merges.push_back({a, b, merged});
+    if (progress_) progress_->done = out_.merges.size();
     const std::vector<uint32_t>& ws = pool[top.words];
     for (size_t k = 0; k < ws.size(); ++k) {
       // The visits are memory-bound: fetch the words a few steps ahead.
@@ -362,7 +371,114 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
     std::vector<uint32_t>().swap(pool[top.words]);
     push_sets(grown);
   }
-  return out;
+}
+
+// Applies merges in priority order to one word (the BPE model's rule: the
+// listed pair that comes first joins first, everywhere, left to right).
+class MergeReplay {
+ public:
+  explicit MergeReplay(const std::vector<std::array<uint32_t, 3>>& merges) {
+    for (size_t r = 0; r < merges.size(); ++r) rank_[make_pair(merges[r][0], merges[r][1])] = {static_cast<uint32_t>(r), merges[r][2]};
+  }
+  // Lowest rank first, leftmost first among equals (tokenizers' Word::merge_all),
+  // over a linked list and a heap: O(n log n) on the long superword pieces.
+  void apply(std::vector<uint32_t>& s) const {
+    const size_t n = s.size();
+    if (n < 2) return;
+    std::vector<int64_t> next(n), prev(n);
+    for (size_t i = 0; i < n; ++i) next[i] = i + 1 < n ? static_cast<int64_t>(i + 1) : -1, prev[i] = static_cast<int64_t>(i) - 1;
+    std::vector<bool> alive(n, true);
+    using Item = std::pair<uint32_t, size_t>;  // (rank, position)
+    std::priority_queue<Item, std::vector<Item>, std::greater<Item>> heap;
+    auto push = [&](int64_t i) {
+      if (i < 0 || next[i] < 0) return;
+      auto it = rank_.find(make_pair(s[i], s[next[i]]));
+      if (it != rank_.end()) heap.push({it->second.first, static_cast<size_t>(i)});
+    };
+    for (size_t i = 0; i + 1 < n; ++i) push(static_cast<int64_t>(i));
+    while (!heap.empty()) {
+      const auto [r, i] = heap.top();
+      heap.pop();
+      if (!alive[i] || next[i] < 0) continue;
+      auto it = rank_.find(make_pair(s[i], s[next[i]]));
+      if (it == rank_.end() || it->second.first != r) continue;  // the pair changed since it was queued
+      const int64_t j = next[i];
+      s[i] = it->second.second;
+      alive[j] = false;
+      next[i] = next[j];
+      if (next[j] >= 0) prev[next[j]] = static_cast<int64_t>(i);
+      push(prev[i]);
+      push(static_cast<int64_t>(i));
+    }
+    size_t out = 0;
+    for (size_t i = 0; i < n; ++i)
+      if (alive[i]) s[out++] = s[i];
+    s.resize(out);
+  }
+
+ private:
+  std::unordered_map<Pair, std::pair<uint32_t, uint32_t>> rank_;
+};
+
+// SuperBPE's limits on superword tokens: never ": " inside, at most 4 words.
+bool superword_fits(const std::string& text) {
+  if (text.find(": ") != std::string::npos) return false;
+  int words = 0;
+  bool in_word = false;
+  for (unsigned char c : text) {
+    const bool space = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    if (!space && !in_word) ++words;
+    in_word = !space;
+  }
+  return words <= 4;
+}
+
+}  // namespace
+
+TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgress* progress,
+                  const std::atomic<bool>* cancel, const WordCounter* superwords) {
+  Trainer t(o, progress, cancel);
+  // Initial symbols: the bytes present (or all), in ByteLevel code-point order (or byte order).
+  bool present[256] = {false};
+  counter.counts().for_each([&](std::string_view w, uint64_t) {
+    for (unsigned char ch : w) present[ch] = true;
+  });
+  std::vector<uint8_t> alphabet;
+  for (int b = 0; b < 256; ++b)
+    if (present[b] || o.initial_alphabet) alphabet.push_back(static_cast<uint8_t>(b));
+  std::sort(alphabet.begin(), alphabet.end(), [&](uint8_t x, uint8_t y) {
+    return o.byte_order ? x < y : byte_level_code_point(x) < byte_level_code_point(y);
+  });
+  uint32_t byte_id[256] = {0};
+  for (uint8_t b : alphabet) byte_id[b] = t.add_token(std::string(1, static_cast<char>(b)));
+  if (progress) progress->total = o.vocab_size > t.vocab() ? o.vocab_size - t.vocab() : 0;
+
+  const auto fits = [&](uint32_t x, uint32_t y) {
+    return !o.max_token_bytes || t.bytes_of(x).size() + t.bytes_of(y).size() <= o.max_token_bytes;
+  };
+  {
+    std::vector<uint32_t> symbols;
+    std::vector<Word> words = Trainer::words_of(counter, symbols, [&](std::string_view w, std::vector<uint32_t>& out) {
+      for (unsigned char ch : w) out.push_back(byte_id[ch]);
+    });
+    t.merge_until(words, superwords ? std::min<size_t>(o.transition, o.vocab_size) : o.vocab_size, fits);
+  }
+  if (superwords && t.vocab() < o.vocab_size) {
+    // Stage 2: the superword pieces, first encoded with the merges so far
+    // (bytes missing from the alphabet are dropped, as encoding would),
+    // then merged on, across spaces.
+    const MergeReplay replay(t.result().merges);
+    std::vector<uint32_t> symbols;
+    std::vector<Word> words = Trainer::words_of(*superwords, symbols, [&](std::string_view w, std::vector<uint32_t>& out) {
+      for (unsigned char ch : w)
+        if (present[ch] || o.initial_alphabet) out.push_back(byte_id[ch]);
+      replay.apply(out);
+    });
+    t.merge_until(words, o.vocab_size, [&](uint32_t x, uint32_t y) {
+      return fits(x, y) && superword_fits(t.bytes_of(x) + t.bytes_of(y));
+    });
+  }
+  return std::move(t.result());
 }
 
 }  // namespace llmk::bpe

@@ -77,6 +77,8 @@ struct TrainOptions {
   bool byte_order = false;
   // No token longer than this many bytes (0: no limit).
   uint32_t max_token_bytes = 0;
+  // SuperBPE: the vocabulary size where stage 2 starts.
+  uint32_t transition = 0;
 };
 
 struct TrainResult {
@@ -91,7 +93,11 @@ struct TrainProgress {
 // The ByteLevel character of each byte, as a code point (GPT-2's bytes_to_unicode).
 uint32_t byte_level_code_point(uint8_t b);
 
+// With `superwords` (the same corpus counted with Pattern::Superword), SuperBPE
+// (arXiv 2503.13423): plain BPE up to options.transition tokens, then the
+// superword pieces, encoded with those merges, are merged on across spaces,
+// never into a token holding ": " or more than 4 words.
 TrainResult train(const WordCounter& words, const TrainOptions& options, TrainProgress* progress,
-                  const std::atomic<bool>* cancel);
+                  const std::atomic<bool>* cancel, const WordCounter* superwords = nullptr);
 
 }  // namespace llmk::bpe
