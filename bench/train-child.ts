@@ -1,16 +1,18 @@
 /**
  * One training run in its own process, so that its peak memory can be read:
- * `node train-child.js <ours|tokenizers> <file> [vocabSize] [initialAlphabet]`.
- * Prints { ms, maxRssMiB, vocab, merges } as JSON.
+ *   node train-child.js tokenizers <file>
+ *   node train-child.js ours <file> <vocabSize> <initialAlphabet> [mode] [transition] [heldOutFile]
+ * Prints { ms, maxRssMiB, vocab, merges, bytesPerToken? } as JSON.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Tokenizer } from 'llm-kernels';
 
-const [trainer, file, vocab = '30000', alphabet = 'false'] = process.argv.slice(2);
+const [trainer, file, vocab = '30000', alphabet = 'false', mode = 'bpe', transition, heldOut] = process.argv.slice(2);
 const t0 = performance.now();
 let vocabSize: number;
 let merges: number;
+let bytesPerToken: number | undefined;
 if (trainer === 'tokenizers') {
   const hf = createRequire(import.meta.url)('tokenizers') as typeof import('tokenizers');
   const tok = new hf.Tokenizer(hf.BPE.empty());
@@ -21,9 +23,16 @@ if (trainer === 'tokenizers') {
   tok.save(out);
   merges = (JSON.parse(readFileSync(out, 'utf8')) as { model: { merges: unknown[] } }).model.merges.length;
 } else {
-  const tok = await Tokenizer.train({ files: [file!] }, { vocabSize: Number(vocab), initialAlphabet: alphabet === 'true', threads: 1 });
+  const tok = await Tokenizer.train({ files: file!.split(',') }, {
+    vocabSize: Number(vocab), initialAlphabet: alphabet === 'true', threads: 1, mode: mode as 'bpe',
+    ...(transition ? { transition: Number(transition) } : {}),
+  });
   vocabSize = tok.vocabSize;
   merges = (JSON.parse(tok.toHuggingFace()) as { model: { merges: unknown[] } }).model.merges.length;
+  if (heldOut) {
+    const text = readFileSync(heldOut);
+    bytesPerToken = text.length / tok.encodeOrdinary(text.toString('utf8')).length;
+  }
 }
 const ms = performance.now() - t0;
-console.log(JSON.stringify({ ms, maxRssMiB: process.resourceUsage().maxRSS / 1024, vocab: vocabSize, merges }));
+console.log(JSON.stringify({ ms, maxRssMiB: process.resourceUsage().maxRSS / 1024, vocab: vocabSize, merges, bytesPerToken }));

@@ -7,7 +7,7 @@
  * merge in test/34).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +18,54 @@ import type { Row, Suite } from './harness.js';
 
 const child = fileURLToPath(new URL('./train-child.js', import.meta.url));
 
-function run(args: string[]): { ms: number; maxRssMiB: number; vocab: number; merges: number } | string {
+function run(args: string[]): { ms: number; maxRssMiB: number; vocab: number; merges: number; bytesPerToken?: number } | string {
   const r = spawnSync(process.execPath, [child, ...args], { encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: '1', LLM_KERNELS_THREADS: '1' }, maxBuffer: 1 << 24 });
   if (r.status !== 0) return (r.stderr || 'failed').trim().split('\n').pop()!;
   return JSON.parse(r.stdout.trim().split('\n').pop()!);
+}
+
+/** SuperBPE against plain BPE at 32k on Brown: trained on the first 90 %, bytes per token on the rest. */
+function superRows(brown: string, dir: string, log: (l: string) => void): Row[] {
+  const text = readFileSync(brown);
+  const cut = text.lastIndexOf(0x0a, Math.floor(text.length * 0.9)) + 1;
+  const trainFile = join(dir, 'brown-train.txt');
+  const heldFile = join(dir, 'brown-held.txt');
+  writeFileSync(trainFile, text.subarray(0, cut));
+  writeFileSync(heldFile, text.subarray(cut));
+  const rows: Row[] = [];
+  for (const [name, args] of [
+    ['Brown 90 %: bpe 32k', ['ours', trainFile, '32000', 'true', 'bpe', '', heldFile]],
+    ['Brown 90 %: superbpe 32k, transition 16k', ['ours', trainFile, '32000', 'true', 'superbpe', '16000', heldFile]],
+  ] as const) {
+    log(`train ${name}`);
+    const r = run([...args]);
+    rows.push(typeof r === 'string' ? { suite: 'train', name, medianMs: NaN, note: r }
+      : { suite: 'train', name, medianMs: r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges, 'held-out bytes/token': r.bytesPerToken ?? NaN });
+  }
+  return rows;
+}
+
+/** Binary BPE on the machine's ELF executables (/usr/bin, up to 16 MB), 8k. */
+function bytesRows(log: (l: string) => void): Row[] {
+  const files: string[] = [];
+  let total = 0;
+  for (const f of readdirSync('/usr/bin').sort()) {
+    const path = join('/usr/bin', f);
+    try {
+      const st = statSync(path);
+      if (!st.isFile() || st.size < 4096 || total + st.size > 16 << 20) continue;
+      const head = readFileSync(path).subarray(0, 4);
+      if (head[0] !== 0x7f || head[1] !== 0x45 || head[2] !== 0x4c || head[3] !== 0x46) continue;
+      files.push(path);
+      total += st.size;
+    } catch {
+      continue;
+    }
+  }
+  log(`train bytes: ${files.length} ELF files, ${(total / 1e6).toFixed(1)} MB`);
+  const r = run(['ours', files.join(','), '8000', 'true', 'bytes']);
+  const name = `ELF executables (${(total / 1e6).toFixed(1)} MB): bytes mode 8k`;
+  return [typeof r === 'string' ? { suite: 'train', name, medianMs: NaN, note: r } : { suite: 'train', name, medianMs: r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges }];
 }
 
 /**
@@ -85,6 +129,7 @@ export const trainSuite: Suite = {
             : { suite: 'train', name: `${label}: ${name}`, medianMs: r.ms, 'x tokenizers': typeof hf === 'string' ? NaN : hf.ms / r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges });
         }
       }
+      rows.push(...superRows(brown, dir, log), ...bytesRows(log));
       rows.push(...mergeBatchRows(log));
     } finally {
       rmSync(dir, { recursive: true, force: true });
