@@ -128,28 +128,8 @@ function relativeError(a: Float64Array, b: Float64Array): number {
   return Math.sqrt(num / den);
 }
 
-/** Plain quantization at eps: log2(floor(range / 2 eps) + 1) bits per element, averaged over rows (channels for keys, tokens for values). */
-function plainBits(tensors: Tensor[], kind: KvKind, eps: number): number {
-  let bits = 0, rows = 0;
-  for (const t of tensors) {
-    const [H, T, D] = t.shape as [number, number, number];
-    for (let h = 0; h < H; h++)
-      for (let r = 0; r < (kind === 'key' ? D : T); r++) {
-        let lo = Infinity, hi = -Infinity;
-        for (let k = 0; k < (kind === 'key' ? T : D); k++) {
-          const v = t.data[kind === 'key' ? (h * T + k) * D + r : (h * T + r) * D + k]!;
-          lo = Math.min(lo, v);
-          hi = Math.max(hi, v);
-        }
-        bits += Math.log2(Math.floor((hi - lo) / (2 * eps)) + 1);
-        rows++;
-      }
-  }
-  return bits / rows;
-}
-
-/** The epsilon: half the step of plain 4-bit quantization of the median row. */
-function medianRowEpsilon(tensors: Tensor[], kind: KvKind): number {
+/** The value range of every row of [heads, tokens, dim] tensors: channels for keys, tokens for values. */
+function rowRanges(tensors: Tensor[], kind: KvKind): number[] {
   const ranges: number[] = [];
   for (const t of tensors) {
     const [H, T, D] = t.shape as [number, number, number];
@@ -164,7 +144,18 @@ function medianRowEpsilon(tensors: Tensor[], kind: KvKind): number {
         ranges.push(hi - lo);
       }
   }
-  ranges.sort((a, b) => a - b);
+  return ranges;
+}
+
+/** Plain quantization at eps: log2(floor(range / 2 eps) + 1) bits per element, averaged over rows (no metadata). */
+export function plainBits(tensors: Tensor[], kind: KvKind, eps: number): number {
+  const ranges = rowRanges(tensors, kind);
+  return ranges.reduce((sum, range) => sum + Math.log2(Math.floor(range / (2 * eps)) + 1), 0) / ranges.length;
+}
+
+/** The epsilon: half the step of plain 4-bit quantization of the median row. */
+function medianRowEpsilon(tensors: Tensor[], kind: KvKind): number {
+  const ranges = rowRanges(tensors, kind).sort((a, b) => a - b);
   return ranges[ranges.length >> 1]! / 15 / 2;
 }
 
