@@ -119,6 +119,13 @@ describe('Tokenizer.train: options and sources', () => {
     await expect(Tokenizer.train([brown], { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
   });
 
+  it('never makes a token longer than 255 bytes (the encoder limit), even from long repeats', async () => {
+    const texts = Array.from({ length: 20 }, () => '='.repeat(3000) + '\n');
+    const tok = await Tokenizer.train(texts, { vocabSize: 400 });
+    for (let id = 0; id < tok.vocabSize; id++) expect(tok.idToBytes(id)!.length).toBeLessThanOrEqual(255);
+    expect(tok.decode(tok.encode(texts[0]!))).toBe(texts[0]);
+  });
+
   it('rejects what it does not do, clearly', async () => {
     await expect(Tokenizer.train([brown], { mode: 'bits' as 'bpe' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([brown], { pattern: 'llama' as 'gpt2' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });

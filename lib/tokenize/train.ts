@@ -137,7 +137,9 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
   const mode = checkChoice(o.mode, 'mode', ['bpe', 'superbpe', 'bytes'] as const, 'bpe');
   const raw = mode === 'bytes';
   const chunkBytes = o.chunkBytes === undefined ? 8192 : checkInt(o.chunkBytes, 'chunkBytes', 1, 1 << 30);
-  const maxTokenBytes = o.maxTokenBytes === undefined ? (raw ? 16 : 0) : checkInt(o.maxTokenBytes, 'maxTokenBytes', 2, 255);
+  // Tokens of the native encoder are at most 255 bytes: text modes stop a pair
+  // from merging past that (tokenizers has no limit; corpora rarely reach it).
+  const maxTokenBytes = o.maxTokenBytes === undefined ? (raw ? 16 : 255) : checkInt(o.maxTokenBytes, 'maxTokenBytes', 2, 255);
   if (!raw && (o.chunkBytes !== undefined || o.maxTokenBytes !== undefined))
     throw rangeError('ERR_LLMK_BAD_OPTION', "chunkBytes and maxTokenBytes apply to mode 'bytes'");
   const pattern = checkChoice(o.pattern, 'pattern', ['gpt2', 'cl100k', 'o200k'] as const, 'gpt2');
