@@ -95,8 +95,53 @@ LLMK_HD uint32_t double_to_small(double d) {
 
 LLMK_HD double f16_to_double(uint16_t h) { return small_to_double<5, 10>(h); }
 LLMK_HD double bf16_to_double(uint16_t h) { return small_to_double<8, 7>(h); }
-LLMK_HD uint16_t double_to_f16(double d) { return static_cast<uint16_t>(double_to_small<5, 10>(d)); }
-LLMK_HD uint16_t double_to_bf16(double d) { return static_cast<uint16_t>(double_to_small<8, 7>(d)); }
+// The fast path: a finite float64 to float32 rounded to odd (truncate, then
+// set the last bit when anything was cut), which float32 -> 16-bit rounding to
+// nearest even turns into the correctly rounded result, as float32 keeps more
+// than two extra bits over both formats. Infinities and NaN take the exact
+// path above; the self-test checks both paths agree.
+LLMK_HD uint32_t float_bits(float f) {
+  uint32_t u;
+  memcpy(&u, &f, 4);
+  return u;
+}
+LLMK_HD float bits_float(uint32_t u) {
+  float f;
+  memcpy(&f, &u, 4);
+  return f;
+}
+LLMK_HD uint32_t to_float_odd(double d) {
+  const float f = static_cast<float>(d);
+  uint32_t u = float_bits(f);
+  const double back = f;
+  if (back != d) {
+    if (fabs(back) > fabs(d)) --u;  // rounded away from zero: step back toward it
+    u |= 1;
+  }
+  return u;
+}
+
+LLMK_HD uint16_t double_to_bf16(double d) {
+  if (!(fabs(d) <= 1.7976931348623157e308)) return static_cast<uint16_t>(double_to_small<8, 7>(d));
+  const uint32_t u = to_float_odd(d);  // never infinite: overflow stops at the largest float, odd
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+LLMK_HD uint16_t double_to_f16(double d) {
+  if (!(fabs(d) <= 1.7976931348623157e308)) return static_cast<uint16_t>(double_to_small<5, 10>(d));
+  uint32_t u = to_float_odd(d);
+  const uint32_t sign = (u >> 16) & 0x8000u;
+  u &= 0x7fffffffu;
+  if (u >= 0x47800000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65536: infinity
+  if (u < 0x38800000u) {
+    // Below the smallest normal f16: adding 0.5 (2^-1) aligns the f16 subnormal
+    // grid with float32's last bit, and the FPU rounds to nearest even.
+    const uint32_t magic = 126u << 23;
+    return static_cast<uint16_t>(sign | (float_bits(bits_float(u) + bits_float(magic)) - magic));
+  }
+  const uint32_t odd = (u >> 13) & 1u;
+  return static_cast<uint16_t>(sign | ((u + 0xc8000fffu + odd) >> 13));
+}
 
 // Element i of a tile as float64.
 LLMK_HD double load_element(const void* data, DType t, size_t i) {

@@ -38,6 +38,27 @@ void check_half_conversions() {
     std::memcpy(&ff, &f, 4);
     if (!std::isnan(ff)) expect(b == static_cast<double>(ff), "bf16 value of pattern " + std::to_string(h));
   }
+  // The fast rounding (through float32 rounded to odd) against the exact
+  // integer path, on values at and around every tie of both formats.
+  std::mt19937_64 rng(3);
+  for (int k = 0; k < 2000000; ++k) {
+    const uint64_t r = rng();
+    double d;
+    if (k & 1) {
+      // A 16-bit value, plus or minus a tiny amount, or exactly halfway to its neighbour.
+      const uint16_t h = static_cast<uint16_t>(r);
+      const double a = (k & 2) ? kv::f16_to_double(h) : kv::bf16_to_double(h);
+      const double b = (k & 2) ? kv::f16_to_double(static_cast<uint16_t>(h + 1)) : kv::bf16_to_double(static_cast<uint16_t>(h + 1));
+      if (!std::isfinite(a) || !std::isfinite(b)) continue;
+      const int pick = static_cast<int>((r >> 16) % 4);
+      d = pick == 0 ? (a + b) / 2 : pick == 1 ? std::nextafter((a + b) / 2, 0.0) : pick == 2 ? std::nextafter((a + b) / 2, 1e300) : a;
+    } else {
+      d = std::ldexp(static_cast<double>(r >> 11) / 9007199254740992.0, static_cast<int>(((r >> 1) & 511) % 300) - 150);
+      if (r & 256) d = -d;
+    }
+    expect(kv::double_to_f16(d) == kv::double_to_small<5, 10>(d), "fast f16 rounding of " + std::to_string(d));
+    expect(kv::double_to_bf16(d) == kv::double_to_small<8, 7>(d), "fast bf16 rounding of " + std::to_string(d));
+  }
   // Ties round to even, and one step past the largest finite value overflows.
   expect(kv::double_to_f16(1.0 + 0x1p-11) == 0x3c00 && kv::double_to_f16(1.0 + 3 * 0x1p-11) == 0x3c02, "f16 ties");
   expect(kv::double_to_f16(65520.0) == 0x7c00 && kv::double_to_f16(65519.99) == 0x7bff, "f16 overflow");
