@@ -13,11 +13,13 @@ const t0 = performance.now();
 let vocabSize: number;
 let merges: number;
 let bytesPerToken: number | undefined;
+let ms: number; // training alone: the clock stops before any saving or measuring
 if (trainer === 'tokenizers') {
   const hf = createRequire(import.meta.url)('tokenizers') as typeof import('tokenizers');
   const tok = new hf.Tokenizer(hf.BPE.empty());
   tok.setPreTokenizer(hf.byteLevelPreTokenizer(false, true));
   tok.train([file!]);
+  ms = performance.now() - t0;
   vocabSize = tok.getVocabSize(true);
   const out = `${file}.tokenizers.json`;
   tok.save(out);
@@ -27,6 +29,7 @@ if (trainer === 'tokenizers') {
     vocabSize: Number(vocab), initialAlphabet: alphabet === 'true', threads: 1, mode: mode as 'bpe',
     ...(transition ? { transition: Number(transition) } : {}),
   });
+  ms = performance.now() - t0;
   vocabSize = tok.vocabSize;
   merges = (JSON.parse(tok.toHuggingFace()) as { model: { merges: unknown[] } }).model.merges.length;
   if (heldOut) {
@@ -34,5 +37,4 @@ if (trainer === 'tokenizers') {
     bytesPerToken = text.length / tok.encodeOrdinary(text.toString('utf8')).length;
   }
 }
-const ms = performance.now() - t0;
 console.log(JSON.stringify({ ms, maxRssMiB: process.resourceUsage().maxRSS / 1024, vocab: vocabSize, merges, bytesPerToken }));
