@@ -114,11 +114,11 @@ LLMK_HD uint32_t to_float_odd(double d) {
   const float f = static_cast<float>(d);
   uint32_t u = float_bits(f);
   const double back = f;
-  if (back != d) {
-    if (fabs(back) > fabs(d)) --u;  // rounded away from zero: step back toward it
-    u |= 1;
-  }
-  return u;
+  // Branch-free (which way the rounding went is data, not a pattern): step back
+  // toward zero when it rounded away, then mark inexact results odd.
+  const uint32_t inexact = back != d;
+  u -= inexact & static_cast<uint32_t>(fabs(back) > fabs(d));
+  return u | inexact;
 }
 
 LLMK_HD uint16_t double_to_bf16(double d) {

@@ -441,22 +441,38 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
     }
     raw_bytes = raw_tile.data();
   }
+  // Codes and values in one pass (dequantize's arithmetic); raw rows are
+  // written over afterwards.
   t.q.assign(n, 0);
-  size_t i = 0;
-  for (uint32_t tok = 0; tok < tokens; ++tok)
-    for (uint32_t d = 0; d < dim; ++d, ++i) {
-      uint64_t z = symbols[i];
-      if (z == 255) {
-        const uint64_t extra = esc.varint();
-        if (extra > (uint64_t{1} << 40)) corrupt("residual out of range");
-        z += extra;
+  std::vector<double> step(rows);
+  for (uint32_t row = 0; row < rows; ++row) step[row] = t.raw[row] ? 0 : row_step(p, t, row);
+  const bool key = t.kind == Kind::Key;
+  with_dtype(p.dtype, [&](auto T) {
+    size_t i = 0;
+    for (uint32_t tok = 0; tok < tokens; ++tok)
+      for (uint32_t d = 0; d < dim; ++d, ++i) {
+        uint64_t z = symbols[i];
+        if (z == 255) {
+          const uint64_t extra = esc.varint();
+          if (extra > (uint64_t{1} << 40)) corrupt("residual out of range");
+          z += extra;
+        }
+        const int64_t q = unzigzag(z) + prediction(t, static_cast<Predictor>(predictor[d]), tok, d);
+        if (q <= -kMaxCode || q >= kMaxCode) corrupt("code out of range");
+        t.q[i] = static_cast<int32_t>(q);
+        store<decltype(T)::value>(out, i, static_cast<double>(q) * step[key ? d : tok]);
       }
-      const int64_t q = unzigzag(z) + prediction(t, static_cast<Predictor>(predictor[d]), tok, d);
-      if (q <= -kMaxCode || q >= kMaxCode) corrupt("code out of range");
-      t.q[i] = static_cast<int32_t>(q);
-    }
+  });
   if (esc.left()) corrupt("unused escapes");
-  dequantize(p, t, raw_bytes, out);
+  if (raw_bytes) {
+    const size_t width = dtype_size(p.dtype);
+    for (uint32_t row = 0; row < rows; ++row)
+      if (t.raw[row])
+        for (uint32_t k = 0; k < len; ++k) {
+          const size_t at = element_index(t.kind, dim, row, k) * width;
+          std::memcpy(static_cast<uint8_t*>(out) + at, raw_bytes + at, width);
+        }
+  }
 }
 
 }  // namespace llmk::kv
