@@ -38,39 +38,76 @@ export interface ListedMerges {
   /** The unknown token's id, or undefined. */
   unk: number | undefined;
   /** left, right, result ids, by priority. */
-  triples: number[];
+  triples: ArrayLike<number>;
 }
 
 /**
  * The binary encoding data native/bpe/encoding.cc loads: version 1 (ranks,
  * pattern, special tokens), or version 2 when merges are listed (Hugging Face).
  */
-export function encodingData(ranks: Map<number, Buffer>, pattern: string, specials: Record<string, number>, merges?: ListedMerges): Uint8Array {
+/** Token bytes by id: a map, or packed (id i has lengths[i] bytes, back to back in data; 0: no token). */
+export type TokenBytes = ReadonlyMap<number, Uint8Array> | { data: Uint8Array; lengths: ArrayLike<number> };
+
+export function encodingData(ranks: TokenBytes, pattern: string, specials: Record<string, number>, merges?: ListedMerges): Uint8Array {
+  const packed = ranks instanceof Map ? undefined : (ranks as { data: Uint8Array; lengths: ArrayLike<number> });
+  const map = packed ? undefined : (ranks as ReadonlyMap<number, Uint8Array>);
   let count = 0;
-  for (const r of ranks.keys()) count = Math.max(count, r + 1);
-  const u32 = (v: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(v); return b; };
-  const u16 = (v: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(v); return b; };
-  const parts: Buffer[] = [Buffer.from(merges ? 'LLMKBPE\x02' : 'LLMKBPE\x01', 'latin1'), u32(count)];
+  let tokenBytes = 0;
+  if (packed) {
+    count = packed.lengths.length;
+    tokenBytes = packed.data.length;
+    for (let r = 0; r < count; r++) if (packed.lengths[r]! > 255) throw rangeError('ERR_LLMK_UNSUPPORTED', `token ${r} is longer than 255 bytes`);
+  } else {
+    for (const [r, bytes] of map!) {
+      count = Math.max(count, r + 1);
+      if (bytes.length > 255) throw rangeError('ERR_LLMK_UNSUPPORTED', `token ${r} is longer than 255 bytes`);
+      tokenBytes += bytes.length;
+    }
+  }
   const pat = Buffer.from(pattern, 'utf8');
-  parts.push(u32(pat.length), pat, u32(Object.keys(specials).length));
-  for (const [text, id] of Object.entries(specials)) {
+  const specialList = Object.entries(specials).map(([text, id]) => {
     if (!Number.isInteger(id) || id < 0 || id > 0xffffffff) throw rangeError('ERR_LLMK_BAD_OPTION', `special token '${text}' must have an integer id`);
-    if (!merges && id < count && ranks.has(id)) throw rangeError('ERR_LLMK_BAD_OPTION', `special token '${text}' = ${id} is also an ordinary rank`);
+    if (!merges && id < count && (packed ? packed.lengths[id]! > 0 : map!.has(id))) throw rangeError('ERR_LLMK_BAD_OPTION', `special token '${text}' = ${id} is also an ordinary rank`);
     const b = Buffer.from(text, 'utf8');
     if (b.length === 0 || b.length > 0xffff) throw rangeError('ERR_LLMK_BAD_OPTION', 'special tokens must be 1 to 65535 bytes long');
-    parts.push(u32(id), u16(b.length), b);
+    return [id, b] as const;
+  });
+  // One buffer written in place: this runs for every trained and loaded tokenizer.
+  const size = 8 + 4 + 4 + pat.length + 4 + specialList.reduce((n, [, b]) => n + 6 + b.length, 0) + count + tokenBytes +
+    (merges ? 1 + 4 + 4 + merges.triples.length * 4 : 0);
+  const out = Buffer.alloc(size);
+  let at = out.write(merges ? 'LLMKBPE\x02' : 'LLMKBPE\x01', 0, 'latin1');
+  at = out.writeUInt32LE(count, at);
+  at = out.writeUInt32LE(pat.length, at);
+  at += pat.copy(out, at);
+  at = out.writeUInt32LE(specialList.length, at);
+  for (const [id, b] of specialList) {
+    at = out.writeUInt32LE(id, at);
+    at = out.writeUInt16LE(b.length, at);
+    at += b.copy(out, at);
   }
-  for (let r = 0; r < count; r++) {
-    const bytes = ranks.get(r);
-    if (bytes && bytes.length > 255) throw rangeError('ERR_LLMK_UNSUPPORTED', `token ${r} is longer than 255 bytes`);
-    parts.push(Buffer.from([bytes ? bytes.length : 0]));
-    if (bytes) parts.push(bytes);
+  if (packed) {
+    for (let r = 0, from = 0; r < count; r++) {
+      const len = packed.lengths[r]!;
+      out[at++] = len;
+      for (let k = 0; k < len; k++) out[at++] = packed.data[from++]!;
+    }
+  } else {
+    for (let r = 0; r < count; r++) {
+      const bytes = map!.get(r);
+      out[at++] = bytes ? bytes.length : 0;
+      if (bytes) {
+        out.set(bytes, at);
+        at += bytes.length;
+      }
+    }
   }
   if (merges) {
-    parts.push(Buffer.from([merges.flags]), u32(merges.unk ?? 0xffffffff), u32(merges.triples.length / 3));
-    const t = Buffer.alloc(merges.triples.length * 4);
-    merges.triples.forEach((v, i) => t.writeUInt32LE(v, i * 4));
-    parts.push(t);
+    out[at++] = merges.flags;
+    at = out.writeUInt32LE(merges.unk ?? 0xffffffff, at);
+    at = out.writeUInt32LE(merges.triples.length / 3, at);
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    for (let i = 0; i < merges.triples.length; i++, at += 4) view.setUint32(at, merges.triples[i]!, true);
   }
-  return Buffer.concat(parts);
+  return out;
 }

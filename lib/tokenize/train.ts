@@ -184,22 +184,25 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
   }
   if (o.onProgress) report();
 
-  const bytesById = new Map<number, Buffer>();
-  specials.forEach((sp, id) => {
-    const b = byteLevelToBytes(sp);
-    if (b) bytesById.set(id, Buffer.from(b));
-  });
+  // Every id's bytes, packed: the specials (when made of ByteLevel characters), then the trained tokens.
+  const specialBytes = specials.map((sp) => byteLevelToBytes(sp) ?? new Uint8Array(0));
+  const lengths = new Uint32Array(specials.length + result.lengths.length);
+  specialBytes.forEach((b, id) => (lengths[id] = b.length));
+  lengths.set(result.lengths, specials.length);
+  const packed = new Uint8Array(specialBytes.reduce((n, b) => n + b.length, 0) + result.tokens.length);
   let at = 0;
-  result.lengths.forEach((len, k) => {
-    bytesById.set(specials.length + k, Buffer.from(result.tokens.subarray(at, at + len)));
-    at += len;
-  });
+  for (const b of specialBytes) {
+    packed.set(b, at);
+    at += b.length;
+  }
+  packed.set(result.tokens, at);
   const patternText = raw ? '' : superbpe ? SUPERWORD_PATTERN : pattern === 'gpt2' ? GPT2_PATTERN : pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN;
-  const data = encodingData(bytesById, patternText, Object.fromEntries(specials.map((sp, id) => [sp, id])), { flags: 0, unk: undefined, triples: Array.from(result.merges) });
+  const data = encodingData({ data: packed, lengths }, patternText, Object.fromEntries(specials.map((sp, id) => [sp, id])), { flags: 0, unk: undefined, triples: result.merges });
   // The tokenizer.json, built only when asked for.
   const json = () => {
     const names: string[] = [...specials];
-    for (let id = specials.length; id < specials.length + result.lengths.length; id++) names.push(bytesToByteLevel(bytesById.get(id)!));
+    for (let k = 0, from = 0; k < result.lengths.length; from += result.lengths[k]!, k++)
+      names.push(bytesToByteLevel(result.tokens.subarray(from, from + result.lengths[k]!)));
     const merges: [string, string][] = [];
     for (let i = 0; i < result.merges.length; i += 3) merges.push([names[result.merges[i]!]!, names[result.merges[i + 1]!]!]);
     // Raw bytes: ByteLevel only maps bytes to characters (use_regex false), no split.
