@@ -33,10 +33,13 @@ uint64_t hash_bytes(std::string_view s) {
 
 void StringCounts::add(std::string_view s, uint64_t count) {
   const uint64_t h = hash_bytes(s);
+  uint64_t head = 0;
+  std::memcpy(&head, s.data(), std::min<size_t>(s.size(), 8));
   size_t i = h & (table_.size() - 1);
   while (table_[i].count) {
     const Entry& e = table_[i];
-    if (e.hash == h && e.length == s.size() && std::memcmp(arena_.data() + e.offset, s.data(), s.size()) == 0) {
+    if (e.hash == h && e.length == s.size() && e.head == head &&
+        (s.size() <= 8 || std::memcmp(arena_.data() + e.offset + 8, s.data() + 8, s.size() - 8) == 0)) {
       table_[i].count += count;
       return;
     }
@@ -44,7 +47,7 @@ void StringCounts::add(std::string_view s, uint64_t count) {
   }
   if (arena_.size() + s.size() > UINT32_MAX)
     throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 GiB of distinct pre-tokens");
-  table_[i] = {h, count, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(s.size())};
+  table_[i] = {h, count, head, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(s.size())};
   arena_.append(s);
   if (++used_ * 2 > table_.size()) grow();
 }

@@ -39,6 +39,7 @@ class StringCounts {
   struct Entry {
     uint64_t hash = 0;
     uint64_t count = 0;  // 0: empty slot
+    uint64_t head = 0;   // the first 8 bytes, zero-padded: most words compare without the arena
     uint32_t offset = 0, length = 0;
   };
   void grow();
