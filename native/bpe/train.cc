@@ -126,48 +126,48 @@ struct Word {
   uint64_t count;
 };
 
-// Pair -> count, open addressing with linear probing (pairs are never removed).
+// Pair -> count, open addressing with linear probing (pairs are never
+// removed); key and count side by side, so a lookup touches one cache line.
 class PairCounts {
  public:
   PairCounts() { rehash(1 << 16); }
   int64_t& operator[](Pair p) {
     size_t i = slot(p);
-    if (keys_[i] == kEmpty) {
-      if (++used_ * 2 > keys_.size()) {
-        rehash(keys_.size() * 2);
+    if (slots_[i].key == kEmpty) {
+      if (++used_ * 2 > slots_.size()) {
+        rehash(slots_.size() * 2);
         i = slot(p);
         ++used_;
       }
-      keys_[i] = p;
+      slots_[i].key = p;
     }
-    return vals_[i];
+    return slots_[i].count;
   }
 
  private:
   static constexpr Pair kEmpty = ~Pair{0};
+  struct Slot {
+    Pair key = kEmpty;
+    int64_t count = 0;
+  };
   size_t slot(Pair p) const {
     size_t i = static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> shift_);
-    while (keys_[i] != kEmpty && keys_[i] != p) i = (i + 1) & (keys_.size() - 1);
+    while (slots_[i].key != kEmpty && slots_[i].key != p) i = (i + 1) & (slots_.size() - 1);
     return i;
   }
   void rehash(size_t capacity) {
-    std::vector<Pair> keys(capacity, kEmpty);
-    std::vector<int64_t> vals(capacity, 0);
-    keys.swap(keys_);
-    vals.swap(vals_);
+    std::vector<Slot> old(capacity);
+    old.swap(slots_);
     shift_ = 64;
     for (size_t c = capacity; c > 1; c >>= 1) --shift_;
     used_ = 0;
-    for (size_t i = 0; i < keys.size(); ++i)
-      if (keys[i] != kEmpty) {
-        const size_t j = slot(keys[i]);
-        keys_[j] = keys[i];
-        vals_[j] = vals[i];
+    for (const Slot& e : old)
+      if (e.key != kEmpty) {
+        slots_[slot(e.key)] = e;
         ++used_;
       }
   }
-  std::vector<Pair> keys_;
-  std::vector<int64_t> vals_;
+  std::vector<Slot> slots_;
   size_t used_ = 0;
   int shift_ = 48;
 };
