@@ -143,6 +143,7 @@ class PairCounts {
     }
     return slots_[i].count;
   }
+  void prefetch(Pair p) const { __builtin_prefetch(&slots_[static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> shift_)]); }
 
  private:
   static constexpr Pair kEmpty = ~Pair{0};
@@ -175,6 +176,7 @@ class PairCounts {
 struct Change {
   Pair pair;
   int32_t delta;
+  uint32_t word;  // set by the caller of merge_word
 };
 
 // Merges every (a, b) in the word, left to right, as the reference's
@@ -206,15 +208,15 @@ void merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, std::vector<Ch
 #endif
     if (s[i] == a && s[i + 1] == b) {
       if (i > 0) {
-        changes.push_back({make_pair(s[i - 1], a), -1});
-        if (fits(s[i - 1], merged)) changes.push_back({make_pair(s[i - 1], merged), 1});
+        changes.push_back({make_pair(s[i - 1], a), -1, 0});
+        if (fits(s[i - 1], merged)) changes.push_back({make_pair(s[i - 1], merged), 1, 0});
       }
       s[i] = merged;
       std::memmove(s + i + 1, s + i + 2, (w.length - i - 2) * sizeof(uint32_t));
       --w.length;
       if (i + 1 < w.length) {
-        changes.push_back({make_pair(b, s[i + 1]), -1});
-        if (fits(merged, s[i + 1])) changes.push_back({make_pair(merged, s[i + 1]), 1});
+        changes.push_back({make_pair(b, s[i + 1]), -1, 0});
+        if (fits(merged, s[i + 1])) changes.push_back({make_pair(merged, s[i + 1]), 1, 0});
       }
     }
     ++i;
@@ -364,13 +366,18 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
       if (k + 16 < ws.size()) __builtin_prefetch(&words[ws[k + 16]]);
       if (k + 8 < ws.size()) __builtin_prefetch(words[ws[k + 8]].symbols);
       const uint32_t wi = ws[k];
-      changes.clear();
+      const size_t first = changes.size();
       merge_word(words[wi], a, b, merged, changes, fits);
-      for (const Change& c : changes) {
-        pair_counts[c.pair] += static_cast<int64_t>(c.delta) * static_cast<int64_t>(words[wi].count);
-        if (c.delta > 0) grown.emplace_back(c.pair, wi);
-      }
+      for (size_t c = first; c < changes.size(); ++c) changes[c].word = wi;
     }
+    // The counts table is large: fetch each change's slot a few changes ahead.
+    for (size_t c = 0; c < changes.size(); ++c) {
+      if (c + 8 < changes.size()) pair_counts.prefetch(changes[c + 8].pair);
+      const Change& ch = changes[c];
+      pair_counts[ch.pair] += static_cast<int64_t>(ch.delta) * static_cast<int64_t>(words[ch.word].count);
+      if (ch.delta > 0) grown.emplace_back(ch.pair, ch.word);
+    }
+    changes.clear();
     std::vector<uint32_t>().swap(pool[top.words]);
     push_sets(grown);
   }
