@@ -18,10 +18,17 @@ import type { Row, Suite } from './harness.js';
 
 const child = fileURLToPath(new URL('./train-child.js', import.meta.url));
 
-function run(args: string[]): { ms: number; maxRssMiB: number; vocab: number; merges: number; bytesPerToken?: number } | string {
-  const r = spawnSync(process.execPath, [child, ...args], { encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: '1', LLM_KERNELS_THREADS: '1' }, maxBuffer: 1 << 24 });
-  if (r.status !== 0) return (r.stderr || 'failed').trim().split('\n').pop()!;
-  return JSON.parse(r.stdout.trim().split('\n').pop()!);
+type Run = { ms: number; maxRssMiB: number; vocab: number; merges: number; bytesPerToken?: number };
+
+/** The median (by time) of `times` runs in fresh processes: single runs move by 15 % here. */
+function run(args: string[], times = 3): Run | string {
+  const runs: Run[] = [];
+  for (let i = 0; i < times; i++) {
+    const r = spawnSync(process.execPath, [child, ...args], { encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: '1', LLM_KERNELS_THREADS: '1' }, maxBuffer: 1 << 24 });
+    if (r.status !== 0) return (r.stderr || 'failed').trim().split('\n').pop()!;
+    runs.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as Run);
+  }
+  return runs.sort((a, b) => a.ms - b.ms)[runs.length >> 1]!;
 }
 
 /** SuperBPE against plain BPE at 32k on Brown: trained on the first 90 %, bytes per token on the rest. */
@@ -38,7 +45,7 @@ function superRows(brown: string, dir: string, log: (l: string) => void): Row[] 
     ['Brown 90 %: superbpe 32k, transition 16k', ['ours', trainFile, '32000', 'true', 'superbpe', '16000', heldFile]],
   ] as const) {
     log(`train ${name}`);
-    const r = run([...args]);
+    const r = run([...args], 1);
     rows.push(typeof r === 'string' ? { suite: 'train', name, medianMs: NaN, note: r }
       : { suite: 'train', name, medianMs: r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges, 'held-out bytes/token': r.bytesPerToken ?? NaN });
   }
@@ -63,7 +70,7 @@ function bytesRows(log: (l: string) => void): Row[] {
     }
   }
   log(`train bytes: ${files.length} ELF files, ${(total / 1e6).toFixed(1)} MB`);
-  const r = run(['ours', files.join(','), '8000', 'true', 'bytes']);
+  const r = run(['ours', files.join(','), '8000', 'true', 'bytes'], 1);
   const name = `ELF executables (${(total / 1e6).toFixed(1)} MB): bytes mode 8k`;
   return [typeof r === 'string' ? { suite: 'train', name, medianMs: NaN, note: r } : { suite: 'train', name, medianMs: r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges }];
 }
@@ -102,7 +109,7 @@ function mergeBatchRows(log: (l: string) => void): Row[] {
 
 export const trainSuite: Suite = {
   name: 'train',
-  description: 'BPE training, one thread: llm-kernels vs tokenizers (default trainer: vocab 30000, no initial alphabet) on Brown and all of UDHR',
+  description: 'BPE training, one thread, median of 3 fresh processes: llm-kernels vs tokenizers (default trainer: vocab 30000, no initial alphabet) on Brown and all of UDHR',
   async run(log) {
     const dir = mkdtempSync(join(tmpdir(), 'llmk-train-bench-'));
     const rows: Row[] = [];
