@@ -132,15 +132,16 @@ LLMK_HD uint16_t double_to_f16(double d) {
   uint32_t u = to_float_odd(d);
   const uint32_t sign = (u >> 16) & 0x8000u;
   u &= 0x7fffffffu;
-  if (u >= 0x47800000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65536: infinity
-  if (u < 0x38800000u) {
-    // Below the smallest normal f16: adding 0.5 (2^-1) aligns the f16 subnormal
-    // grid with float32's last bit, and the FPU rounds to nearest even.
-    const uint32_t magic = 126u << 23;
-    return static_cast<uint16_t>(sign | (float_bits(bits_float(u) + bits_float(magic)) - magic));
-  }
-  const uint32_t odd = (u >> 13) & 1u;
-  return static_cast<uint16_t>(sign | ((u + 0xc8000fffu + odd) >> 13));
+  // Both roundings, then a select: zeros and small values are common in
+  // quantized data, and a branch between the two paths would mispredict.
+  // Below the smallest normal f16, adding 0.5 (2^-1) aligns the f16 subnormal
+  // grid with float32's last bit and the FPU rounds to nearest even.
+  const uint32_t magic = 126u << 23;
+  const uint32_t subnormal = float_bits(bits_float(u) + bits_float(magic)) - magic;
+  const uint32_t normal = (u + 0xc8000fffu + ((u >> 13) & 1u)) >> 13;
+  uint32_t r = u < 0x38800000u ? subnormal : normal;
+  r = u >= 0x47800000u ? 0x7c00u : r;  // >= 65536: infinity
+  return static_cast<uint16_t>(sign | r);
 }
 
 // Element i of a tile as float64.

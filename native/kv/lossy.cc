@@ -447,21 +447,40 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
   std::vector<double> step(rows);
   for (uint32_t row = 0; row < rows; ++row) step[row] = t.raw[row] ? 0 : row_step(p, t, row);
   const bool key = t.kind == Kind::Key;
+  // A token row at a time: residuals, then each predictor's channels in their
+  // own loop (no per-element branch on the predictor), then the values.
+  std::vector<int64_t> res(dim);
+  std::vector<uint32_t> channels[4];
+  for (uint32_t d = 0; d < dim; ++d) channels[predictor[d]].push_back(d);
   with_dtype(p.dtype, [&](auto T) {
-    size_t i = 0;
-    for (uint32_t tok = 0; tok < tokens; ++tok)
-      for (uint32_t d = 0; d < dim; ++d, ++i) {
-        uint64_t z = symbols[i];
+    for (uint32_t tok = 0; tok < tokens; ++tok) {
+      const size_t first = static_cast<size_t>(tok) * dim;
+      for (uint32_t d = 0; d < dim; ++d) {
+        uint64_t z = symbols[first + d];
         if (z == 255) {
           const uint64_t extra = esc.varint();
           if (extra > (uint64_t{1} << 40)) corrupt("residual out of range");
           z += extra;
         }
-        const int64_t q = unzigzag(z) + prediction(t, static_cast<Predictor>(predictor[d]), tok, d);
-        if (q <= -kMaxCode || q >= kMaxCode) corrupt("code out of range");
-        t.q[i] = static_cast<int32_t>(q);
-        store<decltype(T)::value>(out, i, static_cast<double>(q) * step[key ? d : tok]);
+        res[d] = unzigzag(z);
       }
+      int32_t* q = t.q.data() + first;
+      const int32_t* previous = tok > 0 ? q - dim : nullptr;
+      const int32_t* anchor = tok % kAnchorGroup ? q - static_cast<size_t>(tok % kAnchorGroup) * dim : nullptr;
+      auto put = [&](uint32_t d, int64_t prediction) {
+        const int64_t v = res[d] + prediction;
+        if (v <= -kMaxCode || v >= kMaxCode) corrupt("code out of range");
+        q[d] = static_cast<int32_t>(v);
+      };
+      for (uint32_t d : channels[static_cast<int>(Predictor::None)]) put(d, t.base[key ? d : tok]);
+      for (uint32_t d : channels[static_cast<int>(Predictor::Previous)]) put(d, previous ? previous[d] : t.base[key ? d : tok]);
+      for (uint32_t d : channels[static_cast<int>(Predictor::Anchor)]) put(d, anchor ? anchor[d] : t.base[key ? d : tok]);
+      for (uint32_t d : channels[static_cast<int>(Predictor::Zero)]) put(d, 0);
+      if (key)
+        for (uint32_t d = 0; d < dim; ++d) store<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[d]);
+      else
+        for (uint32_t d = 0; d < dim; ++d) store<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[tok]);
+    }
   });
   if (esc.left()) corrupt("unused escapes");
   if (raw_bytes) {
