@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from 'llm-kernels';
+import { byteLevelToBytes } from '../lib/tokenize/byte-level.js';
 import { expectCode, freshSeed, rng } from './helpers.js';
 import { brown, udhrTexts } from './tokenize-data.js';
 
@@ -37,6 +38,7 @@ function corpus(name: string, text: string): string {
 }
 
 const udhr = udhrTexts();
+
 
 describe('Tokenizer.train: identical to tokenizers BpeTrainer', () => {
   const cases: [string, () => string][] = [
@@ -167,6 +169,44 @@ describe("Tokenizer.train mode 'bytes' (Binary BPE)", () => {
     const theirs = hf.Tokenizer.fromString(big.toHuggingFace());
     const text = 'GLIBC_2.34 __cxa_finalize /usr/lib/x86_64-linux-gnu .note.gnu.property';
     expect(Array.from(big.encodeOrdinary(new TextEncoder().encode(text)))).toEqual((await theirs.encode(text, null, { addSpecialTokens: false })).getIds());
+  });
+
+  it('gives the merges of a naive reference trainer (recount every pair, merge the best everywhere)', async () => {
+    const bin = new Uint8Array(readFileSync(elf[0]!)).subarray(4096, 4096 + 12000);
+    const chunks = [bin.subarray(0, 6000), bin.subarray(6000)];
+    const tok = await Tokenizer.train(chunks, { mode: 'bytes', vocabSize: 500, maxTokenBytes: 6, chunkBytes: 6000 });
+    // The reference: ids 0..255 are the bytes; each step takes the most frequent pair whose
+    // token would fit (ties: smallest (left, right)), merges it left to right everywhere.
+    const bytes: number[][] = Array.from({ length: 256 }, (_, b) => [b]);
+    const words = chunks.map((c) => Array.from(c));
+    const want: [number, number][] = [];
+    while (bytes.length < 500) {
+      const counts = new Map<number, number>();
+      for (const w of words)
+        for (let i = 0; i + 1 < w.length; i++)
+          if (bytes[w[i]!]!.length + bytes[w[i + 1]!]!.length <= 6) counts.set(w[i]! * 65536 + w[i + 1]!, (counts.get(w[i]! * 65536 + w[i + 1]!) ?? 0) + 1);
+      let best = -1;
+      let bestCount = 0;
+      for (const [k, c] of counts) if (c > bestCount || (c === bestCount && k < best)) [best, bestCount] = [k, c];
+      if (best < 0) break;
+      const [a, b] = [Math.floor(best / 65536), best % 65536];
+      want.push([a, b]);
+      const id = bytes.length;
+      bytes.push([...bytes[a]!, ...bytes[b]!]);
+      for (let j = 0; j < words.length; j++) {
+        const w = words[j]!;
+        const out: number[] = [];
+        for (let i = 0; i < w.length;) {
+          if (i + 1 < w.length && w[i] === a && w[i + 1] === b) {
+            out.push(id);
+            i += 2;
+          } else out.push(w[i++]!);
+        }
+        words[j] = out;
+      }
+    }
+    const got = (JSON.parse(tok.toHuggingFace()) as Model).model.merges.map(([l, r]) => [tok.tokenToId(byteLevelToBytes(l)!), tok.tokenToId(byteLevelToBytes(r)!)]);
+    expect(got).toEqual(want);
   });
 
   it('honours maxTokenBytes and chunkBytes, and wants bytes', async () => {
