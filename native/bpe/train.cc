@@ -175,8 +175,8 @@ class PairCounts {
 
 struct Change {
   Pair pair;
-  int32_t delta;
-  uint32_t word;  // set by the caller of merge_word
+  int64_t delta;  // +-1 from merge_word; the caller scales it by the word's count
+  uint32_t word;  // set by the caller
 };
 
 // Merges every (a, b) in the word, left to right, as the reference's
@@ -368,13 +368,17 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
       const uint32_t wi = ws[k];
       const size_t first = changes.size();
       merge_word(words[wi], a, b, merged, changes, fits);
-      for (size_t c = first; c < changes.size(); ++c) changes[c].word = wi;
+      const int64_t count = static_cast<int64_t>(words[wi].count);
+      for (size_t c = first; c < changes.size(); ++c) {
+        changes[c].word = wi;
+        changes[c].delta *= count;
+      }
     }
     // The counts table is large: fetch each change's slot a few changes ahead.
     for (size_t c = 0; c < changes.size(); ++c) {
       if (c + 8 < changes.size()) pair_counts.prefetch(changes[c + 8].pair);
       const Change& ch = changes[c];
-      pair_counts[ch.pair] += static_cast<int64_t>(ch.delta) * static_cast<int64_t>(words[ch.word].count);
+      pair_counts[ch.pair] += ch.delta;
       if (ch.delta > 0) grown.emplace_back(ch.pair, ch.word);
     }
     changes.clear();
