@@ -32,16 +32,35 @@ uint64_t hash_bytes(std::string_view s) {
 }  // namespace
 
 void StringCounts::add(std::string_view s, uint64_t count) {
+  if (s.empty() || s.size() > 8) {
+    insert(s, count);
+    return;
+  }
+  uint64_t head = 0;
+  std::memcpy(&head, s.data(), s.size());
+  Hot& h = hot_[((head ^ s.size()) * 0x9E3779B97F4A7C15ull) >> (64 - 12)];
+  if (h.length == s.size() && h.head == head) {
+    h.pending += count;
+    return;
+  }
+  if (h.length) table_[h.slot].count += h.pending;
+  const size_t slot = insert(s, count);
+  h = {head, 0, static_cast<uint32_t>(s.size()), static_cast<uint32_t>(slot)};
+}
+
+size_t StringCounts::insert(std::string_view s, uint64_t count) {
   const uint64_t h = hash_bytes(s);
   uint64_t head = 0;
   std::memcpy(&head, s.data(), std::min<size_t>(s.size(), 8));
+  auto same = [&](const Entry& e) {
+    return e.hash == h && e.length == s.size() && e.head == head &&
+           (s.size() <= 8 || std::memcmp(arena_.data() + e.offset + 8, s.data() + 8, s.size() - 8) == 0);
+  };
   size_t i = h & (table_.size() - 1);
   while (table_[i].count) {
-    const Entry& e = table_[i];
-    if (e.hash == h && e.length == s.size() && e.head == head &&
-        (s.size() <= 8 || std::memcmp(arena_.data() + e.offset + 8, s.data() + 8, s.size() - 8) == 0)) {
+    if (same(table_[i])) {
       table_[i].count += count;
-      return;
+      return i;
     }
     i = (i + 1) & (table_.size() - 1);
   }
@@ -49,10 +68,24 @@ void StringCounts::add(std::string_view s, uint64_t count) {
     throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 GiB of distinct pre-tokens");
   table_[i] = {h, count, head, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(s.size())};
   arena_.append(s);
-  if (++used_ * 2 > table_.size()) grow();
+  if (++used_ * 2 <= table_.size()) return i;
+  grow();
+  // Slots moved: find the word again.
+  i = h & (table_.size() - 1);
+  while (!same(table_[i])) i = (i + 1) & (table_.size() - 1);
+  return i;
+}
+
+void StringCounts::flush() const {
+  for (Hot& h : hot_) {
+    if (h.length) table_[h.slot].count += h.pending;
+    h.pending = 0;
+  }
 }
 
 void StringCounts::grow() {
+  flush();  // the cache points at slots that are about to move
+  std::fill(hot_.begin(), hot_.end(), Hot{});
   std::vector<Entry> old(table_.size() * 2);
   old.swap(table_);
   for (const Entry& e : old) {

@@ -25,12 +25,13 @@ namespace llmk::bpe {
 // counting time allocating and hashing).
 class StringCounts {
  public:
-  StringCounts() : table_(1024) {}
+  StringCounts() : table_(1024), hot_(kHot) {}
   void add(std::string_view s, uint64_t count);
   size_t size() const { return used_; }
   bool empty() const { return used_ == 0; }
   template <class F>
   void for_each(F&& f) const {
+    flush();
     for (const Entry& e : table_)
       if (e.count) f(std::string_view(arena_.data() + e.offset, e.length), e.count);
   }
@@ -42,8 +43,21 @@ class StringCounts {
     uint64_t head = 0;   // the first 8 bytes, zero-padded: most words compare without the arena
     uint32_t offset = 0, length = 0;
   };
+  // Words of at most 8 bytes (exactly identified by their length and bytes)
+  // are counted first in a small direct-mapped cache that stays in L1: the
+  // frequent ones then rarely touch the table, whose lookups miss the caches.
+  struct Hot {
+    uint64_t head = 0;
+    uint64_t pending = 0;  // counted here, not yet in the table
+    uint32_t length = 0;   // 0: empty
+    uint32_t slot = 0;     // the word's table slot
+  };
+  static constexpr size_t kHot = 4096;
+  size_t insert(std::string_view s, uint64_t count);  // returns the word's slot
   void grow();
-  std::vector<Entry> table_;
+  void flush() const;
+  mutable std::vector<Entry> table_;
+  mutable std::vector<Hot> hot_;
   std::string arena_;
   size_t used_ = 0;
 };
