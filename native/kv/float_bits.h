@@ -19,15 +19,13 @@ namespace llmk::kv {
 
 enum class DType : uint8_t { F32 = 0, F16 = 1, BF16 = 2 };
 
-LLMK_HD uint64_t double_bits(double d) {
-  uint64_t b;
-  memcpy(&b, &d, 8);
-  return b;
-}
-LLMK_HD double bits_double(uint64_t b) {
-  double d;
-  memcpy(&d, &b, 8);
-  return d;
+// The bits of a value reread as another type of the same size (std::bit_cast, C++20).
+template <class To, class From>
+LLMK_HD To bits_as(From v) {
+  static_assert(sizeof(To) == sizeof(From), "same size");
+  To t;
+  memcpy(&t, &v, sizeof(To));
+  return t;
 }
 
 // A binary format with `E` exponent bits and `M` stored mantissa bits, as a
@@ -52,7 +50,7 @@ LLMK_HD double small_to_double(uint32_t h) {
     }
     out |= static_cast<uint64_t>(1 - bias - shift + 1023) << 52 | static_cast<uint64_t>(m & ((1u << M) - 1)) << (52 - M);
   }
-  return bits_double(out);
+  return bits_as<double>(out);
 }
 
 // Shifts right by `shift` (1..63) rounding to nearest, ties to even.
@@ -63,7 +61,7 @@ LLMK_HD uint64_t shift_round_even(uint64_t v, int shift) {
 
 template <int E, int M>
 LLMK_HD uint32_t double_to_small(double d) {
-  const uint64_t b = double_bits(d);
+  const uint64_t b = bits_as<uint64_t>(d);
   const uint32_t sign = static_cast<uint32_t>(b >> 63) << (E + M);
   const int exp = static_cast<int>((b >> 52) & 0x7ff);
   const uint64_t man = b & ((1ull << 52) - 1);
@@ -100,19 +98,9 @@ LLMK_HD double bf16_to_double(uint16_t h) { return small_to_double<8, 7>(h); }
 // nearest even turns into the correctly rounded result, as float32 keeps more
 // than two extra bits over both formats. Infinities and NaN take the exact
 // path above; the self-test checks both paths agree.
-LLMK_HD uint32_t float_bits(float f) {
-  uint32_t u;
-  memcpy(&u, &f, 4);
-  return u;
-}
-LLMK_HD float bits_float(uint32_t u) {
-  float f;
-  memcpy(&f, &u, 4);
-  return f;
-}
 LLMK_HD uint32_t to_float_odd(double d) {
   const float f = static_cast<float>(d);
-  uint32_t u = float_bits(f);
+  uint32_t u = bits_as<uint32_t>(f);
   const double back = f;
   // Branch-free (which way the rounding went is data, not a pattern): step back
   // toward zero when it rounded away, then mark inexact results odd.
@@ -137,7 +125,7 @@ LLMK_HD uint16_t double_to_f16(double d) {
   // Below the smallest normal f16, adding 0.5 (2^-1) aligns the f16 subnormal
   // grid with float32's last bit and the FPU rounds to nearest even.
   const uint32_t magic = 126u << 23;
-  const uint32_t subnormal = float_bits(bits_float(u) + bits_float(magic)) - magic;
+  const uint32_t subnormal = bits_as<uint32_t>(bits_as<float>(u) + bits_as<float>(magic)) - magic;
   const uint32_t normal = (u + 0xc8000fffu + ((u >> 13) & 1u)) >> 13;
   uint32_t r = u < 0x38800000u ? subnormal : normal;
   r = u >= 0x47800000u ? 0x7c00u : r;  // >= 65536: infinity
@@ -174,7 +162,7 @@ LLMK_HD double step_for_index(int index) {
                            0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0};
   const int whole = index >> 4;  // floor division, also for negative indices
   // 2^whole as bits: |whole| <= 128 stays within the float64 normal range.
-  return frac[index & 15] * bits_double(static_cast<uint64_t>(whole + 1023) << 52);
+  return frac[index & 15] * bits_as<double>(static_cast<uint64_t>(whole + 1023) << 52);
 }
 
 // Round to nearest, ties to even, for |v| < 2^51: the FPU's default rounding
