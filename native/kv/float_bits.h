@@ -132,24 +132,40 @@ LLMK_HD uint16_t double_to_f16(double d) {
   return static_cast<uint16_t>(sign | r);
 }
 
-// Element i of a tile as float64.
+// Element i of a tile as float64; a float64 stored rounded once to the dtype;
+// a float64 as the dtype would hold it. The templates serve loops that fix the
+// dtype once; the others take it as an argument.
+template <DType T>
+LLMK_HD double load_element(const void* data, size_t i) {
+  if constexpr (T == DType::F32) return static_cast<const float*>(data)[i];
+  else if constexpr (T == DType::F16) return f16_to_double(static_cast<const uint16_t*>(data)[i]);
+  else return bf16_to_double(static_cast<const uint16_t*>(data)[i]);
+}
+template <DType T>
+LLMK_HD void store_element(void* data, size_t i, double v) {
+  if constexpr (T == DType::F32) static_cast<float*>(data)[i] = static_cast<float>(v);
+  else if constexpr (T == DType::F16) static_cast<uint16_t*>(data)[i] = double_to_f16(v);
+  else static_cast<uint16_t*>(data)[i] = double_to_bf16(v);
+}
+template <DType T>
+LLMK_HD double rounded_to(double v) {
+  if constexpr (T == DType::F32) return static_cast<float>(v);
+  else if constexpr (T == DType::F16) return f16_to_double(double_to_f16(v));
+  else return bf16_to_double(double_to_bf16(v));
+}
+
 LLMK_HD double load_element(const void* data, DType t, size_t i) {
-  if (t == DType::F32) return static_cast<const float*>(data)[i];
-  const uint16_t h = static_cast<const uint16_t*>(data)[i];
-  return t == DType::F16 ? f16_to_double(h) : bf16_to_double(h);
+  return t == DType::F32 ? load_element<DType::F32>(data, i)
+         : t == DType::F16 ? load_element<DType::F16>(data, i)
+                           : load_element<DType::BF16>(data, i);
 }
-
-// Stores a float64 rounded once to the dtype.
 LLMK_HD void store_element(void* data, DType t, size_t i, double v) {
-  if (t == DType::F32)
-    static_cast<float*>(data)[i] = static_cast<float>(v);
-  else
-    static_cast<uint16_t*>(data)[i] = t == DType::F16 ? double_to_f16(v) : double_to_bf16(v);
+  if (t == DType::F32) store_element<DType::F32>(data, i, v);
+  else if (t == DType::F16) store_element<DType::F16>(data, i, v);
+  else store_element<DType::BF16>(data, i, v);
 }
-
 LLMK_HD double rounded_to(DType t, double v) {
-  if (t == DType::F32) return static_cast<float>(v);
-  return t == DType::F16 ? f16_to_double(double_to_f16(v)) : bf16_to_double(double_to_bf16(v));
+  return t == DType::F32 ? rounded_to<DType::F32>(v) : t == DType::F16 ? rounded_to<DType::F16>(v) : rounded_to<DType::BF16>(v);
 }
 
 // The quantizer step of `bits` mode: 2^(index / 16), from a fixed table so

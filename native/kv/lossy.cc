@@ -20,27 +20,6 @@ namespace llmk::kv {
 
 namespace {
 
-template <DType T>
-inline double load(const void* data, size_t i) {
-  if constexpr (T == DType::F32) return static_cast<const float*>(data)[i];
-  else if constexpr (T == DType::F16) return f16_to_double(static_cast<const uint16_t*>(data)[i]);
-  else return bf16_to_double(static_cast<const uint16_t*>(data)[i]);
-}
-
-template <DType T>
-inline double round_to(double v) {
-  if constexpr (T == DType::F32) return static_cast<float>(v);
-  else if constexpr (T == DType::F16) return f16_to_double(double_to_f16(v));
-  else return bf16_to_double(double_to_bf16(v));
-}
-
-template <DType T>
-inline void store(void* out, size_t i, double v) {
-  if constexpr (T == DType::F32) static_cast<float*>(out)[i] = static_cast<float>(v);
-  else if constexpr (T == DType::F16) static_cast<uint16_t*>(out)[i] = double_to_f16(v);
-  else static_cast<uint16_t*>(out)[i] = double_to_bf16(v);
-}
-
 // Calls fn<T>() with the tile's dtype as a template argument.
 template <class F>
 void with_dtype(DType t, F&& fn) {
@@ -58,7 +37,7 @@ void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
   for (uint32_t tok = 0; tok < tokens; ++tok)
     for (uint32_t d = 0; d < dim; ++d, ++i) {
       const uint32_t r = key ? d : tok;
-      const double x = load<T>(data, i);
+      const double x = load_element<T>(data, i);
       if (!std::isfinite(x)) t.raw[r] = 1;
       lo[r] = std::min(lo[r], x);
       hi[r] = std::max(hi[r], x);
@@ -83,7 +62,7 @@ void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
     for (uint32_t d = 0; d < dim; ++d, ++i) {
       const uint32_t r = key ? d : tok;
       if (t.raw[r]) continue;
-      const double x = load<T>(data, i);
+      const double x = load_element<T>(data, i);
       const double v = x / step[r];
       if (!(std::fabs(v) < static_cast<double>(kMaxCode))) {
         t.raw[r] = 1;
@@ -93,7 +72,7 @@ void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
       if (!p.bits) {
         // maxError is a promise about the decoded dtype value: check it, and
         // try the neighbouring codes when rounding to the dtype breaks it.
-        auto ok = [&](double c) { return std::fabs(round_to<T>(c * step[r]) - x) <= p.max_error; };
+        auto ok = [&](double c) { return std::fabs(rounded_to<T>(c * step[r]) - x) <= p.max_error; };
         if (!ok(q)) {
           if (ok(q - 1)) q -= 1;
           else if (ok(q + 1)) q += 1;
@@ -128,7 +107,7 @@ void dequantize_tile(const CodecParams& p, const Quantized& t, const void* raw_s
       if (t.raw[r])
         std::memcpy(static_cast<uint8_t*>(out) + i * width, static_cast<const uint8_t*>(raw_source) + i * width, width);
       else
-        store<T>(out, i, static_cast<double>(t.q[i]) * step[r]);
+        store_element<T>(out, i, static_cast<double>(t.q[i]) * step[r]);
     }
 }
 
@@ -321,7 +300,7 @@ double squared_error(const CodecParams& p, const Quantized& t, const void* data)
     for (uint32_t d = 0; d < t.dim; ++d, ++i) {
       const uint32_t r = t.kind == Kind::Key ? d : tok;
       if (t.raw[r]) continue;
-      const double e = round_to<T>(static_cast<double>(t.q[i]) * step[r]) - load<T>(data, i);
+      const double e = rounded_to<T>(static_cast<double>(t.q[i]) * step[r]) - load_element<T>(data, i);
       sum += e * e;
     }
   return sum;
@@ -477,9 +456,9 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
       for (uint32_t d : channels[static_cast<int>(Predictor::Anchor)]) put(d, anchor ? anchor[d] : t.base[key ? d : tok]);
       for (uint32_t d : channels[static_cast<int>(Predictor::Zero)]) put(d, 0);
       if (key)
-        for (uint32_t d = 0; d < dim; ++d) store<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[d]);
+        for (uint32_t d = 0; d < dim; ++d) store_element<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[d]);
       else
-        for (uint32_t d = 0; d < dim; ++d) store<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[tok]);
+        for (uint32_t d = 0; d < dim; ++d) store_element<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[tok]);
     }
   });
   if (esc.left()) corrupt("unused escapes");
