@@ -27,10 +27,6 @@ void get_stream(ByteReader& r, uint8_t* out, size_t n);
 void put_blob(ByteWriter& w, const uint8_t* p, size_t n);
 std::vector<uint8_t> get_blob(ByteReader& r, size_t max_len);
 
-// hist[s] = occurrences of s in p[0..n). Four partial counts, so runs of one
-// symbol do not serialise on a single counter.
-void count_symbols(const uint8_t* p, size_t n, uint32_t hist[256]);
-
 // Order-0 entropy of a histogram over n symbols, in bits (the cost model used
 // to choose predictors; the coder lands within a few percent of it).
 double entropy_bits(const uint32_t hist[256], size_t n);
