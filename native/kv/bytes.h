@@ -105,7 +105,10 @@ class ByteReader {
 inline uint64_t zigzag(int64_t v) { return (static_cast<uint64_t>(v) << 1) ^ static_cast<uint64_t>(v >> 63); }
 inline int64_t unzigzag(uint64_t z) { return static_cast<int64_t>(z >> 1) ^ -static_cast<int64_t>(z & 1); }
 
-// CRC-32C (Castagnoli), the checksum of iSCSI/ext4; table-driven, 8 bytes a step.
+// CRC-32C (Castagnoli), the checksum of iSCSI/ext4: the SSE4.2 instruction
+// where the CPU path is AVX2, else table-driven, 8 bytes a step (same values).
 uint32_t crc32c(const uint8_t* p, size_t n, uint32_t crc = 0);
+uint32_t crc32c_table(const uint8_t* p, size_t n, uint32_t crc = 0);
+uint32_t crc32c_sse42(const uint8_t* p, size_t n, uint32_t crc);  // crc32c_sse42.cc
 
 }  // namespace llmk::kv

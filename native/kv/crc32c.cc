@@ -1,5 +1,7 @@
 #include "bytes.h"
 
+#include "../common/cpu.h"
+
 namespace llmk::kv {
 
 namespace {
@@ -25,6 +27,13 @@ const Tables& tables() {
 }  // namespace
 
 uint32_t crc32c(const uint8_t* p, size_t n, uint32_t crc) {
+#if defined(__x86_64__) || defined(_M_X64)
+  if (cpu_path() == CpuPath::Avx2) return crc32c_sse42(p, n, crc);
+#endif
+  return crc32c_table(p, n, crc);
+}
+
+uint32_t crc32c_table(const uint8_t* p, size_t n, uint32_t crc) {
   const auto& t = tables().t;
   crc = ~crc;
   while (n >= 8) {

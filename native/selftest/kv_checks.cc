@@ -64,6 +64,18 @@ void check_half_conversions() {
   expect(kv::double_to_f16(65520.0) == 0x7c00 && kv::double_to_f16(65519.99) == 0x7bff, "f16 overflow");
 }
 
+void check_crc32c() {
+  // The standard check value, and the hardware path against the table on every length and offset.
+  const char* digits = "123456789";
+  expect(kv::crc32c_table(reinterpret_cast<const uint8_t*>(digits), 9) == 0xE3069283u, "crc32c check value");
+  std::mt19937 rng(11);
+  std::vector<uint8_t> buf(300);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng());
+  for (size_t off = 0; off < 8; ++off)
+    for (size_t n = 0; n + off <= buf.size(); n += 7)
+      expect(kv::crc32c(buf.data() + off, n, 0x1234u) == kv::crc32c_table(buf.data() + off, n, 0x1234u), "crc32c paths differ");
+}
+
 void check_rans() {
   std::mt19937 rng(7);
   for (size_t n : {size_t(0), size_t(1), size_t(3), size_t(5), size_t(4096), size_t(100000)}) {
@@ -193,6 +205,7 @@ void time_codec(Context& ctx) {
 
 void check_kv(Context& ctx) {
   check_half_conversions();
+  check_crc32c();
   check_rans();
   check_round_trips();
   check_cuda_twins(ctx);
