@@ -5,11 +5,11 @@
       # x86-64; native/common/cpu.cc decides at run time whether to call them.
       "target_name": "llmk_avx2",
       "type": "static_library",
-      "sources": ["native/vector/vector_add_avx2.cc", "native/kv/crc32c_sse42.cc"],
+      "sources": ["native/vector/vector_add_avx2.cc", "native/kv/crc32c_sse42.cc", "native/kv/half_rows_f16c.cc"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden"],
       "conditions": [
-        ["target_arch=='x64' or target_arch=='ia32'", {"cflags": ["-mavx2", "-mfma"], "xcode_settings": {"OTHER_CFLAGS": ["-mavx2", "-mfma"]}, "msvs_settings": {"VCCLCompilerTool": {"EnableEnhancedInstructionSet": "5"}}}]
+        ["target_arch=='x64' or target_arch=='ia32'", {"cflags": ["-mavx2", "-mfma", "-mf16c"], "xcode_settings": {"OTHER_CFLAGS": ["-mavx2", "-mfma", "-mf16c"]}, "msvs_settings": {"VCCLCompilerTool": {"EnableEnhancedInstructionSet": "5"}}}]
       ]
     },
     {
@@ -34,6 +34,7 @@
         "native/bpe/train.cc",
         "native/bpe/merge_batch.cc",
         "native/kv/crc32c.cc",
+        "native/kv/half_rows.cc",
         "native/kv/rans.cc",
         "native/kv/lossless.cc",
         "native/kv/lossy.cc",

@@ -1,6 +1,7 @@
 // Run-time choice of the SIMD code path. Prebuilt binaries must run on any
 // x86-64, so AVX2/FMA kernels live in their own translation units (compiled
-// with -mavx2 -mfma) and are only called when the CPU reports support.
+// with -mavx2 -mfma -mf16c) and are only called when the CPU reports all three
+// (every AVX2 CPU has F16C).
 #pragma once
 
 namespace llmk {

@@ -115,9 +115,8 @@ LLMK_HD uint16_t double_to_bf16(double d) {
   return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
 
-LLMK_HD uint16_t double_to_f16(double d) {
-  if (!(fabs(d) <= 1.7976931348623157e308)) return static_cast<uint16_t>(double_to_small<5, 10>(d));
-  uint32_t u = to_float_odd(d);
+// float32 bits already rounded to odd (to_float_odd) to f16, to nearest even.
+LLMK_HD uint16_t odd_float_to_f16(uint32_t u) {
   const uint32_t sign = (u >> 16) & 0x8000u;
   u &= 0x7fffffffu;
   // Both roundings, then a select: zeros and small values are common in
@@ -130,6 +129,11 @@ LLMK_HD uint16_t double_to_f16(double d) {
   uint32_t r = u < 0x38800000u ? subnormal : normal;
   r = u >= 0x47800000u ? 0x7c00u : r;  // >= 65536: infinity
   return static_cast<uint16_t>(sign | r);
+}
+
+LLMK_HD uint16_t double_to_f16(double d) {
+  if (!(fabs(d) <= 1.7976931348623157e308)) return static_cast<uint16_t>(double_to_small<5, 10>(d));
+  return odd_float_to_f16(to_float_odd(d));
 }
 
 // Element i of a tile as float64; a float64 stored rounded once to the dtype;

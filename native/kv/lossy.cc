@@ -14,6 +14,7 @@
 #include <cmath>
 
 #include "codec.h"
+#include "half_rows.h"
 #include "rans.h"
 
 namespace llmk::kv {
@@ -429,6 +430,7 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
   // A token row at a time: residuals, then each predictor's channels in their
   // own loop (no per-element branch on the predictor), then the values.
   std::vector<int64_t> res(dim);
+  std::vector<uint32_t> odd(dim);
   std::vector<uint32_t> channels[4];
   for (uint32_t d = 0; d < dim; ++d) channels[predictor[d]].push_back(d);
   with_dtype(p.dtype, [&](auto T) {
@@ -455,10 +457,15 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
       for (uint32_t d : channels[static_cast<int>(Predictor::Previous)]) put(d, previous ? previous[d] : t.base[key ? d : tok]);
       for (uint32_t d : channels[static_cast<int>(Predictor::Anchor)]) put(d, anchor ? anchor[d] : t.base[key ? d : tok]);
       for (uint32_t d : channels[static_cast<int>(Predictor::Zero)]) put(d, 0);
-      if (key)
+      if constexpr (decltype(T)::value == DType::F16) {
+        // Through float32 rounded to odd, then a whole row to f16 at once (F16C where there is one).
+        for (uint32_t d = 0; d < dim; ++d) odd[d] = to_float_odd(static_cast<double>(q[d]) * step[key ? d : tok]);
+        f16_from_odd_floats(odd.data(), static_cast<uint16_t*>(out) + first, dim);
+      } else if (key) {
         for (uint32_t d = 0; d < dim; ++d) store_element<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[d]);
-      else
+      } else {
         for (uint32_t d = 0; d < dim; ++d) store_element<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[tok]);
+      }
     }
   });
   if (esc.left()) corrupt("unused escapes");

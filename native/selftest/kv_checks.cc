@@ -3,6 +3,7 @@
 
 #include "../common/cuda_api.h"
 #include "../kv/container.h"
+#include "../kv/half_rows.h"
 #include "../kv/rans.h"
 #include "checks.h"
 
@@ -58,6 +59,20 @@ void check_half_conversions() {
     }
     expect(kv::double_to_f16(d) == kv::double_to_small<5, 10>(d), "fast f16 rounding of " + std::to_string(d));
     expect(kv::double_to_bf16(d) == kv::double_to_small<8, 7>(d), "fast bf16 rounding of " + std::to_string(d));
+  }
+  // Whole rows (F16C on the AVX2 path) agree with the element-wise rounding.
+  std::vector<uint32_t> odd(4099);
+  std::vector<uint16_t> row(odd.size());
+  for (int round = 0; round < 200; ++round) {
+    std::vector<double> d(odd.size());
+    for (size_t i = 0; i < d.size(); ++i) {
+      const uint64_t r = rng();
+      d[i] = std::ldexp(static_cast<double>(r >> 11) / 9007199254740992.0, static_cast<int>(((r >> 1) & 63) % 50) - 30) * ((r & 1) ? -1 : 1);
+      odd[i] = kv::to_float_odd(d[i]);
+    }
+    kv::f16_from_odd_floats(odd.data(), row.data(), odd.size());
+    for (size_t i = 0; i < d.size(); ++i)
+      expect(row[i] == kv::double_to_small<5, 10>(d[i]), "row f16 rounding of " + std::to_string(d[i]));
   }
   // Ties round to even, and one step past the largest finite value overflows.
   expect(kv::double_to_f16(1.0 + 0x1p-11) == 0x3c00 && kv::double_to_f16(1.0 + 3 * 0x1p-11) == 0x3c02, "f16 ties");
