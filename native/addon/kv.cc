@@ -193,8 +193,8 @@ class KvStreamEncoder : public Napi::ObjectWrap<KvStreamEncoder> {
   }
   explicit KvStreamEncoder(const Napi::CallbackInfo& info) : Napi::ObjectWrap<KvStreamEncoder>(info) {
     guard(info.Env(), [&] {
-      encoder_ = std::make_unique<kv::StreamEncoder>(layout_from_js(info[0]));
       layout_ = layout_from_js(info[0]);
+      encoder_ = std::make_unique<kv::StreamEncoder>(layout_);
       return info.Env().Undefined();
     });
   }

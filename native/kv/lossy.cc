@@ -149,7 +149,8 @@ void residual_row(const Quantized& t, Predictor pred, uint32_t tok, int64_t* out
   }
 }
 
-void put_signed_list(ByteWriter& w, const std::vector<int64_t>& values) {
+template <class T>
+void put_signed_list(ByteWriter& w, const std::vector<T>& values) {
   ByteWriter list;
   int64_t prev = 0;
   for (int64_t v : values) {
@@ -207,6 +208,7 @@ struct ResidualPlan {
   std::vector<uint8_t> symbols;    // element order
   ByteWriter escapes;              // varints of symbols >= 255, element order
   double cost_bits = 0;            // residuals, escapes and (when used) row bases
+  bool uses_base = false;          // a predictor needs the row bases, so they are stored
 };
 
 // Chooses among "one predictor for the whole tile" (four plans) and "each
@@ -280,14 +282,9 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
       ++final_hist[s];
       if (z >= 255) plan.escapes.varint(z - 255);
     }
-  plan.cost_bits = entropy_bits(final_hist, n) + 8.0 * plan.escapes.size() + (uses_base_k(best) ? base_bits : 0) +
+  plan.uses_base = uses_base_k(best);
+  plan.cost_bits = entropy_bits(final_hist, n) + 8.0 * plan.escapes.size() + (plan.uses_base ? base_bits : 0) +
                    (best == kPredictors ? 2.0 * dim : 0);
-}
-
-// Row bases are only stored when a predictor uses them.
-bool uses_base(const ResidualPlan& plan) {
-  return std::any_of(plan.predictor.begin(), plan.predictor.end(),
-                     [](uint8_t pr) { return pr != static_cast<uint8_t>(Predictor::Zero); });
 }
 
 // Squared error of a quantized tile against its input (raw rows add none).
@@ -356,10 +353,10 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   const uint32_t rows = t.rows();
   const bool any_raw = std::find(t.raw.begin(), t.raw.end(), 1) != t.raw.end();
   out.u8(static_cast<uint8_t>(t.kind));
-  const bool with_bases = uses_base(best_plan);
+  const bool with_bases = best_plan.uses_base;
   out.u8(static_cast<uint8_t>((any_raw ? 1 : 0) | (with_bases ? 2 : 0)));
-  if (with_bases) put_signed_list(out, std::vector<int64_t>(t.base.begin(), t.base.end()));
-  if (p.bits) put_signed_list(out, std::vector<int64_t>(t.step_index.begin(), t.step_index.end()));
+  if (with_bases) put_signed_list(out, t.base);
+  if (p.bits) put_signed_list(out, t.step_index);
   put_blob(out, best_plan.predictor.data(), best_plan.predictor.size());
   put_stream(out, best_plan.symbols.data(), best_plan.symbols.size());
   put_blob(out, best_plan.escapes.buffer().data(), best_plan.escapes.size());

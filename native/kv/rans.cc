@@ -80,16 +80,17 @@ inline void encode_symbol(uint32_t& x, uint8_t*& p, const EncSymbol& e) {
   x = x + e.bias + q * e.cmpl_freq;
 }
 
-// Encodes with the normalised table, last symbol first; returns the payload
+// Encodes with the normalised table, last symbol first, writing backward
+// from the end of `buf`; returns where the payload begins (it runs to the end)
 // (states first). Symbol i uses state i % 4.
-std::vector<uint8_t> rans_encode(const uint8_t* sym, size_t n, const uint32_t freq[256]) {
+const uint8_t* rans_encode(const uint8_t* sym, size_t n, const uint32_t freq[256], std::vector<uint8_t>& buf) {
   EncSymbol table[256];
   uint32_t cum = 0;
   for (int s = 0; s < 256; ++s) {
     if (freq[s]) table[s] = enc_symbol(cum, freq[s]);
     cum += freq[s];
   }
-  std::vector<uint8_t> buf(2 * n + 32);
+  buf.resize(2 * n + 32);  // a state emits at most 2 bytes a symbol
   uint8_t* end = buf.data() + buf.size();
   uint8_t* p = end;
   uint32_t x[4] = {kRansL, kRansL, kRansL, kRansL};
@@ -107,7 +108,7 @@ std::vector<uint8_t> rans_encode(const uint8_t* sym, size_t n, const uint32_t fr
     p -= 4;
     for (int b = 0; b < 4; ++b) p[b] = static_cast<uint8_t>(x[k] >> (8 * b));
   }
-  return std::vector<uint8_t>(p, end);
+  return p;
 }
 
 void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t* out, size_t n) {
@@ -213,7 +214,9 @@ void put_stream(ByteWriter& w, const uint8_t* sym, size_t n) {
   if (entropy_bits(hist, n) / 8 + 2 * present + 24 < static_cast<double>(n)) {
     uint32_t freq[256];
     normalize(hist, n, freq);
-    std::vector<uint8_t> payload = rans_encode(sym, n, freq);
+    std::vector<uint8_t> buf;
+    const uint8_t* payload = rans_encode(sym, n, freq, buf);
+    const size_t payload_size = static_cast<size_t>(buf.data() + buf.size() - payload);
     ByteWriter head;
     head.u8(kRans);
     head.u8(static_cast<uint8_t>(present - 1));
@@ -228,10 +231,10 @@ void put_stream(ByteWriter& w, const uint8_t* sym, size_t n) {
     }
     for (int s = 0; s < 256; ++s)
       if (freq[s]) head.varint(freq[s]);
-    head.varint(payload.size());
-    if (head.size() + payload.size() < n) {
+    head.varint(payload_size);
+    if (head.size() + payload_size < n) {
       w.bytes(head.buffer().data(), head.size());
-      w.bytes(payload.data(), payload.size());
+      w.bytes(payload, payload_size);
       return;
     }
   }
