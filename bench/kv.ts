@@ -69,6 +69,8 @@ function entropyBytes(values: Uint8Array): number {
 function planeEntropyBytes(data: Float32Array | Uint16Array, dtype: KvDType, shape: number[], tileTokens = 256): number {
   const [lh, tokens, dim] = shape.length === 4 ? [shape[0]! * shape[1]!, shape[2]!, shape[3]!] : [shape[0]!, shape[1]!, shape[2]!];
   const np = dtype === 'f32' ? 4 : 2;
+  // f32 elements as their bits, read through one view rather than a copy per element.
+  const bits = data instanceof Float32Array ? new Uint32Array(data.buffer, data.byteOffset, data.length) : data;
   let total = 0;
   for (let h = 0; h < lh; h++)
     for (let t0 = 0; t0 < tokens; t0 += tileTokens) {
@@ -76,9 +78,9 @@ function planeEntropyBytes(data: Float32Array | Uint16Array, dtype: KvDType, sha
       const planes = Array.from({ length: np }, () => new Uint8Array(n));
       const start = (h * tokens + t0) * dim;
       for (let i = 0; i < n; i++) {
-        const u = data[start + i]!;
+        const u = bits[start + i]!;
         if (dtype === 'f32') {
-          const b = new Uint32Array(new Float32Array([u]).buffer)[0]!;
+          const b = u;
           planes[0]![i] = (b >>> 23) & 0xff;
           planes[1]![i] = ((b >>> 31) << 7) | ((b >>> 16) & 0x7f);
           planes[2]![i] = (b >>> 8) & 0xff;

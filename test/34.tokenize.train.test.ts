@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Tokenizer } from 'llm-kernels';
 import { byteLevelToBytes } from '../lib/tokenize/byte-level.js';
-import { expectCode, freshSeed, rng } from './helpers.js';
+import { expectCode, freshSeed, mergePair, rng } from './helpers.js';
 import { brown, udhrTexts } from './tokenize-data.js';
 
 const require = createRequire(import.meta.url);
@@ -193,17 +193,7 @@ describe("Tokenizer.train mode 'bytes' (Binary BPE)", () => {
       want.push([a, b]);
       const id = bytes.length;
       bytes.push([...bytes[a]!, ...bytes[b]!]);
-      for (let j = 0; j < words.length; j++) {
-        const w = words[j]!;
-        const out: number[] = [];
-        for (let i = 0; i < w.length;) {
-          if (i + 1 < w.length && w[i] === a && w[i + 1] === b) {
-            out.push(id);
-            i += 2;
-          } else out.push(w[i++]!);
-        }
-        words[j] = out;
-      }
+      for (let j = 0; j < words.length; j++) words[j] = mergePair(words[j]!, a, b, id);
     }
     const got = (JSON.parse(tok.toHuggingFace()) as Model).model.merges.map(([l, r]) => [tok.tokenToId(byteLevelToBytes(l)!), tok.tokenToId(byteLevelToBytes(r)!)]);
     expect(got).toEqual(want);

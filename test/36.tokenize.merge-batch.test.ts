@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Tokenizer } from 'llm-kernels';
-import { expectCode, freshSeed, rng } from './helpers.js';
+import { expectCode, freshSeed, mergePair, rng } from './helpers.js';
 import { brown, udhrTexts } from './tokenize-data.js';
 
 // Rust regex's \s (Unicode White_Space), which the native rule uses.
@@ -45,17 +45,7 @@ function reference(tok: Tokenizer, batch: Uint32Array[], maxMerges: number, rule
     const id = tok.vocabSize + made.length;
     bytes.set(id, Buffer.concat([bytesOf(a), bytesOf(b)]));
     made.push({ left: a, right: b });
-    for (let j = 0; j < seqs.length; j++) {
-      const out: number[] = [];
-      const s = seqs[j]!;
-      for (let i = 0; i < s.length;) {
-        if (i + 1 < s.length && s[i] === a && s[i + 1] === b) {
-          out.push(id);
-          i += 2;
-        } else out.push(s[i++]!);
-      }
-      seqs[j] = out;
-    }
+    for (let j = 0; j < seqs.length; j++) seqs[j] = mergePair(seqs[j]!, a, b, id);
   }
   return { seqs, made };
 }

@@ -32,3 +32,15 @@ export function closeTo(got: number, want: number, rel = 1e-12): boolean {
 export function sameBytes(a: ArrayBufferView, b: ArrayBufferView): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
+
+/** Reference BPE step: every (a, b) in the sequence, left to right without overlap, becomes `id`. */
+export function mergePair(seq: readonly number[], a: number, b: number, id: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < seq.length;) {
+    if (i + 1 < seq.length && seq[i] === a && seq[i + 1] === b) {
+      out.push(id);
+      i += 2;
+    } else out.push(seq[i++]!);
+  }
+  return out;
+}

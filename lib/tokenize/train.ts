@@ -169,14 +169,15 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
       o.onProgress?.(done, total);
     }
   };
+  // A special made of ByteLevel characters is reused when a merge spells it, as in tokenizers.
+  const specialBytes = specials.map((sp) => byteLevelToBytes(sp) ?? new Uint8Array(0));
   const timer = o.onProgress ? setInterval(report, 50) : undefined;
   let result;
   try {
     result = await withAbort(o.signal, (cancel) =>
       counter.trainAsync({
         vocabSize, minFrequency, initialAlphabet, specialCount: specials.length, byteOrder: raw, maxTokenBytes, transition,
-        // A special made of ByteLevel characters is reused when a merge spells it, as in tokenizers.
-        specials: specials.map((s) => byteLevelToBytes(s) ?? new Uint8Array(0)),
+        specials: specialBytes,
         ...(cancel ? { cancel } : {}),
       }, superwords));
   } finally {
@@ -185,7 +186,6 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
   if (o.onProgress) report();
 
   // Every id's bytes, packed: the specials (when made of ByteLevel characters), then the trained tokens.
-  const specialBytes = specials.map((sp) => byteLevelToBytes(sp) ?? new Uint8Array(0));
   const lengths = new Uint32Array(specials.length + result.lengths.length);
   specialBytes.forEach((b, id) => (lengths[id] = b.length));
   lengths.set(result.lengths, specials.length);
