@@ -8,7 +8,7 @@
  *   const first = kv.decode(bytes, { tokens: 100 });     // reads only the tiles it needs
  */
 import { withAbort } from '../async.js';
-import { kernelOptions, loaded, type KvTensorData, type NativeKvDecoded, type NativeKvLayout } from '../native.js';
+import { kernelOptions, loaded, type KvTensorData, type NativeCancelToken, type NativeKernelOptions, type NativeKvDecoded, type NativeKvLayout } from '../native.js';
 import { checkInt, checkObject, checkThreads } from '../options.js';
 import { typeError } from '../errors.js';
 import {
@@ -76,9 +76,12 @@ function checkBytes(bytes: unknown): Uint8Array {
   return bytes;
 }
 
-function decodeOptions(options: KvDecodeOptions | undefined): { threads: number | undefined; tokens: number | undefined } {
+/** The checked decode options, as the addon takes them (with the cancel token of an async call). */
+function decodeOptions(options: KvDecodeOptions | undefined): (cancel?: NativeCancelToken) => NativeKernelOptions & { tokens?: number } {
   const opts = checkObject<KvDecodeOptions>(options, 'options');
-  return { threads: checkThreads(opts.threads), tokens: opts.tokens === undefined ? undefined : checkInt(opts.tokens, 'tokens', 0, 0xffffffff) };
+  const threads = checkThreads(opts.threads);
+  const tokens = opts.tokens === undefined ? {} : { tokens: checkInt(opts.tokens, 'tokens', 0, 0xffffffff) };
+  return (cancel) => ({ ...kernelOptions(threads, cancel), ...tokens });
 }
 
 export const kv = {
@@ -97,16 +100,14 @@ export const kv = {
 
   /** Decodes a stream from kv.encode, KvEncoder or KvPrefixStore; throws ERR_LLMK_KV_CORRUPT on any damage. */
   decode(bytes: Uint8Array, options?: KvDecodeOptions): KvDecoded {
-    const { threads, tokens } = decodeOptions(options);
-    const opts = { ...kernelOptions(threads), ...(tokens === undefined ? {} : { tokens }) };
-    return decoded(loaded().native.kvDecode(checkBytes(bytes), opts));
+    const opts = decodeOptions(options);
+    return decoded(loaded().native.kvDecode(checkBytes(bytes), opts()));
   },
 
   async decodeAsync(bytes: Uint8Array, options?: KvDecodeOptions & KvAsyncOptions): Promise<KvDecoded> {
-    const { threads, tokens } = decodeOptions(options);
+    const opts = decodeOptions(options);
     const b = checkBytes(bytes);
-    return decoded(await withAbort(options?.signal, (cancel) =>
-      loaded().native.kvDecodeAsync(b, { ...kernelOptions(threads, cancel), ...(tokens === undefined ? {} : { tokens }) })));
+    return decoded(await withAbort(options?.signal, (cancel) => loaded().native.kvDecodeAsync(b, opts(cancel))));
   },
 
   /** Header facts and bits per element (checks the header and table checksums, not the tiles). */
