@@ -57,6 +57,26 @@ describe('BLEU statistics kernel against the TypeScript reference', () => {
     }
   });
 
+  it('long candidates with many distinct n-grams (32- and 64-bit n-gram keys) match the reference', () => {
+    const r = rng(seed ^ 0x2545f491);
+    // Candidate i: a random run over a large vocabulary, repeated in part so
+    // that n-grams recur; references are overlapping slices of it plus noise.
+    const cands: Uint32Array[] = [];
+    const refs: Uint32Array[][] = [];
+    for (const length of [3000, 80000]) {
+      const run = Uint32Array.from({ length: (length * 3) / 4 }, () => r() % (1 << 20));
+      const cand = new Uint32Array(length);
+      cand.set(run);
+      cand.set(run.subarray(0, length - run.length), run.length);
+      for (let k = 0; k < length; k += 1 + (r() % 50)) cand[k] = r() % 7;
+      cands.push(cand);
+      const noisy = cand.slice(length / 10);
+      for (let k = 0; k < noisy.length; k += 1 + (r() % 20)) noisy[k] = r() % 7;
+      refs.push([cand.slice(0, (length * 2) / 3), noisy]);
+    }
+    for (const order of [1, 4, 7]) expect(flatten(bleu.stats(cands, refs, { maxOrder: order }))).toEqual(reference(cands, refs, order));
+  });
+
   it('packed input gives the same statistics as arrays; number[] works too', () => {
     const r = rng(seed + 1);
     const { cands, refs } = randomBatch(r, 30, 50, Uint32Array.from({ length: 20 }, (_, i) => i), 3);

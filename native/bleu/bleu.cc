@@ -12,150 +12,317 @@ namespace llmk::bleu {
 
 namespace {
 
-// An open-addressing set of n-gram keys; a key's slot is its dense id.
-// Kept at most 1/4 full: probes rarely go past the first slot, and the only
-// branch in a probe is "keep probing", so whether a key was present (a coin
-// toss in BLEU data) never decides a jump.
-template <class Key>
-struct Table {
-  static constexpr Key kEmpty = ~Key(0);
-  std::vector<Key> keys;
-  unsigned bits = 0;
+// Returns x unchanged, but the compiler can no longer see how it was made: a
+// flag computed from two comparisons stays one value tested once, instead of
+// being split back into two data-dependent jumps (which mispredict about as
+// often as BLEU's n-grams are present or absent).
+template <class T>
+inline T opaque(T x) {
+  asm("" : "+r"(x));
+  return x;
+}
 
-  void reset(size_t entries) {
-    bits = 4;
-    while ((size_t(1) << bits) < 4 * entries) ++bits;
-    if (keys.size() < size()) keys.resize(size());
-    std::fill_n(keys.begin(), size(), kEmpty);
+// flag ? a : b for a flag of 0 or 1, without a jump.
+inline uint32_t pick(uint32_t flag, uint32_t a, uint32_t b) {
+  const uint32_t mask = 0u - flag;
+  return (a & mask) | (b & ~mask);
+}
+
+
+// The n-grams of one order of one sentence, each with a dense id (0, 1, 2, …
+// in order of first insertion) so that per-n-gram counts live in short arrays.
+// Order 1 uses `insert`/`find` on the token: open addressing, mostly empty. From order 2 on, an n-gram is (prefix id, last unigram id) and most
+// prefixes have one continuation in a sentence: `insert_child`/`find_child`
+// look first in a slot indexed by the prefix id, and only n-grams whose
+// prefix already has another continuation go to the hashed table.
+// A slot belongs to the current sentence and order only if it carries the
+// current generation: starting afresh is one increment, not a clear.
+//   Narrow: 32-bit keys, 16-bit ids, for candidates of up to 65,536 tokens
+//   (every order's key then fits 32 bits, an order-1 key being the token).
+//   Wide: 64-bit keys and 32-bit ids for longer candidates.
+template <class Key_, class Id>
+class Dict {
+  struct Slot {
+    Key_ key = 0;
+    Id id = 0;
+    Id gen = 0;
+  };
+
+ public:
+  using Key = Key_;
+  static constexpr unsigned kIdBits = 8 * sizeof(Id);
+
+  // One order's view of the tables, held in locals by the loops that use it
+  // (stores to count arrays then cannot force reloads of the tables' state).
+  class Order {
+   public:
+    Order(Slot* slots, Slot* children, unsigned bits, Id gen)
+        : slots_(slots), children_(children), mask_((size_t(1) << bits) - 1), shift_(64 - bits), gen_(gen) {}
+    // The id of `key`, given the next free id when new.
+    uint32_t insert(Key key) { return claim(probe(key), key); }
+    // The id of `key`, or `absent` when it was never inserted.
+    uint32_t find(Key key, uint32_t absent) const {
+      const Slot* s = probe(key);
+      return pick(opaque(uint32_t(s->gen == gen_)), s->id, absent);
+    }
+    // The same for the n-gram (prefix id, last unigram id).
+    uint32_t insert_child(uint32_t prefix, uint32_t uni) {
+      Slot* c = children_ + prefix;
+      if (__builtin_expect(taken_by_other(*c, uni), 0)) return insert(pair_key(prefix, uni));
+      return claim(c, uni);
+    }
+    uint32_t find_child(uint32_t prefix, uint32_t uni, uint32_t absent) const {
+      const Slot* c = children_ + prefix;
+      if (__builtin_expect(taken_by_other(*c, uni), 0)) return find(pair_key(prefix, uni), absent);
+      return pick(opaque(uint32_t(c->gen == gen_)), c->id, absent);
+    }
+
+   private:
+    static Key pair_key(uint32_t prefix, uint32_t uni) { return (Key(prefix) << kIdBits) | uni; }
+    // Whether the slot holds another key of this order. Computed as one value
+    // so that whether a key is present (a coin toss in BLEU data) decides no
+    // jump: the only branch taken on it is the rare "look further".
+    uint32_t taken_by_other(const Slot& s, Key key) const {
+      return opaque(uint32_t(s.gen == gen_) & uint32_t(s.key != key));
+    }
+    // The id in slot s (holding `key` or empty), given the next free id when empty.
+    uint32_t claim(Slot* s, Key key) {
+      const uint32_t present = opaque(uint32_t(s->gen == gen_));
+      const uint32_t id = pick(present, s->id, next_);
+      next_ += present ^ 1;
+      *s = {key, static_cast<Id>(id), gen_};
+      return id;
+    }
+    // The slot holding `key`, or the empty slot where it would go.
+    Slot* probe(Key key) const {
+      size_t i = static_cast<size_t>((uint64_t(key) * 0x9E3779B97F4A7C15ull) >> shift_);
+      while (__builtin_expect(taken_by_other(slots_[i], key), 0)) i = (i + 1) & mask_;
+      return slots_ + i;
+    }
+    Slot* slots_;
+    Slot* children_;
+    size_t mask_;
+    unsigned shift_;
+    Id gen_;
+    uint32_t next_ = 0;
+  };
+
+  // Empty tables for up to `entries` keys whose prefix ids are < `prefixes`.
+  Order start(size_t entries, size_t prefixes) {
+    // Sparse: a probe that meets another key costs a mispredicted jump, and
+    // at 1/16 full that is rare (measured: 1/4 full took 15 % longer). Up
+    // to 512 KiB (the L2 cache), then 1/4 full.
+    const size_t room = entries <= 4096 ? 16 * entries : 4 * entries;
+    unsigned bits = 4;
+    while ((size_t(1) << bits) < room) ++bits;
+    if (slots_.size() < (size_t(1) << bits) || children_.size() < prefixes) {
+      // Every slot must read as empty from now on: start both afresh.
+      slots_.assign(std::max(slots_.size(), size_t(1) << bits), Slot{});
+      children_.assign(std::max(children_.size(), prefixes), Slot{});
+      gen_ = 0;
+    }
+    if (++gen_ == 0) {  // wrapped: forget every generation
+      for (Slot& slot : slots_) slot.gen = 0;
+      for (Slot& slot : children_) slot.gen = 0;
+      gen_ = 1;
+    }
+    return Order(slots_.data(), children_.data(), bits, gen_);
   }
-  size_t size() const { return size_t(1) << bits; }
-  size_t first(Key key) const { return static_cast<size_t>((uint64_t(key) * 0x9E3779B97F4A7C15ull) >> (64 - bits)); }
-  uint32_t insert(Key key) {
-    Key* k = keys.data();
-    const size_t mask = size() - 1;
-    size_t s = first(key);
-    while (k[s] != key && k[s] != kEmpty) s = (s + 1) & mask;
-    k[s] = key;
-    return static_cast<uint32_t>(s);
-  }
-  // The slot of `key`, or `absent` when it is not in the table.
-  uint32_t find(Key key, uint32_t absent) const {
-    const Key* k = keys.data();
-    const size_t mask = size() - 1;
-    size_t s = first(key);
-    while (k[s] != key && k[s] != kEmpty) s = (s + 1) & mask;
-    return k[s] == key ? static_cast<uint32_t>(s) : absent;
-  }
+
+ private:
+  std::vector<Slot> slots_, children_;
+  Id gen_ = 0;
 };
+
+using NarrowDict = Dict<uint32_t, uint16_t>;
+using WideDict = Dict<uint64_t, uint32_t>;
+constexpr uint32_t kNarrowMaxLength = 65536;
 
 constexpr uint32_t kDead = ~0u;
 
-// A position whose n-gram can still match, and the slot of its (n-1)-gram
+// A position whose n-gram can still match, and the id of its (n-1)-gram
 // prefix (unused at order 1).
 struct Alive {
   uint32_t pos;
   uint32_t prefix;
 };
 
-// Per-thread buffers, grown as needed and reused across sentences.
+// Per-thread buffers, grown as needed (never shrunk) and reused across sentences.
 struct Scratch {
-  Table<uint64_t> wide;    // keys that need 64 bits: a token 2^32-1, or very long sentences
-  Table<uint32_t> narrow;  // 32-bit keys: tokens, or (prefix slot, unigram slot) pairs
-  std::vector<uint32_t> cand_count, max_ref, ref_count;  // per slot, plus one "absent" slot
-  std::vector<uint32_t> cand_uni, ref_uni;  // unigram slot per position (references: or kDead)
-  std::vector<uint32_t> cand_id, ref_id;    // this order's slot per position, or kDead
-  std::vector<Alive> cand_list, ref_list;   // positions whose n-gram can still match
+  NarrowDict narrow;
+  WideDict wide;
+  std::vector<uint32_t> cand_count, max_ref, ref_count;  // per n-gram id, plus one "absent" id
+  std::vector<uint32_t> cand_uni, ref_uni;  // unigram id per position
+  std::vector<uint32_t> cand_ids, ref_ids;  // this order's id per entry
+  // Positions whose n-gram can still match (the first cand_n / ref_n entries).
+  std::vector<Alive> cand_list, ref_list;
+  size_t cand_n = 0, ref_n = 0;
   // Reference positions are numbered across a sentence's references with one
-  // dead position after each: no n-gram spans two references, and none runs
-  // past an end, without a bounds check. Reference j ends at ref_end[j].
-  std::vector<uint32_t> ref_tok, ref_end;
+  // unused position after each, so that no two references' positions are
+  // adjacent: reference j holds positions [ref_start[j], ref_start[j+1] - 1).
+  // At order 1 its entries (tokens) end at index run_ends[j].
+  std::vector<uint32_t> ref_start, run_ends;
 
-  // Zeroed counts for a table of `size` slots plus one "absent" slot.
-  void reset_counts(size_t size, bool multi_ref) {
-    if (cand_count.size() < size + 1) cand_count.resize(size + 1), max_ref.resize(size + 1), ref_count.resize(size + 1);
-    std::fill_n(cand_count.begin(), size + 1, 0u);
-    std::fill_n(max_ref.begin(), size + 1, 0u);
-    if (multi_ref) std::fill_n(ref_count.begin(), size + 1, 0u);
+  template <class T>
+  static T* at_least(std::vector<T>& v, size_t n) {
+    if (v.size() < n) v.resize(n);
+    return v.data();
   }
 };
 
-// Counts one order over the positions in s.cand_list / s.ref_list (ascending)
-// and returns the clipped matches. Leaves in s.cand_id the slot of every
-// candidate n-gram that occurs in some reference and in s.ref_id the slot of
-// every reference n-gram that occurs in the candidate (kDead elsewhere).
-// `record_*`, when given, receive the slot of every listed position.
-template <class Key, class CandKey, class RefKey>
-uint32_t count_order(Table<Key>& table, Scratch& s, CandKey cand_key, RefKey ref_key, uint32_t* record_cand = nullptr) {
-  const bool multi_ref = s.ref_end.size() > 1;
-  table.reset(s.cand_list.size());
-  s.reset_counts(table.size(), multi_ref);
-  uint32_t* cand_count = s.cand_count.data();
-  uint32_t* max_ref = s.max_ref.data();
-  uint32_t* cand_id = s.cand_id.data();
-  uint32_t* ref_id = s.ref_id.data();
+// Shortens a list in place as it is read: keeps each position whose n-gram
+// and the next position's n-gram both live (an (n+1)-gram contains both), with
+// its n-gram's id as the prefix of the next order. Entry k is written after
+// entry k+1 has been read, so the write never overtakes the read.
+class NextList {
+ public:
+  explicit NextList(Alive* out) : out_(out) {}
+  void push(uint32_t pos, uint32_t id, bool alive) {
+    out_[at_] = {prev_pos_, prev_id_};
+    at_ += prev_alive_ & alive & (pos == prev_pos_ + 1);
+    prev_pos_ = pos, prev_id_ = id, prev_alive_ = alive;
+  }
+  size_t size() const { return at_; }
+
+ private:
+  Alive* out_;
+  size_t at_ = 0;
+  uint32_t prev_pos_ = kDead - 1, prev_id_ = 0;
+  bool prev_alive_ = false;
+};
+
+// The entries of order 1: every position, read straight from the tokens; an
+// n-gram's key is its token. Reference entry k lies in reference j at
+// position k + j (one unused position after each reference).
+struct Unigrams {
+  static constexpr bool kFirstOrder = true;
+  const uint32_t* tokens;
+  size_t n;
+  const uint32_t* run_ends = nullptr;  // references: entry index where reference j ends
+  size_t size() const { return n; }
+  size_t prefixes() const { return 0; }
+  uint32_t pos(size_t k, size_t j) const { return static_cast<uint32_t>(k + j); }
+  template <class Table>
+  uint32_t insert(Table& t, size_t k) const { return t.insert(tokens[k]); }
+  template <class Table>
+  uint32_t find(const Table& t, size_t k, uint32_t absent) const { return t.find(tokens[k], absent); }
+  size_t run_end(size_t k, size_t& j) const {
+    while (k >= run_ends[j]) ++j;  // empty references hold no entry
+    return run_ends[j];
+  }
+};
+
+// The entries of order n >= 2: the listed positions; an n-gram's key is (id of
+// its (n-1)-gram prefix, unigram id of its last token).
+struct Ngrams {
+  static constexpr bool kFirstOrder = false;
+  const Alive* list;
+  size_t n;
+  const uint32_t* uni;  // unigram id per position
+  unsigned last;        // n - 1: offset of the last token
+  size_t prefix_count;  // prefix ids are below it
+  const uint32_t* ref_start = nullptr;
+  size_t size() const { return n; }
+  size_t prefixes() const { return prefix_count; }
+  uint32_t pos(size_t k, size_t) const { return list[k].pos; }
+  template <class Table>
+  uint32_t insert(Table& t, size_t k) const { return t.insert_child(list[k].prefix, uni[list[k].pos + last]); }
+  template <class Table>
+  uint32_t find(const Table& t, size_t k, uint32_t absent) const { return t.find_child(list[k].prefix, uni[list[k].pos + last], absent); }
+  size_t run_end(size_t k, size_t& j) const {
+    while (list[k].pos >= ref_start[j + 1]) ++j;
+    size_t e = k;
+    while (e < n && list[e].pos < ref_start[j + 1]) ++e;
+    return e;
+  }
+};
+
+// Counts one order and returns the clipped matches; leaves in s.cand_list /
+// s.ref_list the positions whose (n+1)-gram can still match. At order 1 it
+// also stores the unigram id of every position (`absent`, never read, for
+// reference unigrams absent from the candidate).
+// Not inlined: alone, its loops keep their pointers in registers.
+template <class D, class Cand, class Ref>
+__attribute__((noinline)) uint32_t count_order(D& dict, Scratch& s, const Cand& cand, const Ref& ref, bool multi_ref) {
+  const size_t n_cand = cand.size(), n_ref = ref.size();
+  const uint32_t absent = static_cast<uint32_t>(n_cand);  // ids are < n_cand
+  auto table = dict.start(n_cand, cand.prefixes());
+  uint32_t* __restrict cand_count = Scratch::at_least(s.cand_count, n_cand + 1);
+  uint32_t* __restrict max_ref = Scratch::at_least(s.max_ref, n_cand + 1);
+  uint32_t* __restrict ref_count = Scratch::at_least(s.ref_count, n_cand + 1);
+  uint32_t* __restrict cand_ids = Scratch::at_least(s.cand_ids, n_cand);
+  uint32_t* __restrict ref_ids = Scratch::at_least(s.ref_ids, n_ref);
+  uint32_t* __restrict cand_uni = s.cand_uni.data();
+  uint32_t* __restrict ref_uni = s.ref_uni.data();
+  std::fill_n(cand_count, n_cand + 1, 0u);
+  std::fill_n(max_ref, n_cand + 1, 0u);
+  if (multi_ref) std::fill_n(ref_count, n_cand + 1, 0u);
 
   // 1. The dictionary of the candidate's n-grams that can still match, with counts.
-  for (const Alive& a : s.cand_list) {
-    const uint32_t slot = table.insert(cand_key(a));
-    ++cand_count[slot];
-    cand_id[a.pos] = slot;
-    if (record_cand) record_cand[a.pos] = slot;
+  for (size_t k = 0; k < n_cand; ++k) {
+    const uint32_t id = cand.insert(table, k);
+    ++cand_count[id];
+    cand_ids[k] = id;
+    if constexpr (Cand::kFirstOrder) cand_uni[k] = id;
   }
   // 2. Reference n-grams in the dictionary, counted per reference; keep the
   //    maximum over references (a single reference counts into max_ref).
-  const uint32_t absent = static_cast<uint32_t>(table.size());
-  uint32_t* count = multi_ref ? s.ref_count.data() : max_ref;
-  const Alive* list = s.ref_list.data();
-  const size_t n_list = s.ref_list.size();
-  for (size_t k = 0, j = 0; k < n_list;) {
-    while (list[k].pos >= s.ref_end[j]) ++j;
-    const size_t run_begin = k, end = s.ref_end[j];
-    for (; k < n_list && list[k].pos < end; ++k) {
-      const uint32_t slot = table.find(ref_key(list[k]), absent);
-      ++count[slot];
-      ref_id[list[k].pos] = slot == absent ? kDead : slot;
+  uint32_t* count = multi_ref ? ref_count : max_ref;
+  NextList ref_next(s.ref_list.data());
+  for (size_t k = 0, j = 0; k < n_ref;) {
+    const size_t run_begin = k, run_end = multi_ref ? ref.run_end(k, j) : n_ref;
+    for (; k < run_end; ++k) {
+      const uint32_t id = ref.find(table, k, absent), pos = ref.pos(k, j);
+      ++count[id];
+      if constexpr (Ref::kFirstOrder) ref_uni[pos] = id;
+      if (multi_ref) ref_ids[k] = id;
+      ref_next.push(pos, id, id != absent);
     }
     if (multi_ref)
       for (size_t i = run_begin; i < k; ++i) {
-        const uint32_t slot = ref_id[list[i].pos];
-        if (slot == kDead) continue;
-        max_ref[slot] = std::max(max_ref[slot], count[slot]);
-        count[slot] = 0;
+        const uint32_t id = ref_ids[i];
+        max_ref[id] = std::max(max_ref[id], count[id]);
+        count[id] = 0;
       }
   }
+  s.ref_n = ref_next.size();
   // 3. Clipped matches: over distinct n-grams, min(candidate count, max
   //    reference count), taken at each n-gram's first position (then zeroed).
   uint32_t m = 0;
-  for (const Alive& a : s.cand_list) {
-    const uint32_t slot = cand_id[a.pos];
-    m += std::min(cand_count[slot], max_ref[slot]);
-    cand_count[slot] = 0;
-    cand_id[a.pos] = max_ref[slot] != 0 ? slot : kDead;
+  NextList cand_next(s.cand_list.data());
+  for (size_t k = 0; k < n_cand; ++k) {
+    const uint32_t id = cand_ids[k];
+    m += std::min(cand_count[id], max_ref[id]);
+    cand_count[id] = 0;
+    cand_next.push(cand.pos(k, 0), id, max_ref[id] != 0);
   }
+  s.cand_n = cand_next.size();
   return m;
 }
 
-// The positions of order n from the survivors of order n-1: a position stays
-// if its (n-1)-gram and the one to its right both survived (an n-gram
-// contains both), and carries its prefix slot. Clears the ids it reads, so
-// that only the positions it keeps get ids at order n. Branch-free, in place.
-void next_positions(std::vector<Alive>& list, uint32_t* id) {
-  size_t at = 0;
-  for (const Alive& a : list) {
-    const uint32_t p = a.pos, prefix = id[p];
-    list[at] = {p, prefix};
-    at += (prefix != kDead) & (id[p + 1] != kDead);
-    id[p] = kDead;
+// The orders of one sentence over one dictionary type.
+template <class D>
+void count_orders(D& dict, Scratch& s, const uint32_t* cand, uint32_t L, const uint32_t* refs, size_t ref_total,
+                  const uint32_t* run_ends, int max_order, uint32_t* matches) {
+  const bool multi_ref = s.ref_start.size() > 2;
+  uint32_t m = count_order(dict, s, Unigrams{cand, L}, Unigrams{refs, ref_total, run_ends}, multi_ref);
+  matches[0] = m;
+  size_t prefixes = L;  // the previous order's ids are below its number of entries
+  for (int n = 2; n <= max_order && m > 0 && s.cand_n > 0; ++n) {
+    // The last token of a listed n-gram lies inside its surviving right
+    // (n-1)-gram, so its unigram id is known on both sides.
+    const unsigned last = static_cast<unsigned>(n - 1);
+    const size_t entries = s.cand_n;
+    m = count_order(dict, s, Ngrams{s.cand_list.data(), s.cand_n, s.cand_uni.data(), last, prefixes},
+                    Ngrams{s.ref_list.data(), s.ref_n, s.ref_uni.data(), last, prefixes, s.ref_start.data()}, multi_ref);
+    prefixes = entries;
+    matches[n - 1] = m;
   }
-  list.resize(at);
 }
 
-// One sentence, one order at a time. At order 1 an n-gram's key is its token;
-// from order 2 on it is (slot of its (n-1)-gram prefix, unigram slot of its
-// last token): exact, and 31 bits wide for sentences up to about 8k tokens.
-// Only positions that can still match are visited: a candidate n-gram needs
-// both of its (n-1)-grams to occur in some reference, a reference n-gram both
-// of its (n-1)-grams to occur in the candidate.
+// One sentence: only positions that can still match are visited: a
+// candidate n-gram needs both of its (n-1)-grams to occur in some reference,
+// a reference n-gram both of its (n-1)-grams to occur in the candidate.
 void sentence_stats(const Batch& b, size_t i, int max_order, Scratch& s, uint32_t* row) {
   const uint32_t* cand = b.cand_tokens + b.cand_offsets[i];
   const uint32_t L = b.cand_offsets[i + 1] - b.cand_offsets[i];
@@ -178,61 +345,22 @@ void sentence_stats(const Batch& b, size_t i, int max_order, Scratch& s, uint32_
   }
   if (L == 0) return;
 
-  // Order 1 over every position; one past each end stays dead. 32-bit keys
-  // unless the sentence holds the one id that marks an empty slot.
-  s.cand_id.assign(L + 1, kDead);
-  s.cand_uni.resize(L);
-  s.cand_list.resize(L);
-  for (uint32_t p = 0; p < L; ++p) s.cand_list[p] = {p, 0};
   const size_t n_refs = r1 - r0;
-  const uint32_t ref_total = b.ref_offsets[r1] - b.ref_offsets[r0];
-  s.ref_tok.resize(ref_total + n_refs);
-  s.ref_list.resize(ref_total);
-  s.ref_end.resize(n_refs);
-  bool has_empty_key = false;  // the one id that marks an empty slot in 32-bit tables
-  for (uint32_t p = 0; p < L; ++p) has_empty_key |= cand[p] == Table<uint32_t>::kEmpty;
-  for (size_t r = r0, at = 0, k = 0; r < r1; ++r) {
-    for (uint32_t t = b.ref_offsets[r]; t < b.ref_offsets[r + 1]; ++t, ++at, ++k) {
-      s.ref_tok[at] = b.ref_tokens[t];
-      s.ref_list[k] = {static_cast<uint32_t>(at), 0};
-      has_empty_key |= b.ref_tokens[t] == Table<uint32_t>::kEmpty;
-    }
-    s.ref_end[r - r0] = static_cast<uint32_t>(at);
-    s.ref_tok[at++] = 0;  // the dead gap
+  const uint32_t off0 = b.ref_offsets[r0], ref_total = b.ref_offsets[r1] - off0;
+  Scratch::at_least(s.cand_uni, L);
+  Scratch::at_least(s.cand_list, L);
+  Scratch::at_least(s.ref_uni, ref_total + n_refs);
+  Scratch::at_least(s.ref_list, ref_total);
+  uint32_t* run_ends = Scratch::at_least(s.run_ends, n_refs);
+  s.ref_start.resize(n_refs + 1);
+  for (size_t j = 0; j < n_refs; ++j) {
+    run_ends[j] = b.ref_offsets[r0 + j + 1] - off0;
+    s.ref_start[j] = b.ref_offsets[r0 + j] - off0 + static_cast<uint32_t>(j);
   }
-  s.ref_id.assign(s.ref_tok.size(), kDead);
-  const uint32_t* refs = s.ref_tok.data();
-  const bool narrow1 = !has_empty_key;
-  uint32_t m = narrow1 ? count_order(s.narrow, s, [&](const Alive& a) { return cand[a.pos]; },
-                                     [&](const Alive& a) { return refs[a.pos]; }, s.cand_uni.data())
-                       : count_order(s.wide, s, [&](const Alive& a) { return uint64_t(cand[a.pos]); },
-                                     [&](const Alive& a) { return uint64_t(refs[a.pos]); }, s.cand_uni.data());
-  matches[0] = m;
-  const unsigned uni_bits = narrow1 ? s.narrow.bits : s.wide.bits;
-  s.ref_uni = s.ref_id;  // a reference unigram absent from the candidate is kDead
-
-  unsigned prefix_bits = uni_bits;  // the previous order's slots are < 2^prefix_bits
-  for (int n = 2; n <= max_order && m > 0; ++n) {
-    next_positions(s.cand_list, s.cand_id.data());
-    next_positions(s.ref_list, s.ref_id.data());
-    if (s.cand_list.empty()) break;
-    // The last token of a listed n-gram lies inside its surviving right
-    // (n-1)-gram, so its unigram slot is known on both sides.
-    const uint32_t* cu = s.cand_uni.data();
-    const uint32_t* ru = s.ref_uni.data();
-    if (prefix_bits + uni_bits <= 31) {
-      m = count_order(
-          s.narrow, s, [&](const Alive& a) { return (a.prefix << uni_bits) | cu[a.pos + n - 1]; },
-          [&](const Alive& a) { return (a.prefix << uni_bits) | ru[a.pos + n - 1]; });
-      prefix_bits = s.narrow.bits;
-    } else {
-      m = count_order(
-          s.wide, s, [&](const Alive& a) { return (uint64_t(a.prefix) << 32) | cu[a.pos + n - 1]; },
-          [&](const Alive& a) { return (uint64_t(a.prefix) << 32) | ru[a.pos + n - 1]; });
-      prefix_bits = s.wide.bits;
-    }
-    matches[n - 1] = m;
-  }
+  s.ref_start[n_refs] = ref_total + static_cast<uint32_t>(n_refs);
+  const uint32_t* refs = b.ref_tokens + off0;
+  if (L <= kNarrowMaxLength) count_orders(s.narrow, s, cand, L, refs, ref_total, run_ends, max_order, matches);
+  else count_orders(s.wide, s, cand, L, refs, ref_total, run_ends, max_order, matches);
 }
 
 // The calling thread's buffers. Not inlined on purpose: in a shared library

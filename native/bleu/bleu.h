@@ -5,10 +5,12 @@
 //
 // Method: n-grams are never hashed into a vocab^n space. Each sentence gets a
 // small dictionary of the n-grams its candidate actually contains, built one
-// order at a time: an n-gram's key is (id of its (n-1)-gram prefix, last
-// token), 64 bits, exact for any 32-bit vocabulary. Reference positions only
-// look up (an n-gram absent from the candidate cannot match, and neither can
-// anything that extends it), so memory is proportional to the candidate.
+// order at a time and numbering them densely: an order-1 key is the token, an
+// order-n key is (id of its (n-1)-gram prefix, id of its last unigram), exact
+// for any 32-bit vocabulary. Reference positions only look up (an n-gram
+// absent from the candidate cannot match, and neither can anything that
+// extends it), so memory is proportional to the candidate; an order visits
+// only the positions whose two (n-1)-grams both matched.
 #pragma once
 #include <atomic>
 #include <cstddef>

@@ -1,4 +1,5 @@
 #include <random>
+#include <thread>
 
 #include "../bleu/bleu.h"
 #include "../common/thread_pool.h"
@@ -72,6 +73,28 @@ void check_bleu(Context& ctx) {
       cuda::bleu_stats(b, order, got.data());
       expect(got == ref, "CUDA bleu stats differ from the CPU");
     }
+  }
+  // The dictionaries mark their slots with a 16-bit generation, one per
+  // order of a sentence, and clear them when it wraps. On a fresh thread
+  // (fresh buffers): sentence 0 leaves token x in a slot at generation 1;
+  // 65,534 one-token sentences (one generation each) never touch x; then
+  // the generation wraps and sentence 65,535 looks x up again in its
+  // reference. Were stale slots not cleared, x would be found and match.
+  for (uint32_t x : {1u, 2u, 3u}) {
+    OwnedBatch ob;
+    auto add = [&](uint32_t cand, uint32_t ref) {
+      ob.cand.push_back(cand), ob.cand_off.push_back(static_cast<uint32_t>(ob.cand.size()));
+      ob.ref.push_back(ref), ob.ref_off.push_back(static_cast<uint32_t>(ob.ref.size()));
+      ob.groups.push_back(static_cast<uint32_t>(ob.ref_off.size() - 1));
+    };
+    add(x, x);
+    for (int k = 0; k < 65534; ++k) add(1000, 1000);
+    add(7, x);
+    bleu::Batch b = ob.view();
+    std::vector<uint32_t> got(b.n_cand * bleu::stats_width(1)), want(got.size());
+    bleu::compute_stats_reference(b, 1, want.data());
+    std::thread([&] { bleu::compute_stats(b, 1, got.data(), 1); }).join();
+    expect(got == want, "CPU bleu stats differ from the reference across a generation wrap");
   }
   if (!ctx.timings) return;
   // TensorBLEU's setup: vocab 50k, 256 sentences of 1024 tokens, one reference.
