@@ -100,8 +100,10 @@ export const tokenizeSuite: Suite = {
           const t = median3(() => encode(text));
           rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${peer}`, medianMs: t, 'MB/s': mbps(t), 'x peer': t / ms, note: same ? 'same ids' : 'IDS DIFFER' });
         }
-        const decodeMs = median3(() => tok.decodeBytes(ours));
-        rows.push({ suite: 'tokenize', name: `${encoding} ${name}: llm-kernels decodeBytes`, medianMs: decodeMs, 'MB/s': mbps(decodeMs) });
+        for (const [method, decode] of [['decodeBytes', () => tok.decodeBytes(ours)], ['decode (string)', () => tok.decode(ours)]] as const) {
+          const decodeMs = median3(decode);
+          rows.push({ suite: 'tokenize', name: `${encoding} ${name}: llm-kernels ${method}`, medianMs: decodeMs, 'MB/s': mbps(decodeMs) });
+        }
       }
       // Per-call overhead: 10-word strings.
       const short = Array.from({ length: 1000 }, (_, i) => `The quick brown fox number ${i} jumps over the lazy dog.`);

@@ -41,6 +41,8 @@ export interface NativeBpeEncoding {
   countOrdinary(text: string | Uint8Array, limit?: number): number;
   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions): Promise<Uint32Array[]>;
   decodeBytes(ids: Uint32Array): Uint8Array;
+  /** The ids' text; undefined when their bytes are not valid UTF-8. */
+  decodeText(ids: Uint32Array): string | undefined;
   byteLengths(ids: Uint32Array): Uint32Array;
   tokenToId(token: string | Uint8Array): number;
   idToBytes(id: number): Uint8Array | null;

@@ -77,6 +77,23 @@ describe('Tokenizer API', () => {
     expect(tok.decoder().write(ids)).toBe(text);
   });
 
+  it('decode equals a TextDecoder over decodeBytes: random ids (invalid UTF-8 included), BOM, astral characters, specials', () => {
+    // The reference: WHATWG UTF-8 decoding with U+FFFD for invalid bytes, BOM kept.
+    const reference = (ids: Uint32Array) => new TextDecoder('utf-8', { ignoreBOM: true }).decode(tok.decodeBytes(ids));
+    const r = rng(freshSeed('decode'));
+    for (let round = 0; round < 200; round++) {
+      const ids = Uint32Array.from({ length: r() % 300 }, () => (r() % 4 === 0 ? r() % 256 : r() % 100000));
+      expect(tok.decode(ids)).toBe(reference(ids));
+    }
+    for (const text of ['\ufeffhello', 'plain ascii only', 'Ünïcödé 😀𝄞 中文 עברית', '<|endoftext|> and é']) {
+      const ids = tok.encode(text, { allowedSpecial: 'all' });
+      expect(tok.decode(ids)).toBe(text);
+      expect(tok.decode(ids)).toBe(reference(ids));
+    }
+    const lone = Uint32Array.of(...tok.encode('ok'), ...tok.encodeOrdinary(new Uint8Array([0xe4, 0xb8])));
+    expect(tok.decode(lone)).toBe('ok\ufffd');
+  });
+
   it('rejects bad input with coded errors', () => {
     expectCode(() => tok.encode(5 as never), TypeError, 'ERR_LLMK_BAD_ARGUMENT', /text/);
     expectCode(() => tok.decode([1, -1]), RangeError, 'ERR_LLMK_BAD_TOKEN');

@@ -43,7 +43,8 @@ export interface TokenDecoder {
 }
 
 const cache = new Map<EncodingName, Tokenizer>();
-const utf8 = new TextDecoder('utf-8');
+// ignoreBOM keeps a leading U+FEFF: it is text like any other (tiktoken keeps it).
+const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const encoder = new TextEncoder();
 
 function checkText(text: unknown, name = 'text'): TextInput {
@@ -356,12 +357,17 @@ export class Tokenizer {
 
   /** The text of the ids; bytes that are not valid UTF-8 become U+FFFD, as tiktoken's decode. */
   decode(ids: Uint32Array | readonly number[]): string {
-    return utf8.decode(this.decodeBytes(ids));
+    const list = toIds(ids);
+    if (!this.hf?.sentencePiece) {
+      const text = this.core.decodeText(list);
+      if (text !== undefined) return text;
+    }
+    return utf8.decode(this.decodeBytes(list));
   }
 
   /** A streaming decoder whose chunks never split a UTF-8 character; each decoder keeps its own state. */
   decoder(): TokenDecoder {
-    const stream = new TextDecoder('utf-8');
+    const stream = new TextDecoder('utf-8', { ignoreBOM: true });
     let atStart = true;
     return {
       write: (ids) => {

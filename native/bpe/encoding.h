@@ -33,8 +33,9 @@ class Encoding {
   size_t count_ordinary(const uint8_t* text, size_t n, size_t limit = SIZE_MAX) const;
   // Total bytes of the ids; throws RangeError (ERR_LLMK_BAD_TOKEN) for an unknown id.
   size_t decoded_size(const uint32_t* ids, size_t n) const;
-  // Writes the bytes of the ids (already checked by decoded_size) to out.
-  void decode_into(const uint32_t* ids, size_t n, uint8_t* out) const;
+  // The bytes of the ids into `out` (replacing its contents), in one pass;
+  // throws ERR_LLMK_BAD_TOKEN for an id outside the vocabulary.
+  void decode(const uint32_t* ids, size_t n, std::string& out) const;
 
   Rank rank_of(std::string_view bytes) const;  // kNoRank when absent
   // The bytes of an ordinary or special token; false for an unknown id.
@@ -65,8 +66,16 @@ class Encoding {
 
   Pattern kind_ = Pattern::Gpt2;
   std::string pattern_;
-  std::string arena_;                      // every token's bytes, back to back
-  std::vector<uint32_t> offset_, length_;  // per rank, into arena_ (length 0: no token)
+  // Every token's bytes, back to back, then kArenaSlack zero bytes so that
+  // fixed-size loads from any token's start stay inside.
+  static constexpr size_t kArenaSlack = 16;
+  std::string arena_;
+  struct Span {
+    uint8_t head[16];         // the first 16 bytes, zero-padded: decoding a
+                              // short token reads no arena (one cache miss, not two)
+    uint32_t offset, length;  // into arena_; length 0: no token
+  };
+  std::vector<Span> span_;  // per rank
   std::vector<Slot> table_;  // open addressing, at most half full
   uint64_t mask_ = 0;
   std::vector<std::pair<std::string, Rank>> specials_;

@@ -1,5 +1,7 @@
 #include "unicode.h"
 
+#include <cstring>
+
 #include <algorithm>
 #include <array>
 #include <iterator>
@@ -36,5 +38,46 @@ const std::array<uint8_t, 0x10000> kBmpTable = build_bmp();
 const uint8_t* const kBmpClasses = kBmpTable.data();
 
 uint8_t astral_class(uint32_t cp) { return cp == kInvalid ? 0 : classify(cp); }
+
+namespace {
+constexpr uint64_t kHighBits = 0x8080808080808080ull;
+inline uint64_t load8(const uint8_t* s) {
+  uint64_t w;
+  std::memcpy(&w, s, 8);
+  return w;
+}
+}  // namespace
+
+bool is_ascii(const uint8_t* s, size_t n) {
+  uint64_t any = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) any |= load8(s + i);
+  for (; i < n; ++i) any |= s[i];
+  return (any & kHighBits) == 0;
+}
+
+bool utf8_to_utf16(const uint8_t* s, size_t n, std::u16string& out) {
+  out.resize(n);  // UTF-16 never needs more units than UTF-8 has bytes
+  char16_t* o = out.data();
+  for (size_t i = 0; i < n;) {
+    if (i + 8 <= n && (load8(s + i) & kHighBits) == 0) {  // eight ASCII bytes
+      for (int k = 0; k < 8; ++k) o[k] = s[i + k];
+      o += 8, i += 8;
+      continue;
+    }
+    size_t len;
+    const uint32_t cp = decode_utf8(s, n, i, len);
+    if (cp == kInvalid) return false;
+    if (cp < 0x10000) {
+      *o++ = static_cast<char16_t>(cp);
+    } else {
+      *o++ = static_cast<char16_t>(0xD800 + ((cp - 0x10000) >> 10));
+      *o++ = static_cast<char16_t>(0xDC00 + ((cp - 0x10000) & 0x3FF));
+    }
+    i += len;
+  }
+  out.resize(static_cast<size_t>(o - out.data()));
+  return true;
+}
 
 }  // namespace llmk::bpe

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace llmk::bpe {
 
@@ -54,5 +55,12 @@ inline uint32_t decode_utf8(const uint8_t* s, size_t n, size_t i, size_t& len) {
   len = 1;
   return kInvalid;
 }
+
+// Whether every byte of s[0, n) is below 0x80.
+bool is_ascii(const uint8_t* s, size_t n);
+
+// s[0, n) as UTF-16 in `out` (replacing its contents); false when s is not
+// well-formed UTF-8 (overlongs, surrogates, code points past U+10FFFF).
+bool utf8_to_utf16(const uint8_t* s, size_t n, std::u16string& out);
 
 }  // namespace llmk::bpe
