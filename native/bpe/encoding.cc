@@ -84,16 +84,16 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     max_id = std::max(max_id, id);
   }
   e.span_.resize(count);
+  e.short_.resize(count);
   for (uint32_t rank = 0; rank < count; ++rank) {
     const uint8_t len = *r.take(1, "token length");
     const uint8_t* bytes = r.take(len, "token");
-    Span& span = e.span_[rank];
-    std::memcpy(span.head, bytes, std::min<size_t>(len, sizeof span.head));
-    span.offset = static_cast<uint32_t>(e.arena_.size());
-    span.length = len;
+    e.span_[rank] = {static_cast<uint32_t>(e.arena_.size()), len};
+    Short& s = e.short_[rank];
+    std::memcpy(s.head, bytes, std::min<size_t>(len, sizeof s.head));
+    s.length = len;
     e.arena_.append(reinterpret_cast<const char*>(bytes), len);
   }
-  e.arena_.append(kArenaSlack, '\0');
   if (has_merges) {
     // Version 2: u8 flags (bit 0: ignore_merges, 1: character symbols, 2: byte_fallback, 3: fuse_unk),
     // u32 unknown-token id (or ~0), u32 count, {u32 left, u32 right, u32 result} per merge, by priority.
@@ -430,25 +430,27 @@ void Encoding::decode(const uint32_t* ids, size_t n, std::string& out) const {
   // One pass, into a buffer sized for ~4 bytes a token and grown as needed.
   out.resize(n * 4 + 64);
   size_t at = 0;
-  const char* arena = arena_.data();
-  const Span* spans = span_.data();
-  const size_t n_spans = span_.size();
+  const Short* shorts = short_.data();
+  const size_t n_shorts = short_.size();
   for (size_t i = 0; i < n; ++i) {
-    // The span table (1.6 MB for cl100k) is larger than the L2 cache.
-    if (i + 16 < n && ids[i + 16] < n_spans) __builtin_prefetch(spans + ids[i + 16]);
+    // The table (1.6 MB for cl100k) is larger than the L2 cache.
+    if (i + 16 < n && ids[i + 16] < n_shorts) __builtin_prefetch(shorts + ids[i + 16]);
     const Rank id = ids[i];
-    const bool in_arena = id < n_spans && spans[id].length != 0;
+    // Most tokens are short: a fixed 16-byte copy of the entry (head and
+    // length byte), then an advance by the token's length; the buffer
+    // keeps 16 bytes of room for the overshoot. Locals, not members, in
+    // this loop: stores through a byte pointer may alias anything and would
+    // force reloads of the members.
+    if (id < n_shorts && shorts[id].length - 1u < sizeof(Short::head)) {
+      if (out.size() - at < 16) out.resize(2 * out.size());
+      std::memcpy(out.data() + at, &shorts[id], 16);
+      at += shorts[id].length;
+      continue;
+    }
     std::string_view bytes;
-    if (in_arena) bytes = std::string_view(arena + spans[id].offset, spans[id].length);
-    else if (!token_bytes(id, bytes)) bad_token(id);
+    if (!token_bytes(id, bytes)) bad_token(id);
     if (out.size() - at < bytes.size() + 16) out.resize(2 * out.size() + bytes.size() + 16);
-    // Most tokens are short: a fixed 16-byte copy of the span's head, then
-    // an advance by the token's length; the buffer keeps 16 bytes of room
-    // for the overshoot. Locals, not members, in this loop:
-    // stores through a byte pointer may alias anything and would force
-    // reloads of the members.
-    if (in_arena && bytes.size() <= 16) std::memcpy(out.data() + at, spans[id].head, 16);
-    else std::memcpy(out.data() + at, bytes.data(), bytes.size());
+    std::memcpy(out.data() + at, bytes.data(), bytes.size());
     at += bytes.size();
   }
   out.resize(at);

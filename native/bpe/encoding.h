@@ -66,16 +66,20 @@ class Encoding {
 
   Pattern kind_ = Pattern::Gpt2;
   std::string pattern_;
-  // Every token's bytes, back to back, then kArenaSlack zero bytes so that
-  // fixed-size loads from any token's start stay inside.
-  static constexpr size_t kArenaSlack = 16;
-  std::string arena_;
+  std::string arena_;  // every token's bytes, back to back
   struct Span {
-    uint8_t head[16];         // the first 16 bytes, zero-padded: decoding a
-                              // short token reads no arena (one cache miss, not two)
     uint32_t offset, length;  // into arena_; length 0: no token
   };
   std::vector<Span> span_;  // per rank
+  // For decoding, per rank: the first 15 bytes (zero-padded) and the length
+  // (0: no token), so that a short token costs one cache miss, not two.
+  // Apart from span_, which encoding reads and which stays small.
+  struct Short {
+    uint8_t head[15];
+    uint8_t length;
+  };
+  static_assert(sizeof(Short) == 16, "decode copies whole entries");
+  std::vector<Short> short_;
   std::vector<Slot> table_;  // open addressing, at most half full
   uint64_t mask_ = 0;
   std::vector<std::pair<std::string, Rank>> specials_;
