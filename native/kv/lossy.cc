@@ -12,9 +12,10 @@
 // with the dtype resolved once per tile.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "codec.h"
-#include "half_rows.h"
+#include "lossy_rows.h"
 #include "rans.h"
 
 namespace llmk::kv {
@@ -424,50 +425,48 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
   std::vector<double> step(rows);
   for (uint32_t row = 0; row < rows; ++row) step[row] = t.raw[row] ? 0 : row_step(p, t, row);
   const bool key = t.kind == Kind::Key;
-  // A token row at a time: residuals, then each predictor's channels in their
-  // own loop (no per-element branch on the predictor), then the values.
-  std::vector<int64_t> res(dim);
-  std::vector<uint32_t> odd(dim);
-  std::vector<uint32_t> channels[4];
-  for (uint32_t d = 0; d < dim; ++d) channels[predictor[d]].push_back(d);
-  with_dtype(p.dtype, [&](auto T) {
-    for (uint32_t tok = 0; tok < tokens; ++tok) {
-      const size_t first = static_cast<size_t>(tok) * dim;
+  // A token row at a time: residuals, predictions (each channel's predictor
+  // chosen by masks, so the loop has no branch and vectorizes), then the
+  // values a row at a time.
+  std::vector<int32_t> base_row(dim);
+  std::vector<int32_t> use_base(dim), use_previous(dim), use_anchor(dim);  // all ones or zero
+  for (uint32_t d = 0; d < dim; ++d) {
+    use_base[d] = predictor[d] == static_cast<uint8_t>(Predictor::None) ? -1 : 0;
+    use_previous[d] = predictor[d] == static_cast<uint8_t>(Predictor::Previous) ? -1 : 0;
+    use_anchor[d] = predictor[d] == static_cast<uint8_t>(Predictor::Anchor) ? -1 : 0;
+    if (key) base_row[d] = static_cast<int32_t>(t.base[d]);
+  }
+  const size_t width = dtype_size(p.dtype);
+  for (uint32_t tok = 0; tok < tokens; ++tok) {
+    const size_t first = static_cast<size_t>(tok) * dim;
+    if (!key) std::fill(base_row.begin(), base_row.end(), static_cast<int32_t>(t.base[tok]));
+    int32_t* q = t.q.data() + first;
+    // Previous and Anchor fall back to the row base where they have no row.
+    const RowSources sources{base_row.data(),
+                             tok > 0 ? q - dim : base_row.data(),
+                             tok % kAnchorGroup ? q - static_cast<size_t>(tok % kAnchorGroup) * dim : base_row.data(),
+                             use_base.data(), use_previous.data(), use_anchor.data()};
+    const uint8_t* z = symbols.data() + first;
+    if (std::memchr(z, 255, dim) == nullptr) {
+      if (!codes_row(z, sources, q, dim)) corrupt("code out of range");
+    } else {
+      // A row with escapes: residuals up to 2^40, in int64.
       for (uint32_t d = 0; d < dim; ++d) {
-        uint64_t z = symbols[first + d];
-        if (z == 255) {
+        uint64_t e = z[d];
+        if (e == 255) {
           const uint64_t extra = esc.varint();
           if (extra > (uint64_t{1} << 40)) corrupt("residual out of range");
-          z += extra;
+          e += extra;
         }
-        res[d] = unzigzag(z);
-      }
-      int32_t* q = t.q.data() + first;
-      const int32_t* previous = tok > 0 ? q - dim : nullptr;
-      const int32_t* anchor = tok % kAnchorGroup ? q - static_cast<size_t>(tok % kAnchorGroup) * dim : nullptr;
-      auto put = [&](uint32_t d, int64_t prediction) {
-        const int64_t v = res[d] + prediction;
+        const int64_t v = unzigzag(e) + prediction_of(sources, d);
         if (v <= -kMaxCode || v >= kMaxCode) corrupt("code out of range");
         q[d] = static_cast<int32_t>(v);
-      };
-      for (uint32_t d : channels[static_cast<int>(Predictor::None)]) put(d, t.base[key ? d : tok]);
-      for (uint32_t d : channels[static_cast<int>(Predictor::Previous)]) put(d, previous ? previous[d] : t.base[key ? d : tok]);
-      for (uint32_t d : channels[static_cast<int>(Predictor::Anchor)]) put(d, anchor ? anchor[d] : t.base[key ? d : tok]);
-      for (uint32_t d : channels[static_cast<int>(Predictor::Zero)]) put(d, 0);
-      if constexpr (decltype(T)::value == DType::F16) {
-        // Through float32 rounded to odd, then a whole row to f16 at once (F16C where there is one).
-        for (uint32_t d = 0; d < dim; ++d) odd[d] = to_float_odd(static_cast<double>(q[d]) * step[key ? d : tok]);
-        f16_from_odd_floats(odd.data(), static_cast<uint16_t*>(out) + first, dim);
-      } else if (key) {
-        for (uint32_t d = 0; d < dim; ++d) store_element<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[d]);
-      } else {
-        for (uint32_t d = 0; d < dim; ++d) store_element<decltype(T)::value>(out, first + d, static_cast<double>(q[d]) * step[tok]);
       }
     }
-  });
+    dequantize_row(p.dtype, q, key ? step.data() : step.data() + tok, key ? 1 : 0, static_cast<uint8_t*>(out) + first * width, dim);
+  }
   if (esc.left()) corrupt("unused escapes");
   if (raw_bytes) {
-    const size_t width = dtype_size(p.dtype);
     for (uint32_t row = 0; row < rows; ++row)
       if (t.raw[row])
         for (uint32_t k = 0; k < len; ++k) {

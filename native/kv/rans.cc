@@ -150,10 +150,16 @@ void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t
     out[i + 2] = decode_one(x2);
     out[i + 3] = decode_one(x3);
     if (end - q >= 8) {
-      for (uint32_t* s : {&x0, &x1, &x2, &x3}) {
-        if (*s < kRansL) *s = *s << 8 | *q++;
-        if (*s < kRansL) *s = *s << 8 | *q++;
-      }
+      // On the states themselves (a loop over their addresses would keep
+      // them in memory). Whether a state needs a byte is a coin toss: no
+      // jump; a second byte is rare (symbols below 1/256): a jump.
+      auto take = [&q](uint32_t& s) {
+        const uint32_t need = s < kRansL, mask = 0u - need;  // a select by mask: GCC turns ?: into a jump here
+        s = ((s << 8 | *q) & mask) | (s & ~mask);
+        q += need;
+        if (__builtin_expect(s < kRansL, 0)) s = s << 8 | *q++;
+      };
+      take(x0), take(x1), take(x2), take(x3);
     } else {
       renorm_checked(x0);
       renorm_checked(x1);

@@ -1,9 +1,10 @@
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "../common/cuda_api.h"
 #include "../kv/container.h"
-#include "../kv/half_rows.h"
+#include "../kv/lossy_rows.h"
 #include "../kv/rans.h"
 #include "checks.h"
 
@@ -60,19 +61,25 @@ void check_half_conversions() {
     expect(kv::double_to_f16(d) == kv::double_to_small<5, 10>(d), "fast f16 rounding of " + std::to_string(d));
     expect(kv::double_to_bf16(d) == kv::double_to_small<8, 7>(d), "fast bf16 rounding of " + std::to_string(d));
   }
-  // Whole rows (F16C on the AVX2 path) agree with the element-wise rounding.
-  std::vector<uint32_t> odd(4099);
-  std::vector<uint16_t> row(odd.size());
-  for (int round = 0; round < 200; ++round) {
-    std::vector<double> d(odd.size());
-    for (size_t i = 0; i < d.size(); ++i) {
+  // Whole rows (AVX2 and F16C where there are) agree with the element-wise
+  // rounding, for every dtype, per-channel steps and one step per row.
+  std::vector<int32_t> q(4099);
+  std::vector<double> steps(q.size());
+  std::vector<uint8_t> row(q.size() * 4), want(row.size());
+  for (int round = 0; round < 300; ++round) {
+    const int scale = static_cast<int>(rng() % 300) - 160;  // steps from tiny to past the float range
+    for (size_t i = 0; i < q.size(); ++i) {
       const uint64_t r = rng();
-      d[i] = std::ldexp(static_cast<double>(r >> 11) / 9007199254740992.0, static_cast<int>(((r >> 1) & 63) % 50) - 30) * ((r & 1) ? -1 : 1);
-      odd[i] = kv::to_float_odd(d[i]);
+      const int64_t half = int64_t{1} << ((r >> 58) % 31);  // codes of every magnitude below 2^30
+      q[i] = static_cast<int32_t>(static_cast<int64_t>(r % (2 * static_cast<uint64_t>(half))) - half);
+      steps[i] = std::ldexp(1.0 + static_cast<double>(rng() >> 11) / 9007199254740992.0, scale + static_cast<int>(rng() % 20));
     }
-    kv::f16_from_odd_floats(odd.data(), row.data(), odd.size());
-    for (size_t i = 0; i < d.size(); ++i)
-      expect(row[i] == kv::double_to_small<5, 10>(d[i]), "row f16 rounding of " + std::to_string(d[i]));
+    for (kv::DType t : {kv::DType::F32, kv::DType::F16, kv::DType::BF16})
+      for (size_t stride : {size_t(0), size_t(1)}) {
+        kv::dequantize_row(t, q.data(), steps.data(), stride, row.data(), q.size());
+        for (size_t i = 0; i < q.size(); ++i) kv::store_element(want.data(), t, i, static_cast<double>(q[i]) * steps[i * stride]);
+        expect(std::memcmp(row.data(), want.data(), q.size() * kv::dtype_size(t)) == 0, "row dequantization differs from the element-wise rounding");
+      }
   }
   // Ties round to even, and one step past the largest finite value overflows.
   expect(kv::double_to_f16(1.0 + 0x1p-11) == 0x3c00 && kv::double_to_f16(1.0 + 3 * 0x1p-11) == 0x3c02, "f16 ties");

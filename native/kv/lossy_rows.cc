@@ -1,0 +1,33 @@
+#include "lossy_rows.h"
+
+#include "../common/cpu.h"
+#include "float_bits.h"
+
+namespace llmk::kv {
+
+namespace {
+inline bool avx2() {
+#if defined(__x86_64__) || defined(_M_X64)
+  return cpu_path() == CpuPath::Avx2;
+#else
+  return false;
+#endif
+}
+}  // namespace
+
+bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {
+  if (avx2()) return codes_row_avx2(z, s, q, n);
+  int32_t out_of_range = 0;
+  for (size_t d = 0; d < n; ++d) {
+    q[d] = code_of(z, s, d);
+    out_of_range |= (q[d] <= -kMaxCode) | (q[d] >= kMaxCode);
+  }
+  return !out_of_range;
+}
+
+void dequantize_row(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n) {
+  if (avx2()) return dequantize_row_avx2(t, q, step, stride, out, n);
+  for (size_t d = 0; d < n; ++d) store_element(out, t, d, static_cast<double>(q[d]) * step[d * stride]);
+}
+
+}  // namespace llmk::kv
