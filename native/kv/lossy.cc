@@ -30,34 +30,57 @@ void with_dtype(DType t, F&& fn) {
   else fn(std::integral_constant<DType, DType::BF16>());
 }
 
-template <DType T>
-void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
+// bits mode, a token row at a time through the row stages (AVX2 where there
+// is): the same codes as quantize_tile below, whose maxError checks stay
+// element by element.
+void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
   const uint32_t tokens = t.tokens, dim = t.dim, rows = t.rows();
   const bool key = t.kind == Kind::Key;
-  std::vector<double> lo(rows, INFINITY), hi(rows, -INFINITY), step(rows, 0);
-  size_t i = 0;
-  for (uint32_t tok = 0; tok < tokens; ++tok)
-    for (uint32_t d = 0; d < dim; ++d, ++i) {
-      const uint32_t r = key ? d : tok;
-      const double x = load_element<T>(data, i);
-      if (!std::isfinite(x)) t.raw[r] = 1;
-      lo[r] = std::min(lo[r], x);
-      hi[r] = std::max(hi[r], x);
-    }
+  const size_t stride = key ? 1 : 0, width = dtype_size(p.dtype);
+  auto row_of = [&](uint32_t tok) { return static_cast<const uint8_t*>(data) + static_cast<size_t>(tok) * dim * width; };
+  std::vector<double> lo(rows, INFINITY), hi(rows, -INFINITY), step(rows, 0), inverse(rows, 0);
+  for (uint32_t tok = 0; tok < tokens; ++tok) {
+    const size_t r = key ? 0 : tok;
+    extent_row(p.dtype, row_of(tok), RowExtent{lo.data() + r, hi.data() + r, t.raw.data() + r, stride}, dim);
+  }
   for (uint32_t r = 0; r < rows; ++r) {
-    if (t.raw[r]) continue;
-    if (!p.bits) {
-      step[r] = 2 * p.max_error;
-      continue;
-    }
     int index;
+    if (t.raw[r]) continue;
     if (bits_step(p.bits, lo[r], hi[r], &index)) {
       t.step_index[r] = static_cast<int16_t>(index);
       step[r] = step_for_index(index);
+      inverse[r] = 1 / step[r];
     } else {
       t.raw[r] = 1;
     }
   }
+  std::vector<int32_t> base(rows, INT32_MAX);
+  std::vector<uint8_t> out_of_range(rows, 0);
+  for (uint32_t tok = 0; tok < tokens; ++tok) {
+    const size_t r = key ? 0 : tok;
+    quantize_row(p.dtype, row_of(tok), RowCoder{step.data() + r, inverse.data() + r, base.data() + r, out_of_range.data() + r, stride},
+                 t.q.data() + static_cast<size_t>(tok) * dim, dim);
+  }
+  for (uint32_t r = 0; r < rows; ++r) {
+    t.raw[r] |= out_of_range[r];
+    t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
+    if (!t.raw[r]) continue;
+    t.step_index[r] = 0;
+    for (uint32_t k = 0; k < (key ? tokens : dim); ++k) t.q[element_index(t.kind, dim, r, k)] = 0;
+  }
+}
+
+// maxError mode: step 2 * maxError, and every code checked after rounding to
+// the dtype (element by element; bits mode is quantize_tile_bits).
+template <DType T>
+void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
+  const uint32_t tokens = t.tokens, dim = t.dim, rows = t.rows();
+  const bool key = t.kind == Kind::Key;
+  const double step = 2 * p.max_error;
+  size_t i = 0;
+  for (uint32_t tok = 0; tok < tokens; ++tok)
+    for (uint32_t d = 0; d < dim; ++d, ++i)
+      if (!std::isfinite(load_element<T>(data, i))) t.raw[key ? d : tok] = 1;
   std::vector<int32_t> base(rows, INT32_MAX);
   i = 0;
   for (uint32_t tok = 0; tok < tokens; ++tok)
@@ -65,30 +88,25 @@ void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
       const uint32_t r = key ? d : tok;
       if (t.raw[r]) continue;
       const double x = load_element<T>(data, i);
-      const double v = x / step[r];
+      const double v = x / step;
       if (!(std::fabs(v) < static_cast<double>(kMaxCode))) {
         t.raw[r] = 1;
         continue;
       }
+      // maxError is a promise about the decoded dtype value: check it, and
+      // try the neighbouring codes when rounding to the dtype breaks it.
       double q = round_even(v);
-      if (!p.bits) {
-        // maxError is a promise about the decoded dtype value: check it, and
-        // try the neighbouring codes when rounding to the dtype breaks it.
-        auto ok = [&](double c) { return std::fabs(rounded_to<T>(c * step[r]) - x) <= p.max_error; };
-        if (!ok(q)) {
-          if (ok(q - 1)) q -= 1;
-          else if (ok(q + 1)) q += 1;
-          else t.raw[r] = 1;
-        }
+      auto ok = [&](double c) { return std::fabs(rounded_to<T>(c * step) - x) <= p.max_error; };
+      if (!ok(q)) {
+        if (ok(q - 1)) q -= 1;
+        else if (ok(q + 1)) q += 1;
+        else t.raw[r] = 1;
       }
       if (!(std::fabs(q) < static_cast<double>(kMaxCode))) t.raw[r] = 1;
       t.q[i] = static_cast<int32_t>(q);
       base[r] = std::min(base[r], t.q[i]);
     }
-  for (uint32_t r = 0; r < rows; ++r) {
-    t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
-    if (t.raw[r]) t.step_index[r] = 0;
-  }
+  for (uint32_t r = 0; r < rows; ++r) t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
   i = 0;
   for (uint32_t tok = 0; tok < tokens; ++tok)
     for (uint32_t d = 0; d < dim; ++d, ++i)
@@ -316,6 +334,7 @@ void quantize(const CodecParams& p, Kind kind, const void* data, uint32_t tokens
   t.base.assign(rows, 0);
   t.step_index.assign(rows, 0);
   t.raw.assign(rows, 0);
+  if (p.bits) return quantize_tile_bits(p, data, t);
   with_dtype(p.dtype, [&](auto T) { quantize_tile<decltype(T)::value>(p, data, t); });
 }
 
@@ -420,8 +439,10 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
     raw_bytes = raw_tile.data();
   }
   // Codes and values in one pass (dequantize's arithmetic); raw rows are
-  // written over afterwards.
-  t.q.assign(n, 0);
+  // written over afterwards. Predictions reach back at most to the group's
+  // anchor, so the codes live in a ring of kAnchorGroup token rows (the
+  // anchor of token t's group is always ring row 0).
+  std::vector<int32_t> ring(static_cast<size_t>(kAnchorGroup) * dim);
   std::vector<double> step(rows);
   for (uint32_t row = 0; row < rows; ++row) step[row] = t.raw[row] ? 0 : row_step(p, t, row);
   const bool key = t.kind == Kind::Key;
@@ -440,11 +461,12 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
   for (uint32_t tok = 0; tok < tokens; ++tok) {
     const size_t first = static_cast<size_t>(tok) * dim;
     if (!key) std::fill(base_row.begin(), base_row.end(), static_cast<int32_t>(t.base[tok]));
-    int32_t* q = t.q.data() + first;
+    const uint32_t in_group = tok % kAnchorGroup;
+    int32_t* q = ring.data() + static_cast<size_t>(in_group) * dim;
     // Previous and Anchor fall back to the row base where they have no row.
     const RowSources sources{base_row.data(),
-                             tok > 0 ? q - dim : base_row.data(),
-                             tok % kAnchorGroup ? q - static_cast<size_t>(tok % kAnchorGroup) * dim : base_row.data(),
+                             tok == 0 ? base_row.data() : in_group ? q - dim : ring.data() + (kAnchorGroup - 1) * static_cast<size_t>(dim),
+                             in_group ? ring.data() : base_row.data(),
                              use_base.data(), use_previous.data(), use_anchor.data()};
     const uint8_t* z = symbols.data() + first;
     if (std::memchr(z, 255, dim) == nullptr) {

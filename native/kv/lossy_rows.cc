@@ -1,7 +1,6 @@
 #include "lossy_rows.h"
 
 #include "../common/cpu.h"
-#include "float_bits.h"
 
 namespace llmk::kv {
 
@@ -14,6 +13,16 @@ inline bool avx2() {
 #endif
 }
 }  // namespace
+
+void extent_row(DType t, const void* row, const RowExtent& e, size_t n) {
+  if (avx2()) return extent_row_avx2(t, row, e, n);
+  for (size_t d = 0; d < n; ++d) extend(e, d * e.stride, load_element(row, t, d));
+}
+
+void quantize_row(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n) {
+  if (avx2()) return quantize_row_avx2(t, row, c, q, n);
+  for (size_t d = 0; d < n; ++d) q[d] = code(c, d * c.stride, load_element(row, t, d));
+}
 
 bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {
   if (avx2()) return codes_row_avx2(z, s, q, n);

@@ -1,12 +1,53 @@
-// The per-token-row stages of lossy decoding, with an AVX2 path (and F16C)
-// that gives the same bits as the portable one; the self-test compares them.
+// The per-token-row stages of lossy coding (quantizing in bits mode, and
+// decoding), with an AVX2 path (and F16C) that gives the same results as the
+// portable one; the self-test compares them.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 
 #include "codec.h"
+#include "float_bits.h"
 
 namespace llmk::kv {
+
+// Quantizing, pass 1: the running minimum and maximum of the row's values,
+// and a flag for values that are not finite — per channel (stride 1, keys:
+// lo[d], hi[d], nonfinite[d]) or for the whole row (stride 0, values).
+struct RowExtent {
+  double *lo, *hi;
+  uint8_t* nonfinite;
+  size_t stride;
+};
+void extent_row(DType t, const void* row, const RowExtent& e, size_t n);
+inline void extend(const RowExtent& e, size_t r, double x) {  // one element, as both paths do it
+  e.nonfinite[r] |= !std::isfinite(x);
+  e.lo[r] = std::min(e.lo[r], x);
+  e.hi[r] = std::max(e.hi[r], x);
+}
+
+// Quantizing, pass 2: q[d] = round_even(x[d] / step), the running minimum of
+// the codes, and a flag for codes outside (-kMaxCode, kMaxCode) (their q is
+// then unspecified: such rows are stored raw). Per channel or per row, as
+// RowExtent. `inverse` holds 1 / step: the fast path multiplies, and divides
+// wherever the product lies close enough to a rounding boundary to differ.
+struct RowCoder {
+  const double *step, *inverse;
+  int32_t* base;
+  uint8_t* out_of_range;
+  size_t stride;
+};
+void quantize_row(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n);
+inline int32_t code(const RowCoder& c, size_t r, double x) {  // one element, as both paths do it
+  const double v = round_even(x / c.step[r]);
+  if (!(std::fabs(v) < static_cast<double>(kMaxCode))) {
+    c.out_of_range[r] = 1;
+    return 0;
+  }
+  c.base[r] = std::min(c.base[r], static_cast<int32_t>(v));
+  return static_cast<int32_t>(v);
+}
 
 // Where each channel's prediction comes from: the three rows, and per
 // channel a mask (all ones or zero) choosing among them; a channel whose
@@ -36,6 +77,8 @@ bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 void dequantize_row(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n);
 
 // lossy_rows_avx2.cc
+void extent_row_avx2(DType t, const void* row, const RowExtent& e, size_t n);
+void quantize_row_avx2(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n);
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n);
 

@@ -10,7 +10,9 @@
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
 
-#include "float_bits.h"
+#include <algorithm>
+#include <cmath>
+#include <type_traits>
 
 namespace llmk::kv {
 
@@ -23,7 +25,7 @@ inline __m128i float_odd4(__m256d x) {
   const __m256d back = _mm256_cvtps_pd(f);
   const __m256d magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
   const __m256d inexact = _mm256_cmp_pd(back, x, _CMP_NEQ_OQ);
-  const __m256d away = _mm256_and_pd(inexact, _mm256_cmp_pd(_mm256_and_pd(back, magnitude), _mm256_and_pd(x, magnitude), _CMP_GT_OQ));
+  const __m256d away = _mm256_cmp_pd(_mm256_and_pd(back, magnitude), _mm256_and_pd(x, magnitude), _CMP_GT_OQ);  // implies inexact
   const __m256i low_halves = _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6);
   const __m128i inexact32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(inexact), low_halves));
   const __m128i away32 = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(_mm256_castpd_si256(away), low_halves));
@@ -61,7 +63,118 @@ void rows(const int32_t* q, const double* step, size_t stride, void* out, size_t
   for (; d < n; ++d) store_element<T>(out, d, static_cast<double>(q[d]) * step[d * stride]);
 }
 
+// Eight elements of a row as float32 (exact for every dtype).
+template <DType T>
+inline __m256 load8(const void* row, size_t d) {
+  if constexpr (T == DType::F32) {
+    return _mm256_loadu_ps(static_cast<const float*>(row) + d);
+  } else {
+    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d));
+    if constexpr (T == DType::F16) return _mm256_cvtph_ps(h);
+    else return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+
+inline __m256d step4(const double* p, size_t stride, size_t d) { return stride ? _mm256_loadu_pd(p + d) : _mm256_broadcast_sd(p); }
+
+template <DType T>
+void extent(const void* row, const RowExtent& e, size_t n) {
+  const __m256 inf = _mm256_set1_ps(INFINITY);
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  __m256d row_lo = _mm256_set1_pd(INFINITY), row_hi = _mm256_set1_pd(-INFINITY);
+  int row_bad = 0;
+  size_t d = 0;
+  for (; d + 8 <= n; d += 8) {
+    const __m256 x = load8<T>(row, d);
+    const int bad = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(x, magnitude), inf, _CMP_NLT_UQ));
+    const __m256d x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(x)), x1 = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
+    if (e.stride) {
+      // Channel rows: elementwise. A lane that is NaN leaves lo/hi as they
+      // were (the row is raw anyway), as std::min/max do.
+      _mm256_storeu_pd(e.lo + d, _mm256_min_pd(x0, _mm256_loadu_pd(e.lo + d)));
+      _mm256_storeu_pd(e.lo + d + 4, _mm256_min_pd(x1, _mm256_loadu_pd(e.lo + d + 4)));
+      _mm256_storeu_pd(e.hi + d, _mm256_max_pd(x0, _mm256_loadu_pd(e.hi + d)));
+      _mm256_storeu_pd(e.hi + d + 4, _mm256_max_pd(x1, _mm256_loadu_pd(e.hi + d + 4)));
+      if (bad)
+        for (int k = 0; k < 8; ++k) e.nonfinite[d + k] |= (bad >> k) & 1;
+    } else {
+      row_lo = _mm256_min_pd(x0, _mm256_min_pd(x1, row_lo));
+      row_hi = _mm256_max_pd(x0, _mm256_max_pd(x1, row_hi));
+      row_bad |= bad;
+    }
+  }
+  if (!e.stride) {
+    alignas(32) double lo[4], hi[4];
+    _mm256_store_pd(lo, row_lo);
+    _mm256_store_pd(hi, row_hi);
+    for (int k = 0; k < 4; ++k) e.lo[0] = std::min(e.lo[0], lo[k]), e.hi[0] = std::max(e.hi[0], hi[k]);
+    e.nonfinite[0] |= row_bad != 0;
+  }
+  for (; d < n; ++d) extend(e, d * e.stride, load_element<T>(row, d));
+}
+
+template <DType T>
+void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
+  const __m256d magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+  const __m256d half = _mm256_set1_pd(0.5), near = _mm256_set1_pd(0x1p-20), limit = _mm256_set1_pd(static_cast<double>(kMaxCode));
+  __m256i row_base = _mm256_set1_epi32(INT32_MAX);
+  int row_out = 0;
+  // Four codes: the product with 1 / step differs from the quotient by at
+  // most |v| 2^-51 <= 2^-21 for |v| < 2^30 (larger codes are out of range
+  // either way), so it rounds the same unless a half-integer lies within
+  // 2^-20 of it; then the lanes are divided.
+  auto codes4 = [&](__m256d x, size_t at, int& out_mask) {
+    __m256d v = _mm256_mul_pd(x, step4(c.inverse, c.stride, at));
+    const __m256d off = _mm256_and_pd(_mm256_sub_pd(_mm256_sub_pd(v, _mm256_floor_pd(v)), half), magnitude);
+    if (_mm256_movemask_pd(_mm256_cmp_pd(off, near, _CMP_LE_OQ))) v = _mm256_div_pd(x, step4(c.step, c.stride, at));
+    const __m256d codes = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    out_mask = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_and_pd(codes, magnitude), limit, _CMP_NLT_UQ));
+    return _mm256_cvtpd_epi32(codes);
+  };
+  size_t d = 0;
+  for (; d + 8 <= n; d += 8) {
+    const __m256 x = load8<T>(row, d);
+    int out0, out1;
+    const __m128i q0 = codes4(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), d, out0);
+    const __m128i q1 = codes4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), d + 4, out1);
+    const __m256i codes = _mm256_set_m128i(q1, q0);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + d), codes);
+    const int out = out0 | out1 << 4;
+    if (c.stride) {
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(c.base + d),
+                          _mm256_min_epi32(codes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.base + d))));
+      if (out)
+        for (int k = 0; k < 8; ++k) c.out_of_range[d + k] |= (out >> k) & 1;
+    } else {
+      row_base = _mm256_min_epi32(row_base, codes);
+      row_out |= out;
+    }
+  }
+  if (!c.stride) {
+    alignas(32) int32_t b[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(b), row_base);
+    for (int k = 0; k < 8; ++k) c.base[0] = std::min(c.base[0], b[k]);
+    c.out_of_range[0] |= row_out != 0;
+  }
+  for (; d < n; ++d) q[d] = code(c, d * c.stride, load_element<T>(row, d));
+}
+
+template <class F>
+void by_dtype(DType t, F&& f) {
+  if (t == DType::F32) f(std::integral_constant<DType, DType::F32>());
+  else if (t == DType::F16) f(std::integral_constant<DType, DType::F16>());
+  else f(std::integral_constant<DType, DType::BF16>());
+}
+
 }  // namespace
+
+void extent_row_avx2(DType t, const void* row, const RowExtent& e, size_t n) {
+  by_dtype(t, [&](auto T) { extent<decltype(T)::value>(row, e, n); });
+}
+
+void quantize_row_avx2(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n) {
+  by_dtype(t, [&](auto T) { quantize<decltype(T)::value>(row, c, q, n); });
+}
 
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {
   auto load = [](const int32_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };

@@ -81,6 +81,48 @@ void check_half_conversions() {
         expect(std::memcmp(row.data(), want.data(), q.size() * kv::dtype_size(t)) == 0, "row dequantization differs from the element-wise rounding");
       }
   }
+  // Quantizing rows (AVX2 where there is) agrees with the element-wise
+  // division, also where the fast path's product lands near a rounding
+  // boundary (values at and around half-integer multiples of the step).
+  for (int round = 0; round < 300; ++round) {
+    const size_t n = 1 + rng() % 300;
+    std::vector<float> x(n);
+    std::vector<uint16_t> half(n), brain(n);
+    std::vector<double> step(n), inverse(n);
+    for (size_t i = 0; i < n; ++i) {
+      step[i] = kv::step_for_index(static_cast<int>(rng() % 400) - 200);
+      inverse[i] = 1 / step[i];
+      const double k = static_cast<double>(static_cast<int64_t>(rng() % 2000) - 1000) + (rng() % 2 ? 0.5 : 0.0);
+      const int kind = static_cast<int>(rng() % 4);
+      const double v = kind == 0 ? k * step[i] : kind == 1 ? std::nextafter(k * step[i], 1e300) : kind == 2 ? std::nextafter(k * step[i], -1e300)
+                                                                                                      : std::ldexp(static_cast<double>(rng() % 100000) - 50000, static_cast<int>(rng() % 40) - 20);
+      x[i] = static_cast<float>(v);
+      half[i] = kv::double_to_f16(v);
+      brain[i] = kv::double_to_bf16(v);
+    }
+    if (round % 10 == 0) x[rng() % n] = round % 20 ? INFINITY : NAN;
+    for (kv::DType t : {kv::DType::F32, kv::DType::F16, kv::DType::BF16}) {
+      const void* row = t == kv::DType::F32 ? static_cast<const void*>(x.data()) : t == kv::DType::F16 ? half.data() : brain.data();
+      for (size_t stride : {size_t(0), size_t(1)}) {
+        const size_t rows = stride ? n : 1;
+        std::vector<double> lo(rows, INFINITY), hi(rows, -INFINITY), lo2 = lo, hi2 = hi;
+        std::vector<uint8_t> bad(rows, 0), bad2 = bad, out(rows, 0), out2 = out;
+        std::vector<int32_t> base(rows, INT32_MAX), base2 = base, q(n), q2(n);
+        kv::extent_row(t, row, kv::RowExtent{lo.data(), hi.data(), bad.data(), stride}, n);
+        kv::quantize_row(t, row, kv::RowCoder{step.data(), inverse.data(), base.data(), out.data(), stride}, q.data(), n);
+        const kv::RowExtent e{lo2.data(), hi2.data(), bad2.data(), stride};
+        const kv::RowCoder c{step.data(), inverse.data(), base2.data(), out2.data(), stride};
+        for (size_t i = 0; i < n; ++i) kv::extend(e, i * stride, kv::load_element(row, t, i)), q2[i] = kv::code(c, i * stride, kv::load_element(row, t, i));
+        expect(bad == bad2 && out == out2, "row quantization flags differ from the element-wise ones");
+        for (size_t r = 0; r < rows; ++r)
+          if (!bad[r]) expect(lo[r] == lo2[r] && hi[r] == hi2[r], "row extents differ from the element-wise ones");
+        for (size_t i = 0; i < n; ++i)
+          if (!out[i * stride] && !bad[i * stride]) expect(q[i] == q2[i], "row codes differ from the element-wise division");
+        for (size_t r = 0; r < rows; ++r)
+          if (!out[r] && !bad[r]) expect(base[r] == base2[r], "row code minimum differs");
+      }
+    }
+  }
   // Ties round to even, and one step past the largest finite value overflows.
   expect(kv::double_to_f16(1.0 + 0x1p-11) == 0x3c00 && kv::double_to_f16(1.0 + 3 * 0x1p-11) == 0x3c02, "f16 ties");
   expect(kv::double_to_f16(65520.0) == 0x7c00 && kv::double_to_f16(65519.99) == 0x7bff, "f16 overflow");
