@@ -131,24 +131,6 @@ void dequantize_tile(const CodecParams& p, const Quantized& t, const void* raw_s
     }
 }
 
-// What a predictor predicts for element (tok, d), given the codes before it.
-inline int64_t prediction(const Quantized& t, Predictor pred, uint32_t tok, uint32_t d) {
-  const size_t dim = t.dim;
-  switch (pred) {
-    case Predictor::Previous:
-      if (tok > 0) return t.q[(tok - 1) * dim + d];
-      break;
-    case Predictor::Anchor:
-      if (tok % kAnchorGroup) return t.q[(tok - tok % kAnchorGroup) * dim + d];
-      break;
-    case Predictor::Zero:
-      return 0;
-    case Predictor::None:
-      break;
-  }
-  return t.base[t.kind == Kind::Key ? d : tok];
-}
-
 // The residuals of token `tok` under one predictor, for every channel.
 void residual_row(const Quantized& t, Predictor pred, uint32_t tok, int64_t* out) {
   const size_t dim = t.dim;
@@ -222,6 +204,32 @@ constexpr Predictor kAllPredictors[kPredictors] = {Predictor::None, Predictor::P
 // RoPE the slowly rotating pairs are smooth across tokens, the fast ones are
 // not); all symbols share one frequency table, because on tiles of a few
 // thousand elements more tables cost more than they save (measured).
+// The per-channel predictors of a tile as masks, and the sources of a token
+// row's predictions (lossy_rows.h): Previous and Anchor fall back to the row
+// base where the row has none.
+class Predictions {
+ public:
+  Predictions(const Quantized& t, const uint8_t* predictor)
+      : t_(t), base_row_(t.dim), use_base_(t.dim), use_previous_(t.dim), use_anchor_(t.dim) {
+    for (uint32_t d = 0; d < t.dim; ++d) {
+      use_base_[d] = predictor[d] == static_cast<uint8_t>(Predictor::None) ? -1 : 0;
+      use_previous_[d] = predictor[d] == static_cast<uint8_t>(Predictor::Previous) ? -1 : 0;
+      use_anchor_[d] = predictor[d] == static_cast<uint8_t>(Predictor::Anchor) ? -1 : 0;
+      if (t.kind == Kind::Key) base_row_[d] = t.base[d];
+    }
+  }
+  // previous / anchor: the codes of tokens tok - 1 and tok - tok % kAnchorGroup (ignored where they do not exist).
+  RowSources row(uint32_t tok, const int32_t* previous, const int32_t* anchor) {
+    if (t_.kind == Kind::Value) std::fill(base_row_.begin(), base_row_.end(), t_.base[tok]);
+    return {base_row_.data(), tok > 0 ? previous : base_row_.data(), tok % kAnchorGroup ? anchor : base_row_.data(),
+            use_base_.data(), use_previous_.data(), use_anchor_.data()};
+  }
+
+ private:
+  const Quantized& t_;
+  std::vector<int32_t> base_row_, use_base_, use_previous_, use_anchor_;  // masks: all ones or zero
+};
+
 struct ResidualPlan {
   std::vector<uint8_t> predictor;  // per channel
   std::vector<uint8_t> symbols;    // element order
@@ -252,14 +260,13 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
       uint8_t* out = sym[k].data() + static_cast<size_t>(j) * dim;
       for (uint32_t d = 0; d < dim; ++d) {
         const uint64_t z = zigzag(res[d]);
-        const uint8_t s = static_cast<uint8_t>(z < 255 ? z : 255);
-        out[d] = s;
-        ++hist[k][s];
+        out[d] = static_cast<uint8_t>(z < 255 ? z : 255);
         // About 2 log2(z) + 1 bits: good enough to rank predictors per channel.
         cost[d] += z < 255 ? 2 * (32 - __builtin_clz(static_cast<uint32_t>(z) + 1)) : 40;
         if (z >= 255) escape_bits[k] += 8 * varint_bytes(z - 255);
       }
     }
+    count_symbols(sym[k].data(), sym[k].size(), hist[k]);
   }
   std::vector<uint8_t> mixed(dim, 0);
   for (uint32_t d = 0; d < dim; ++d)
@@ -292,15 +299,19 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
   plan.symbols.resize(n);
   plan.escapes = ByteWriter();
   uint32_t final_hist[256] = {0};
-  size_t i = 0;
-  for (uint32_t tok = 0; tok < tokens; ++tok)
-    for (uint32_t d = 0; d < dim; ++d, ++i) {
-      const uint64_t z = zigzag(t.q[i] - prediction(t, static_cast<Predictor>(plan.predictor[d]), tok, d));
-      const uint8_t s = static_cast<uint8_t>(z < 255 ? z : 255);
-      plan.symbols[i] = s;
-      ++final_hist[s];
+  Predictions predictions(t, plan.predictor.data());
+  for (uint32_t tok = 0; tok < tokens; ++tok) {
+    const int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
+    const RowSources sources = predictions.row(tok, tok > 0 ? q - dim : q, q - static_cast<size_t>(tok % kAnchorGroup) * dim);
+    uint8_t* sym = plan.symbols.data() + static_cast<size_t>(tok) * dim;
+    for (uint32_t d = 0; d < dim; ++d) {
+      // Codes and predictions lie in (-2^30, 2^30): the difference fits int32.
+      const uint32_t z = zigzag32(q[d] - prediction_of(sources, d));
+      sym[d] = static_cast<uint8_t>(std::min<uint32_t>(z, 255));
       if (z >= 255) plan.escapes.varint(z - 255);
     }
+  }
+  count_symbols(plan.symbols.data(), n, final_hist);
   plan.uses_base = uses_base_k(best);
   plan.cost_bits = entropy_bits(final_hist, n) + 8.0 * plan.escapes.size() + (plan.uses_base ? base_bits : 0) +
                    (best == kPredictors ? 2.0 * dim : 0);
@@ -449,25 +460,13 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
   // A token row at a time: residuals, predictions (each channel's predictor
   // chosen by masks, so the loop has no branch and vectorizes), then the
   // values a row at a time.
-  std::vector<int32_t> base_row(dim);
-  std::vector<int32_t> use_base(dim), use_previous(dim), use_anchor(dim);  // all ones or zero
-  for (uint32_t d = 0; d < dim; ++d) {
-    use_base[d] = predictor[d] == static_cast<uint8_t>(Predictor::None) ? -1 : 0;
-    use_previous[d] = predictor[d] == static_cast<uint8_t>(Predictor::Previous) ? -1 : 0;
-    use_anchor[d] = predictor[d] == static_cast<uint8_t>(Predictor::Anchor) ? -1 : 0;
-    if (key) base_row[d] = static_cast<int32_t>(t.base[d]);
-  }
+  Predictions predictions(t, predictor.data());
   const size_t width = dtype_size(p.dtype);
   for (uint32_t tok = 0; tok < tokens; ++tok) {
     const size_t first = static_cast<size_t>(tok) * dim;
-    if (!key) std::fill(base_row.begin(), base_row.end(), static_cast<int32_t>(t.base[tok]));
     const uint32_t in_group = tok % kAnchorGroup;
     int32_t* q = ring.data() + static_cast<size_t>(in_group) * dim;
-    // Previous and Anchor fall back to the row base where they have no row.
-    const RowSources sources{base_row.data(),
-                             tok == 0 ? base_row.data() : in_group ? q - dim : ring.data() + (kAnchorGroup - 1) * static_cast<size_t>(dim),
-                             in_group ? ring.data() : base_row.data(),
-                             use_base.data(), use_previous.data(), use_anchor.data()};
+    const RowSources sources = predictions.row(tok, in_group ? q - dim : ring.data() + (kAnchorGroup - 1) * static_cast<size_t>(dim), ring.data());
     const uint8_t* z = symbols.data() + first;
     if (std::memchr(z, 255, dim) == nullptr) {
       if (!codes_row(z, sources, q, dim)) corrupt("code out of range");

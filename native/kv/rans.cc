@@ -178,8 +178,8 @@ void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t
     corrupt("rANS payload does not decode to its initial state");
 }
 
-// hist[s] = occurrences of s in p[0..n). Four partial counts, so runs of one
-// symbol do not serialise on a single counter.
+}  // namespace
+
 void count_symbols(const uint8_t* p, size_t n, uint32_t hist[256]) {
   uint32_t part[4][256] = {};
   size_t i = 0;
@@ -192,8 +192,6 @@ void count_symbols(const uint8_t* p, size_t n, uint32_t hist[256]) {
   for (; i < n; ++i) ++part[0][p[i]];
   for (int s = 0; s < 256; ++s) hist[s] = part[0][s] + part[1][s] + part[2][s] + part[3][s];
 }
-
-}  // namespace
 
 double entropy_bits(const uint32_t hist[256], size_t n) {
   double bits = 0;
