@@ -216,8 +216,10 @@ struct Change {
 // Word::merge: the pair's own count is not decremented, only its neighbours'.
 // `fits(x, y)`: whether a token joining x and y may exist (maxTokenBytes); a
 // neighbour pair that may not is never counted, as in the reference.
+// Writes the changes at `changes` (room for 2 * length + 4: each merge makes
+// at most four, and at most length / 2 merges happen) and returns their end.
 template <class Fits>
-void merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, std::vector<Change>& changes, Fits&& fits) {
+Change* merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, Change* changes, Fits&& fits) {
   uint32_t* s = w.symbols;
   uint32_t i = 0;
 #ifdef __SSE2__
@@ -241,19 +243,20 @@ void merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, std::vector<Ch
 #endif
     if (s[i] == a && s[i + 1] == b) {
       if (i > 0) {
-        changes.push_back({make_pair(s[i - 1], a), -1, 0});
-        if (fits(s[i - 1], merged)) changes.push_back({make_pair(s[i - 1], merged), 1, 0});
+        *changes++ = {make_pair(s[i - 1], a), -1, 0};
+        if (fits(s[i - 1], merged)) *changes++ = {make_pair(s[i - 1], merged), 1, 0};
       }
       s[i] = merged;
       std::memmove(s + i + 1, s + i + 2, (w.length - i - 2) * sizeof(uint32_t));
       --w.length;
       if (i + 1 < w.length) {
-        changes.push_back({make_pair(b, s[i + 1]), -1, 0});
-        if (fits(merged, s[i + 1])) changes.push_back({make_pair(merged, s[i + 1]), 1, 0});
+        *changes++ = {make_pair(b, s[i + 1]), -1, 0};
+        if (fits(merged, s[i + 1])) *changes++ = {make_pair(merged, s[i + 1]), 1, 0};
       }
     }
     ++i;
   }
+  return changes;
 }
 
 }  // namespace
@@ -340,8 +343,10 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
         if (ws.empty() || ws.back() != i) ws.push_back(i);
       }
     }
-    for (size_t k = 0; k < pairs.size(); ++k)
-      queue.push({static_cast<uint64_t>(pair_counts[pairs[k]]), pairs[k], static_cast<uint32_t>(k)});
+    // Heapified at once (linear), not pushed one by one.
+    std::vector<Candidate> initial(pairs.size());
+    for (size_t k = 0; k < pairs.size(); ++k) initial[k] = {static_cast<uint64_t>(pair_counts[pairs[k]]), pairs[k], static_cast<uint32_t>(k)};
+    queue = std::priority_queue<Candidate, std::vector<Candidate>, Lower>(Lower(), std::move(initial));
   }
   // New candidates from the (pair, word) occurrences one merge created, grouped
   // by pair through a small hash table (words arrive in increasing order).
@@ -376,7 +381,8 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
     }
     sets.clear();
   };
-  std::vector<Change> changes;
+  std::vector<Change> changes;  // a buffer: the first n_changes are this merge's
+  size_t n_changes = 0;
   std::vector<std::pair<Pair, uint32_t>> grown;
   while (vocab() < limit && !queue.empty()) {
     if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Cancelled();
@@ -399,22 +405,23 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
       if (k + 16 < ws.size()) __builtin_prefetch(&words[ws[k + 16]]);
       if (k + 8 < ws.size()) __builtin_prefetch(words[ws[k + 8]].symbols);
       const uint32_t wi = ws[k];
-      const size_t first = changes.size();
-      merge_word(words[wi], a, b, merged, changes, fits);
+      const size_t begin = n_changes, room = n_changes + 2 * size_t(words[wi].length) + 4;
+      if (changes.size() < room) changes.resize(2 * room);
+      n_changes = static_cast<size_t>(merge_word(words[wi], a, b, merged, changes.data() + begin, fits) - changes.data());
       const int64_t count = static_cast<int64_t>(words[wi].count);
-      for (size_t c = first; c < changes.size(); ++c) {
+      for (size_t c = begin; c < n_changes; ++c) {
         changes[c].word = wi;
         changes[c].delta *= count;
       }
     }
     // The counts table is large: fetch each change's slot a few changes ahead.
-    for (size_t c = 0; c < changes.size(); ++c) {
-      if (c + 8 < changes.size()) pair_counts.prefetch(changes[c + 8].pair);
+    for (size_t c = 0; c < n_changes; ++c) {
+      if (c + 8 < n_changes) pair_counts.prefetch(changes[c + 8].pair);
       const Change& ch = changes[c];
       pair_counts[ch.pair] += ch.delta;
       if (ch.delta > 0) grown.emplace_back(ch.pair, ch.word);
     }
-    changes.clear();
+    n_changes = 0;
     std::vector<uint32_t>().swap(pool[top.words]);
     push_sets(grown);
   }
