@@ -200,6 +200,11 @@ double entropy_bits(const uint32_t hist[256], size_t n) {
   return bits;
 }
 
+// A stream is entropy-coded only when that saves at least 1/32 of its raw
+// size: decoding rANS costs ~2 ns a symbol, copying raw bytes next to nothing,
+// and near-random planes (low mantissa bytes) would save well under 3 %.
+constexpr double kWorthCoding = 31.0 / 32.0;
+
 void put_stream(ByteWriter& w, const uint8_t* sym, size_t n) {
   if (n == 0) {
     w.u8(kRaw);
@@ -214,8 +219,8 @@ void put_stream(ByteWriter& w, const uint8_t* sym, size_t n) {
     w.u8(sym[0]);
     return;
   }
-  // Raw unless the entropy promises a clear gain (the table costs bytes).
-  if (entropy_bits(hist, n) / 8 + 2 * present + 24 < static_cast<double>(n)) {
+  // Raw unless the entropy promises a clear gain (the table costs bytes too).
+  if (entropy_bits(hist, n) / 8 + 2 * present + 24 < kWorthCoding * static_cast<double>(n)) {
     uint32_t freq[256];
     normalize(hist, n, freq);
     std::vector<uint8_t> buf;
@@ -236,7 +241,7 @@ void put_stream(ByteWriter& w, const uint8_t* sym, size_t n) {
     for (int s = 0; s < 256; ++s)
       if (freq[s]) head.varint(freq[s]);
     head.varint(payload_size);
-    if (head.size() + payload_size < n) {
+    if (static_cast<double>(head.size() + payload_size) < kWorthCoding * static_cast<double>(n)) {
       w.bytes(head.buffer().data(), head.size());
       w.bytes(payload, payload_size);
       return;
