@@ -136,6 +136,14 @@ export const trainSuite: Suite = {
             : { suite: 'train', name: `${label}: ${name}`, medianMs: r.ms, 'x tokenizers': typeof hf === 'string' ? NaN : hf.ms / r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges });
         }
       }
+      // Without pre-tokenization (each line one word: SuperBPE's worst case), in tokenizers' own configuration.
+      log('train Brown, no pre-tokenizer: tokenizers');
+      const hfWhole = run(['tokenizers', brown, '--pattern=none']);
+      const oursWhole = run(['ours', brown, '30000', 'false', '--pattern=none']);
+      for (const [name, r] of [['tokenizers default trainer (30000)', hfWhole], ['llm-kernels, same configuration', oursWhole]] as const)
+        rows.push(typeof r === 'string'
+          ? { suite: 'train', name: `Brown, no pre-tokenizer: ${name}`, medianMs: NaN, note: r }
+          : { suite: 'train', name: `Brown, no pre-tokenizer (pattern 'none'): ${name}`, medianMs: r.ms, 'x tokenizers': typeof hfWhole === 'string' ? NaN : hfWhole.ms / r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges });
       rows.push(...superRows(brown, dir, log), ...bytesRows(log));
       rows.push(...mergeBatchRows(log));
     } finally {

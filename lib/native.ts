@@ -95,7 +95,7 @@ export interface NativeBpeWordCounter {
 export interface NativeBinding {
   CancelToken: new () => NativeCancelToken;
   BpeEncoding: new (data: Uint8Array) => NativeBpeEncoding;
-  BpeWordCounter: new (pattern: 'gpt2' | 'cl100k' | 'o200k' | 'superword') => NativeBpeWordCounter;
+  BpeWordCounter: new (pattern: 'gpt2' | 'cl100k' | 'o200k' | 'whole' | 'superword') => NativeBpeWordCounter;
   KvStreamEncoder: new (layout: NativeKvLayout) => NativeKvStreamEncoder;
   info(): NativeInfo;
   setThreads(n: number): void;

@@ -22,9 +22,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 interface Model { model: { vocab: Record<string, number>; merges: [string, string][] } }
 
-function hfTrain(file: string): { json: Model; tok: InstanceType<typeof hf.Tokenizer> } {
+function hfTrain(file: string, useRegex = true): { json: Model; tok: InstanceType<typeof hf.Tokenizer> } {
   const tok = new hf.Tokenizer(hf.BPE.empty());
-  tok.setPreTokenizer(hf.byteLevelPreTokenizer(false, true));
+  tok.setPreTokenizer(hf.byteLevelPreTokenizer(false, useRegex));
   tok.train([file]);
   const out = join(dir, 'hf.json');
   tok.save(out);
@@ -41,15 +41,19 @@ const udhr = udhrTexts();
 
 
 describe('Tokenizer.train: identical to tokenizers BpeTrainer', () => {
-  const cases: [string, () => string][] = [
-    ['English prose (Brown sample)', () => brown],
+  const cases: [string, () => string, 'gpt2' | 'none'][] = [
+    ['English prose (Brown sample)', () => brown, 'gpt2'],
     // Every language at least once; the whole set would take the oracle too long, so each contributes its first 2,000 characters.
-    ['all 532 UDHR languages', () => udhr.map((u) => u.text.slice(0, 2000)).join('\n')],
+    ['all 532 UDHR languages', () => udhr.map((u) => u.text.slice(0, 2000)).join('\n'), 'gpt2'],
+    // No pre-tokenizer (ByteLevel with use_regex false): each line is one word and merges cross
+    // spaces. Lines deduplicated: a line repeated verbatim would become one token past our
+    // 255-byte limit, which tokenizers does not have.
+    ['English prose without pre-tokenization (pattern none)', () => [...new Set(brown.split('\n'))].join('\n'), 'none'],
   ];
-  it.each(cases)('%s: same vocabulary, same merges in the same order, same ids when encoding', async (name, text) => {
+  it.each(cases)('%s: same vocabulary, same merges in the same order, same ids when encoding', async (name, text, pattern) => {
     const file = corpus(`${name.length}.txt`, text());
-    const oracle = hfTrain(file);
-    const ours = await Tokenizer.train({ files: [file] }, { initialAlphabet: false, vocabSize: 30000 });
+    const oracle = hfTrain(file, pattern === 'gpt2');
+    const ours = await Tokenizer.train({ files: [file] }, { initialAlphabet: false, vocabSize: 30000, pattern });
     const json = JSON.parse(ours.toHuggingFace()) as Model;
     expect(Object.keys(json.model.vocab).length).toBe(Object.keys(oracle.json.model.vocab).length);
     expect(json.model.vocab).toEqual(oracle.json.model.vocab);
@@ -131,6 +135,7 @@ describe('Tokenizer.train: options and sources', () => {
   it('rejects what it does not do, clearly', async () => {
     await expect(Tokenizer.train([brown], { mode: 'bits' as 'bpe' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([brown], { pattern: 'llama' as 'gpt2' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
+    await expect(Tokenizer.train([brown], { pattern: 'none', mode: 'superbpe' })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION', message: /pattern 'none'/ });
     await expect(Tokenizer.train([brown], { vocabSize: 0 })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([brown], { specialTokens: ['a', 'a'] })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
     await expect(Tokenizer.train([1 as unknown as string])).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_ARGUMENT' });

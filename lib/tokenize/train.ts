@@ -41,8 +41,13 @@ export interface TrainOptions {
   chunkBytes?: number;
   /** Mode 'bytes': the longest token, in bytes (default 16). */
   maxTokenBytes?: number;
-  /** Pre-tokenizer pattern: 'gpt2' (default; tokenizers' ByteLevel), 'cl100k' or 'o200k' (a Split before ByteLevel). */
-  pattern?: 'gpt2' | 'cl100k' | 'o200k';
+  /**
+   * Pre-tokenizer pattern: 'gpt2' (default; tokenizers' ByteLevel), 'cl100k' or 'o200k' (a Split
+   * before ByteLevel), or 'none': no pre-tokenizer, each sequence is one word and merges cross
+   * spaces (tokenizers' ByteLevel with use_regex false). Tokens stop at 255 bytes (the
+   * encoder's limit; tokenizers has none), which text repeated verbatim can reach here.
+   */
+  pattern?: 'gpt2' | 'cl100k' | 'o200k' | 'none';
   /** All 256 byte symbols from the start (default true; tokenizers' default trainer has none). */
   initialAlphabet?: boolean;
   /** Stop when the best pair occurs fewer times (default 0). */
@@ -142,7 +147,8 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
   const maxTokenBytes = o.maxTokenBytes === undefined ? (raw ? 16 : 255) : checkInt(o.maxTokenBytes, 'maxTokenBytes', 2, 255);
   if (!raw && (o.chunkBytes !== undefined || o.maxTokenBytes !== undefined))
     throw rangeError('ERR_LLMK_BAD_OPTION', "chunkBytes and maxTokenBytes apply to mode 'bytes'");
-  const pattern = checkChoice(o.pattern, 'pattern', ['gpt2', 'cl100k', 'o200k'] as const, 'gpt2');
+  const pattern = checkChoice(o.pattern, 'pattern', ['gpt2', 'cl100k', 'o200k', 'none'] as const, 'gpt2');
+  if (pattern === 'none' && mode !== 'bpe') throw rangeError('ERR_LLMK_BAD_OPTION', "pattern 'none' applies to mode 'bpe'");
   const specials = o.specialTokens ?? [];
   if (!Array.isArray(specials) || specials.some((s) => typeof s !== 'string' || s === '') || new Set(specials).size !== specials.length)
     throw typeError('ERR_LLMK_BAD_OPTION', 'specialTokens must be distinct non-empty strings');
@@ -157,7 +163,7 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
   if (mode !== 'superbpe' && o.transition !== undefined) throw rangeError('ERR_LLMK_BAD_OPTION', "transition applies to mode 'superbpe'");
   const superbpe = mode === 'superbpe' && transition < vocabSize;
   const native = loaded().native;
-  const counter = new native.BpeWordCounter(pattern);
+  const counter = new native.BpeWordCounter(pattern === 'none' ? 'whole' : pattern);
   const superwords = superbpe ? new native.BpeWordCounter('superword') : undefined;
   await feed(superwords ? [counter, superwords] : [counter], source, raw ? { raw, chunkBytes } : { raw }, threads, o.signal);
 
@@ -196,7 +202,8 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
     at += b.length;
   }
   packed.set(result.tokens, at);
-  const patternText = raw ? '' : superbpe ? SUPERWORD_PATTERN : pattern === 'gpt2' ? GPT2_PATTERN : pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN;
+  const whole = raw || pattern === 'none';
+  const patternText = whole ? '' : superbpe ? SUPERWORD_PATTERN : pattern === 'gpt2' ? GPT2_PATTERN : pattern === 'cl100k' ? CL100K_PATTERN : O200K_PATTERN;
   const data = encodingData({ data: packed, lengths }, patternText, Object.fromEntries(specials.map((sp, id) => [sp, id])), { flags: 0, unk: undefined, triples: result.merges });
   // The tokenizer.json, built only when asked for.
   const json = () => {
@@ -205,15 +212,15 @@ export async function trainBpe(source: TrainSource, options?: TrainOptions): Pro
       names.push(bytesToByteLevel(result.tokens.subarray(from, from + result.lengths[k]!)));
     const merges: [string, string][] = [];
     for (let i = 0; i < result.merges.length; i += 3) merges.push([names[result.merges[i]!]!, names[result.merges[i + 1]!]!]);
-    // Raw bytes: ByteLevel only maps bytes to characters (use_regex false), no split.
-    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: !raw && !superbpe && pattern === 'gpt2' };
+    // Raw bytes and pattern 'none': ByteLevel only maps bytes to characters (use_regex false), no split.
+    const byteLevel = { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: !whole && !superbpe && pattern === 'gpt2' };
     return {
       version: '1.0',
       truncation: null,
       padding: null,
       added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
       normalizer: null,
-      pre_tokenizer: raw || byteLevel.use_regex ? byteLevel : {
+      pre_tokenizer: whole || byteLevel.use_regex ? byteLevel : {
         type: 'Sequence',
         pretokenizers: [{ type: 'Split', pattern: { Regex: patternText }, behavior: 'Isolated', invert: false }, byteLevel],
       },

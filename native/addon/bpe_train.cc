@@ -1,5 +1,5 @@
 // BpeWordCounter: the JS-facing handle of a bpe::WordCounter and its training.
-//   new BpeWordCounter(pattern: 'gpt2' | 'cl100k' | 'o200k' | 'superword')
+//   new BpeWordCounter(pattern: 'gpt2' | 'cl100k' | 'o200k' | 'whole' | 'superword')
 //   addAsync(texts: (string | Uint8Array)[], { lines?, whole?, threads?, cancel? }): Promise<void>
 //       each text one sequence, or (lines) each '\n'-terminated line of each text, or
 //       (whole) each text one word, not pre-tokenized
@@ -37,7 +37,8 @@ class BpeWordCounter : public Napi::ObjectWrap<BpeWordCounter> {
     else if (name == "superword") p = bpe::Pattern::Superword;
     else if (name == "cl100k") p = bpe::Pattern::Cl100k;
     else if (name == "o200k") p = bpe::Pattern::O200k;
-    else throw_range(info.Env(), "ERR_LLMK_BAD_OPTION", "pattern must be 'gpt2', 'cl100k', 'o200k' or 'superword'");
+    else if (name == "whole") p = bpe::Pattern::Whole;
+    else throw_range(info.Env(), "ERR_LLMK_BAD_OPTION", "pattern must be 'gpt2', 'cl100k', 'o200k', 'whole' or 'superword'");
     counter_ = std::make_shared<bpe::WordCounter>(p);
   }
 
