@@ -406,7 +406,7 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
       if (k + 8 < ws.size()) __builtin_prefetch(words[ws[k + 8]].symbols);
       const uint32_t wi = ws[k];
       const size_t begin = n_changes, room = n_changes + 2 * size_t(words[wi].length) + 4;
-      if (changes.size() < room) changes.resize(2 * room);
+      if (changes.size() < room) changes.resize(room);  // capacity grows geometrically; only what is used is touched
       n_changes = static_cast<size_t>(merge_word(words[wi], a, b, merged, changes.data() + begin, fits) - changes.data());
       const int64_t count = static_cast<int64_t>(words[wi].count);
       for (size_t c = begin; c < n_changes; ++c) {
