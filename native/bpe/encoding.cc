@@ -45,10 +45,23 @@ struct Reader {
   }
 };
 
+// The first min(n, 8) bytes, zero-padded, little-endian. Fixed-size loads
+// only (two overlapping ones for 4-7 bytes): a memcpy of variable length is
+// a library call, and this runs twice for every pre-token.
 inline uint64_t load_head(const uint8_t* s, size_t n) {
-  uint64_t w = 0;
-  std::memcpy(&w, s, n < 8 ? n : 8);
-  return w;
+  if (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, s, 8);
+    return w;
+  }
+  if (n >= 4) {
+    uint32_t lo, hi;
+    std::memcpy(&lo, s, 4);
+    std::memcpy(&hi, s + n - 4, 4);
+    return lo | uint64_t(hi) << (8 * (n - 4));
+  }
+  if (n == 0) return 0;
+  return s[0] | uint64_t(s[n >> 1]) << (8 * (n >> 1)) | uint64_t(s[n - 1]) << (8 * (n - 1));
 }
 
 inline uint64_t hash_bytes(const uint8_t* s, size_t n) {
@@ -184,10 +197,15 @@ const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n, uint64
   for (uint64_t s = h & mask_;; s = (s + 1) & mask_) {
     const Slot& slot = table_[s];
     if (slot.rank == kNoRank) return &slot;
-    if (slot.check == check && slot.head == head &&
-        (n <= 8 || std::memcmp(arena_.data() + span_[slot.rank].offset + 8, bytes + 8, n - 8) == 0))
-      return &slot;
+    if (slot.check == check && slot.head == head && (n <= 8 || same_tail(slot.rank, bytes, n))) return &slot;
   }
+}
+
+// Whether bytes 8..n-1 of the piece equal those of token `rank` (n > 8, same length).
+bool Encoding::same_tail(Rank rank, const uint8_t* bytes, size_t n) const {
+  const uint8_t* token = reinterpret_cast<const uint8_t*>(arena_.data()) + span_[rank].offset;
+  if (n <= 16) return load_head(token + 8, n - 8) == load_head(bytes + 8, n - 8);  // no library call
+  return std::memcmp(token + 8, bytes + 8, n - 8) == 0;
 }
 
 Rank Encoding::rank_of(std::string_view bytes) const {

@@ -63,6 +63,7 @@ class Encoding {
   };
   const Slot* find_slot(const uint8_t* bytes, size_t n) const;
   const Slot* find_slot(const uint8_t* bytes, size_t n, uint64_t hash) const;
+  bool same_tail(Rank rank, const uint8_t* bytes, size_t n) const;
 
   Pattern kind_ = Pattern::Gpt2;
   std::string pattern_;
