@@ -108,7 +108,7 @@ function corpusScore(s: BleuStats, o: ResolvedBleuOptions): CorpusBleu {
 // Scoring may need more orders than the caller sees (method 5 reads order 5):
 // `keep` is how many orders the returned statistics show.
 function statsFor(candidates: Candidates, references: References, o: ResolvedBleuOptions, keep = o.statsOrder): BleuStats {
-  const batch = packBatch(candidates, references);
+  const batch = packBatch(candidates, references, true);  // the kernel's result does not keep the batch
   return splitStats(runStats(batch, o.statsOrder, o.threads) as Uint32Array, batch.count, o.statsOrder, keep);
 }
 
