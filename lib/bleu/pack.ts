@@ -66,8 +66,8 @@ function copySeq(seq: TokenSeq, into: Uint32Array, at: number, name: string): vo
 // Packing buffers reused by synchronous calls, which hand them to the kernel
 // and drop them before returning: a fresh megabyte-sized array costs its
 // zeroing and a page fault every 4 KiB (~0.5 ms of a 6 ms BLEU call). Kept
-// only up to 4 Mi tokens each; asynchronous calls always get their own.
-const SCRATCH_LIMIT = 1 << 22;
+// only up to 1 Mi tokens each (4 MiB); asynchronous calls always get their own.
+const SCRATCH_LIMIT = 1 << 20;
 const scratch: Record<string, Uint32Array> = {};
 
 function tokenBuffer(total: number, name: string, reuse: boolean): Uint32Array {
