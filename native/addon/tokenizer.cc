@@ -93,6 +93,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                 texts->size(), threads,
                 [&](size_t i) {
                   const std::string& t = (*texts)[i];
+                  (*results)[i].reserve(t.size() / 3 + 8);  // as encodeOrdinary: no regrowth on typical text
                   enc->encode_ordinary(reinterpret_cast<const uint8_t*>(t.data()), t.size(), (*results)[i]);
                 },
                 cancel_flag);
