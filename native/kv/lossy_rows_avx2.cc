@@ -1,10 +1,13 @@
 // Compiled in the AVX2 unit (with -mfma -mf16c); only called when cpu_path()
-// says AVX2. Eight elements at a time. Codes: residual symbols widened and
-// zigzag-decoded, plus the masked predictions. Values: codes to float64 (exact), times the
-// step (one IEEE multiply, as the portable path), then to the dtype — float32
-// directly; f16 and bf16 through float32 rounded to odd (to_float_odd, four
-// lanes at once), which a final round to nearest even turns into the
-// correctly rounded value.
+// says AVX2. Eight elements at a time, loaded as float32 (exact for every
+// dtype) and widened to float64 where the portable path computes in float64.
+// Quantizing: extents in float64 lanes; codes by the reciprocal, divided where
+// it could round differently. Decoding: residual symbols widened and
+// zigzag-decoded, plus the masked predictions; values = code times step (one
+// IEEE multiply, as the portable path), then to the dtype — float32 directly,
+// f16 and bf16 through float32 rounded to odd (to_float_odd, four lanes at
+// once), which a final round to nearest even turns into the correctly
+// rounded value.
 #include "lossy_rows.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -34,7 +37,7 @@ inline __m128i float_odd4(__m256d x) {
 }
 
 template <DType T>
-void rows(const int32_t* q, const double* step, size_t stride, void* out, size_t n) {
+void dequantize(const int32_t* q, const double* step, size_t stride, void* out, size_t n) {
   size_t d = 0;
   for (; d + 8 <= n; d += 8) {
     const __m256i codes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + d));
@@ -202,9 +205,7 @@ bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n)
 }
 
 void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n) {
-  if (t == DType::F32) rows<DType::F32>(q, step, stride, out, n);
-  else if (t == DType::F16) rows<DType::F16>(q, step, stride, out, n);
-  else rows<DType::BF16>(q, step, stride, out, n);
+  by_dtype(t, [&](auto T) { dequantize<decltype(T)::value>(q, step, stride, out, n); });
 }
 
 }  // namespace llmk::kv
