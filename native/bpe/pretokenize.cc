@@ -63,6 +63,24 @@ size_t run(const Text& t, size_t i, Pred pred) {
   return i;
 }
 
+// run(t, i, pred) with a fast path over ASCII: ascii(b) must agree with pred
+// on every ASCII character, which then needs no decoding or table lookup
+// (letter runs are most of the work on Latin-script text).
+template <class Ascii, class Pred>
+size_t run_ascii(const Text& t, size_t i, Ascii ascii, Pred pred) {
+  for (;;) {
+    while (i < t.n && t.s[i] < 0x80 && ascii(t.s[i])) ++i;
+    if (i >= t.n || t.s[i] < 0x80) return i;
+    const Cp c = t.at(i);
+    if (!pred(c)) return i;
+    i = c.end;
+  }
+}
+bool ascii_letter(uint8_t b) { return static_cast<uint8_t>((b | 0x20) - 'a') < 26; }
+bool ascii_lower(uint8_t b) { return static_cast<uint8_t>(b - 'a') < 26; }
+bool ascii_upper(uint8_t b) { return static_cast<uint8_t>(b - 'A') < 26; }
+size_t letters(const Text& t, size_t i) { return run_ascii(t, i, ascii_letter, is_letter); }
+
 // The whitespace alternatives at a whitespace character c0:
 // [\s*[\r\n]+ when `newline_rule`] | \s+(?!\S) | \s+
 size_t whitespace(const Text& t, size_t i, bool newline_rule) {
@@ -86,7 +104,7 @@ size_t gpt2(const Text& t, size_t i) {
   const size_t j = c0.cp == ' ' ? c0.end : i;
   if (j < t.n) {
     const Cp c1 = t.at(j);
-    if (is_letter(c1)) return run(t, c1.end, is_letter);
+    if (is_letter(c1)) return letters(t, c1.end);
     if (is_number(c1)) return run(t, c1.end, is_number);
     if (is_other(c1)) return run(t, c1.end, is_other);
   }
@@ -119,8 +137,8 @@ size_t cl100k(const Text& t, size_t i) {
   if (const size_t e = contraction(t, i, true)) return e;
   const Cp c0 = t.at(i);
   // [^\r\n\p{L}\p{N}]?\p{L}+
-  if (is_prefix(c0) && c0.end < t.n && is_letter(t.at(c0.end))) return run(t, c0.end, is_letter);
-  if (is_letter(c0)) return run(t, c0.end, is_letter);
+  if (is_prefix(c0) && c0.end < t.n && is_letter(t.at(c0.end))) return letters(t, c0.end);
+  if (is_letter(c0)) return letters(t, c0.end);
   return number_punct_space(t, i, c0, false);
 }
 
@@ -134,14 +152,19 @@ size_t upper_star_lower_plus(const Text& t, size_t start) {
   size_t u_end = start;
   size_t last_lw_in_run = SIZE_MAX;  // rightmost position in the U run that is also Lw
   while (u_end < t.n) {
+    if (t.s[u_end] < 0x80) {  // ASCII: only A-Z is U, and none of it Lw
+      if (!ascii_upper(t.s[u_end])) break;
+      ++u_end;
+      continue;
+    }
     const Cp c = t.at(u_end);
     if (!upperish(c)) break;
     if (lowerish(c)) last_lw_in_run = u_end;
     u_end = c.end;
   }
-  if (u_end < t.n && lowerish(t.at(u_end))) return run(t, u_end, lowerish);  // U* keeps its whole run
+  if (u_end < t.n && lowerish(t.at(u_end))) return run_ascii(t, u_end, ascii_lower, lowerish);  // U* keeps its whole run
   if (last_lw_in_run == SIZE_MAX) return 0;
-  return run(t, last_lw_in_run, lowerish);  // the Lw run stops inside the U run
+  return run_ascii(t, last_lw_in_run, ascii_lower, lowerish);  // the Lw run stops inside the U run
 }
 
 size_t o200k(const Text& t, size_t i) {
@@ -156,8 +179,8 @@ size_t o200k(const Text& t, size_t i) {
   if (const size_t e = upper_star_lower_plus(t, i)) return with_contraction(e);
   // [^\r\n\p{L}\p{N}]?[U]+[Lw]*(contraction)?
   if (is_prefix(c0) && c0.end < t.n && upperish(t.at(c0.end)))
-    return with_contraction(run(t, run(t, c0.end, upperish), lowerish));
-  if (upperish(c0)) return with_contraction(run(t, run(t, c0.end, upperish), lowerish));
+    return with_contraction(run_ascii(t, run_ascii(t, c0.end, ascii_upper, upperish), ascii_lower, lowerish));
+  if (upperish(c0)) return with_contraction(run_ascii(t, run_ascii(t, c0.end, ascii_upper, upperish), ascii_lower, lowerish));
   return number_punct_space(t, i, c0, true);
 }
 
