@@ -111,19 +111,22 @@ size_t gpt2(const Text& t, size_t i) {
   return whitespace(t, i, false);
 }
 
+// \p{N}{1,3} from the number c0: the end of c0 and at most two more numbers.
+size_t up_to_three_numbers(const Text& t, const Cp& c0) {
+  size_t end = c0.end;
+  for (int k = 1; k < 3 && end < t.n; ++k) {
+    const Cp c = t.at(end);
+    if (!is_number(c)) break;
+    end = c.end;
+  }
+  return end;
+}
+
 // The alternatives cl100k and o200k share after their word rules:
 // \p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+
 // (o200k lets '/' trail punctuation too: [\r\n/]*).
 size_t number_punct_space(const Text& t, size_t i, const Cp& c0, bool slash_trails) {
-  if (is_number(c0)) {
-    size_t e = c0.end;
-    for (int k = 1; k < 3 && e < t.n; ++k) {
-      const Cp c = t.at(e);
-      if (!is_number(c)) break;
-      e = c.end;
-    }
-    return e;
-  }
+  if (is_number(c0)) return up_to_three_numbers(t, c0);
   const size_t j = c0.cp == ' ' ? c0.end : i;
   if (j < t.n) {
     const Cp c1 = t.at(j);
@@ -190,15 +193,7 @@ size_t o200k(const Text& t, size_t i) {
 // Returns the end of the match at i, or 0.
 size_t superword_match(const Text& t, size_t i) {
   const Cp c0 = t.at(i);
-  if (is_number(c0)) {
-    size_t end = c0.end;
-    for (int k = 1; k < 3 && end < t.n; ++k) {
-      const Cp c = t.at(end);
-      if (!is_number(c)) break;
-      end = c.end;
-    }
-    return end;
-  }
+  if (is_number(c0)) return up_to_three_numbers(t, c0);
   const size_t start = c0.cp == ' ' ? c0.end : i;
   size_t end = start, others = 0;
   while (end < t.n) {
