@@ -28,10 +28,10 @@ inline uint32_t pick(uint32_t flag, uint32_t a, uint32_t b) {
   return (a & mask) | (b & ~mask);
 }
 
-
 // The n-grams of one order of one sentence, each with a dense id (0, 1, 2, …
 // in order of first insertion) so that per-n-gram counts live in short arrays.
-// Order 1 uses `insert`/`find` on the token: open addressing, mostly empty. From order 2 on, an n-gram is (prefix id, last unigram id) and most
+// Order 1 uses `insert`/`find` on the token: open addressing, mostly empty.
+// From order 2 on, an n-gram is (prefix id, last unigram id) and most
 // prefixes have one continuation in a sentence: `insert_child`/`find_child`
 // look first in a slot indexed by the prefix id, and only n-grams whose
 // prefix already has another continuation go to the hashed table.
