@@ -233,6 +233,7 @@ class Predictions {
 struct ResidualPlan {
   std::vector<uint8_t> predictor;  // per channel
   std::vector<uint8_t> symbols;    // element order
+  uint32_t hist[256] = {};         // of the symbols
   ByteWriter escapes;              // varints of symbols >= 255, element order
   double cost_bits = 0;            // residuals, escapes and (when used) row bases
   bool uses_base = false;          // a predictor needs the row bases, so they are stored
@@ -298,7 +299,6 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
   // The chosen plan over every token, with its exact cost.
   plan.symbols.resize(n);
   plan.escapes = ByteWriter();
-  uint32_t final_hist[256] = {0};
   Predictions predictions(t, plan.predictor.data());
   for (uint32_t tok = 0; tok < tokens; ++tok) {
     const int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
@@ -311,9 +311,9 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
       if (z >= 255) plan.escapes.varint(z - 255);
     }
   }
-  count_symbols(plan.symbols.data(), n, final_hist);
+  count_symbols(plan.symbols.data(), n, plan.hist);
   plan.uses_base = uses_base_k(best);
-  plan.cost_bits = entropy_bits(final_hist, n) + 8.0 * plan.escapes.size() + (plan.uses_base ? base_bits : 0) +
+  plan.cost_bits = entropy_bits(plan.hist, n) + 8.0 * plan.escapes.size() + (plan.uses_base ? base_bits : 0) +
                    (best == kPredictors ? 2.0 * dim : 0);
 }
 
@@ -389,7 +389,7 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   if (with_bases) put_signed_list(out, t.base);
   if (p.bits) put_signed_list(out, t.step_index);
   put_blob(out, best_plan.predictor.data(), best_plan.predictor.size());
-  put_stream(out, best_plan.symbols.data(), best_plan.symbols.size());
+  put_stream(out, best_plan.symbols.data(), best_plan.symbols.size(), best_plan.hist);
   put_blob(out, best_plan.escapes.buffer().data(), best_plan.escapes.size());
   if (any_raw) {
     const size_t width = dtype_size(p.dtype);

@@ -206,12 +206,16 @@ double entropy_bits(const uint32_t hist[256], size_t n) {
 constexpr double kWorthCoding = 31.0 / 32.0;
 
 void put_stream(ByteWriter& w, const uint8_t* sym, size_t n) {
+  uint32_t hist[256];
+  count_symbols(sym, n, hist);
+  put_stream(w, sym, n, hist);
+}
+
+void put_stream(ByteWriter& w, const uint8_t* sym, size_t n, const uint32_t hist[256]) {
   if (n == 0) {
     w.u8(kRaw);
     return;
   }
-  uint32_t hist[256];
-  count_symbols(sym, n, hist);
   int present = 0;
   for (int s = 0; s < 256; ++s) present += hist[s] != 0;
   if (present == 1) {

@@ -21,6 +21,8 @@ constexpr int kProbBits = 12;
 constexpr uint32_t kProbScale = 1u << kProbBits;
 
 void put_stream(ByteWriter& w, const uint8_t* symbols, size_t n);
+// The same with the symbols' histogram (count_symbols) already at hand.
+void put_stream(ByteWriter& w, const uint8_t* symbols, size_t n, const uint32_t hist[256]);
 void get_stream(ByteReader& r, uint8_t* out, size_t n);
 
 // A byte string of any length: varint length, then a stream.
