@@ -21,7 +21,7 @@ void extent_row(DType t, const void* row, const RowExtent& e, size_t n) {
 
 void quantize_row(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n) {
   if (avx2()) return quantize_row_avx2(t, row, c, q, n);
-  for (size_t d = 0; d < n; ++d) q[d] = code(c, d * c.stride, load_element(row, t, d));
+  for (size_t d = 0; d < n; ++d) q[d] = quantize_one(c, d * c.stride, load_element(row, t, d));
 }
 
 bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {

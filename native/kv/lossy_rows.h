@@ -39,7 +39,7 @@ struct RowCoder {
   size_t stride;
 };
 void quantize_row(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n);
-inline int32_t code(const RowCoder& c, size_t r, double x) {  // one element, as both paths do it
+inline int32_t quantize_one(const RowCoder& c, size_t r, double x) {  // one element, as both paths do it
   const double v = round_even(x / c.step[r]);
   if (!(std::fabs(v) < static_cast<double>(kMaxCode))) {
     c.out_of_range[r] = 1;

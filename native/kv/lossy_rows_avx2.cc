@@ -159,7 +159,7 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
     for (int k = 0; k < 8; ++k) c.base[0] = std::min(c.base[0], b[k]);
     c.out_of_range[0] |= row_out != 0;
   }
-  for (; d < n; ++d) q[d] = code(c, d * c.stride, load_element<T>(row, d));
+  for (; d < n; ++d) q[d] = quantize_one(c, d * c.stride, load_element<T>(row, d));
 }
 
 template <class F>

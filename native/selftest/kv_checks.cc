@@ -112,7 +112,7 @@ void check_half_conversions() {
         kv::quantize_row(t, row, kv::RowCoder{step.data(), inverse.data(), base.data(), out.data(), stride}, q.data(), n);
         const kv::RowExtent e{lo2.data(), hi2.data(), bad2.data(), stride};
         const kv::RowCoder c{step.data(), inverse.data(), base2.data(), out2.data(), stride};
-        for (size_t i = 0; i < n; ++i) kv::extend(e, i * stride, kv::load_element(row, t, i)), q2[i] = kv::code(c, i * stride, kv::load_element(row, t, i));
+        for (size_t i = 0; i < n; ++i) kv::extend(e, i * stride, kv::load_element(row, t, i)), q2[i] = kv::quantize_one(c, i * stride, kv::load_element(row, t, i));
         expect(bad == bad2 && out == out2, "row quantization flags differ from the element-wise ones");
         for (size_t r = 0; r < rows; ++r)
           if (!bad[r]) expect(lo[r] == lo2[r] && hi[r] == hi2[r], "row extents differ from the element-wise ones");
