@@ -101,13 +101,12 @@ void WordCounter::add_text(const uint8_t* s, size_t n) {
 }
 
 void WordCounter::add_lines(const uint8_t* s, size_t n) {
-  size_t start = 0;
-  for (size_t i = 0; i < n; ++i)
-    if (s[i] == '\n') {
-      add_text(s + start, i + 1 - start);
-      start = i + 1;
-    }
-  if (start < n) add_text(s + start, n - start);
+  for (size_t start = 0; start < n;) {
+    const void* nl = std::memchr(s + start, '\n', n - start);
+    const size_t end = nl ? static_cast<size_t>(static_cast<const uint8_t*>(nl) - s) + 1 : n;
+    add_text(s + start, end - start);
+    start = end;
+  }
 }
 
 void WordCounter::add_whole(const uint8_t* s, size_t n) {
@@ -212,56 +211,125 @@ struct Change {
   uint32_t word;  // set by the caller
 };
 
+// The first k >= i with s[k] == a and s[k + 1] == b, or n if there is none.
+inline uint32_t find_pair(const uint32_t* s, uint32_t i, uint32_t n, uint32_t a, uint32_t b) {
+#ifdef __SSE2__
+  // Four positions at a time (long words without spaces, as in Chinese or
+  // Thai, and raw-bytes chunks are scanned once per merge they hold).
+  const __m128i va = _mm_set1_epi32(static_cast<int>(a)), vb = _mm_set1_epi32(static_cast<int>(b));
+  auto hits = [&](uint32_t at) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + at));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + at + 1));
+    return _mm_and_si128(_mm_cmpeq_epi32(x, va), _mm_cmpeq_epi32(y, vb));
+  };
+  for (; i + 16 < n; i += 16) {
+    const __m128i any = _mm_or_si128(_mm_or_si128(hits(i), hits(i + 4)), _mm_or_si128(hits(i + 8), hits(i + 12)));
+    if (_mm_movemask_epi8(any)) break;
+  }
+  for (; i + 4 < n; i += 4) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 1));
+    const int hit = _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(_mm_cmpeq_epi32(x, va), _mm_cmpeq_epi32(y, vb))));
+    if (hit) return i + static_cast<uint32_t>(__builtin_ctz(static_cast<unsigned>(hit)));
+  }
+#endif
+  for (; i + 1 < n; ++i)
+    if (s[i] == a && s[i + 1] == b) return i;
+  return n;
+}
+
 // Merges every (a, b) in the word, left to right, as the reference's
 // Word::merge: the pair's own count is not decremented, only its neighbours'.
 // `fits(x, y)`: whether a token joining x and y may exist (maxTokenBytes); a
 // neighbour pair that may not is never counted, as in the reference.
 // Writes the changes at `changes` (room for 2 * length + 4: each merge makes
 // at most four, and at most length / 2 merges happen) and returns their end.
+// One pass: the symbols between occurrences move down once (a shift per
+// occurrence made long chunks quadratic).
 template <class Fits>
 Change* merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, Change* changes, Fits&& fits) {
   uint32_t* s = w.symbols;
-  uint32_t i = 0;
-#ifdef __SSE2__
-  const __m128i va = _mm_set1_epi32(static_cast<int>(a)), vb = _mm_set1_epi32(static_cast<int>(b));
-#endif
-  while (i + 1 < w.length) {
-#ifdef __SSE2__
-    // Skip four positions at a time while none starts the pair (long words
-    // without spaces, as in Chinese or Thai, are scanned once per merge).
-    while (i + 4 < w.length) {
-      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
-      const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 1));
-      const int hit = _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(_mm_cmpeq_epi32(x, va), _mm_cmpeq_epi32(y, vb))));
-      if (hit) {
-        i += static_cast<uint32_t>(__builtin_ctz(static_cast<unsigned>(hit)));
-        break;
-      }
-      i += 4;
+  const uint32_t n = w.length;
+  uint32_t out = 0;  // s[0, out) is merged; s[i, n) is still to read
+  for (uint32_t i = 0;;) {
+    const uint32_t k = find_pair(s, i, n, a, b);
+    if (out != i) std::memmove(s + out, s + i, (k - i) * sizeof(uint32_t));
+    out += k - i;
+    if (k == n) break;
+    if (out > 0) {
+      *changes++ = {make_pair(s[out - 1], a), -1, 0};
+      if (fits(s[out - 1], merged)) *changes++ = {make_pair(s[out - 1], merged), 1, 0};
     }
-    if (i + 1 >= w.length) break;
-#endif
-    if (s[i] == a && s[i + 1] == b) {
-      if (i > 0) {
-        *changes++ = {make_pair(s[i - 1], a), -1, 0};
-        if (fits(s[i - 1], merged)) *changes++ = {make_pair(s[i - 1], merged), 1, 0};
-      }
-      s[i] = merged;
-      std::memmove(s + i + 1, s + i + 2, (w.length - i - 2) * sizeof(uint32_t));
-      --w.length;
-      if (i + 1 < w.length) {
-        *changes++ = {make_pair(b, s[i + 1]), -1, 0};
-        if (fits(merged, s[i + 1])) *changes++ = {make_pair(merged, s[i + 1]), 1, 0};
-      }
+    s[out++] = merged;
+    i = k + 2;
+    if (i < n) {
+      *changes++ = {make_pair(b, s[i]), -1, 0};
+      if (fits(merged, s[i])) *changes++ = {make_pair(merged, s[i]), 1, 0};
     }
-    ++i;
   }
+  w.length = out;
   return changes;
 }
 
 }  // namespace
 
 namespace {
+
+// The words each pair gained during one merge, grouped by pair (a small hash
+// table, emptied by drain), pairs kept in the order they first appear; words
+// arrive in increasing order, so a repeat is always the group's last word.
+class GrownSets {
+ public:
+  void add(Pair p, uint32_t word) {
+    if (2 * (pairs_.size() + 1) > keys_.size()) grow();
+    size_t i = slot(p);
+    if (keys_[i] != p) {
+      keys_[i] = p;
+      index_[i] = static_cast<uint32_t>(pairs_.size());
+      pairs_.push_back(p);
+      slots_.push_back(i);
+      if (sets_.size() < pairs_.size()) sets_.emplace_back();
+    }
+    std::vector<uint32_t>& g = sets_[index_[i]];
+    if (g.empty() || g.back() != word) g.push_back(word);
+  }
+  // f(pair, its words) for each pair, in order; then empty again.
+  template <class F>
+  void drain(F&& f) {
+    for (size_t j = 0; j < pairs_.size(); ++j) {
+      f(pairs_[j], std::move(sets_[j]));
+      sets_[j].clear();  // moved-from: made empty for reuse
+      keys_[slots_[j]] = kEmpty;
+    }
+    pairs_.clear();
+    slots_.clear();
+  }
+
+ private:
+  static constexpr Pair kEmpty = ~Pair{0};
+  size_t slot(Pair p) const {
+    size_t i = static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> 32) & (keys_.size() - 1);
+    while (keys_[i] != kEmpty && keys_[i] != p) i = (i + 1) & (keys_.size() - 1);
+    return i;
+  }
+  void grow() {
+    keys_.assign(std::max<size_t>(64, 2 * keys_.size()), kEmpty);
+    index_.resize(keys_.size());
+    for (size_t j = 0; j < pairs_.size(); ++j) {
+      const size_t i = slot(pairs_[j]);
+      keys_[i] = pairs_[j];
+      index_[i] = static_cast<uint32_t>(j);
+      slots_[j] = i;
+    }
+  }
+  std::vector<Pair> keys_;
+  std::vector<uint32_t> index_;
+  std::vector<Pair> pairs_;
+  std::vector<size_t> slots_;  // of each pair in keys_
+  std::vector<std::vector<uint32_t>> sets_;
+};
+
+constexpr size_t kChangeBatch = 1 << 12;  // changes applied at once (24 B each)
 
 // The state both stages share: the vocabulary so far and the merges.
 class Trainer {
@@ -348,42 +416,20 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
     for (size_t k = 0; k < pairs.size(); ++k) initial[k] = {static_cast<uint64_t>(pair_counts[pairs[k]]), pairs[k], static_cast<uint32_t>(k)};
     queue = std::priority_queue<Candidate, std::vector<Candidate>, Lower>(Lower(), std::move(initial));
   }
-  // New candidates from the (pair, word) occurrences one merge created, grouped
-  // by pair through a small hash table (words arrive in increasing order).
-  std::vector<Pair> group_keys;
-  std::vector<uint32_t> group_index;
-  std::vector<Pair> group_pairs;
-  std::vector<std::vector<uint32_t>> groups;
-  auto push_sets = [&](std::vector<std::pair<Pair, uint32_t>>& sets) {
-    size_t cap = 16;
-    while (cap < 2 * sets.size()) cap <<= 1;
-    group_keys.assign(cap, ~Pair{0});
-    group_index.resize(cap);
-    group_pairs.clear();
-    groups.clear();
-    for (const auto& [p, w] : sets) {
-      size_t i = static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> 32) & (cap - 1);
-      while (group_keys[i] != ~Pair{0} && group_keys[i] != p) i = (i + 1) & (cap - 1);
-      if (group_keys[i] != p) {
-        group_keys[i] = p;
-        group_index[i] = static_cast<uint32_t>(groups.size());
-        group_pairs.push_back(p);
-        groups.emplace_back();
-      }
-      auto& g = groups[group_index[i]];
-      if (g.empty() || g.back() != w) g.push_back(w);
-    }
-    for (size_t j = 0; j < groups.size(); ++j) {
-      const int64_t count = pair_counts[group_pairs[j]];
-      if (count <= 0) continue;
-      pool.push_back(std::move(groups[j]));
-      queue.push({static_cast<uint64_t>(count), group_pairs[j], static_cast<uint32_t>(pool.size() - 1)});
-    }
-    sets.clear();
-  };
-  std::vector<Change> changes;  // a buffer: the first n_changes are this merge's
+  GrownSets grown;  // the (pair, word) occurrences this merge created
+  // A merge's count changes, applied a batch at a time (the counts table is
+  // large: each change's slot is fetched a few changes ahead).
+  std::vector<Change> changes;
   size_t n_changes = 0;
-  std::vector<std::pair<Pair, uint32_t>> grown;
+  auto apply_changes = [&] {
+    for (size_t c = 0; c < n_changes; ++c) {
+      if (c + 8 < n_changes) pair_counts.prefetch(changes[c + 8].pair);
+      const Change& ch = changes[c];
+      pair_counts[ch.pair] += ch.delta;
+      if (ch.delta > 0) grown.add(ch.pair, ch.word);
+    }
+    n_changes = 0;
+  };
   while (vocab() < limit && !queue.empty()) {
     if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Cancelled();
     Candidate top = queue.top();
@@ -413,17 +459,18 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
         changes[c].word = wi;
         changes[c].delta *= count;
       }
+      if (n_changes >= kChangeBatch) apply_changes();  // a merge in millions of places needs no millions of changes at once
     }
-    // The counts table is large: fetch each change's slot a few changes ahead.
-    for (size_t c = 0; c < n_changes; ++c) {
-      if (c + 8 < n_changes) pair_counts.prefetch(changes[c + 8].pair);
-      const Change& ch = changes[c];
-      pair_counts[ch.pair] += ch.delta;
-      if (ch.delta > 0) grown.emplace_back(ch.pair, ch.word);
-    }
-    n_changes = 0;
+    apply_changes();
     std::vector<uint32_t>().swap(pool[top.words]);
-    push_sets(grown);
+    // The new candidates, in the order their pairs first grew (the heap's
+    // layout, and so the order among equal candidates, follows the reference).
+    grown.drain([&](Pair p, std::vector<uint32_t>&& set) {
+      const int64_t count = pair_counts[p];
+      if (count <= 0) return;
+      pool.push_back(std::move(set));
+      queue.push({static_cast<uint64_t>(count), p, static_cast<uint32_t>(pool.size() - 1)});
+    });
   }
 }
 
