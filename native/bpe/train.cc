@@ -138,7 +138,7 @@ inline Pair make_pair(uint32_t a, uint32_t b) { return static_cast<uint64_t>(a) 
 struct Candidate {
   uint64_t count;
   Pair pair;
-  uint32_t words;  // index into the word-set pool
+  uint32_t words;  // its set in WordSets
 };
 
 // The reference's order: larger count first, then the smaller pair.
@@ -297,8 +297,8 @@ class GrownSets {
   template <class F>
   void drain(F&& f) {
     for (size_t j = 0; j < pairs_.size(); ++j) {
-      f(pairs_[j], std::move(sets_[j]));
-      sets_[j].clear();  // moved-from: made empty for reuse
+      f(pairs_[j], static_cast<const std::vector<uint32_t>&>(sets_[j]));
+      sets_[j].clear();  // its capacity serves the next merge
       keys_[slots_[j]] = kEmpty;
     }
     pairs_.clear();
@@ -327,6 +327,46 @@ class GrownSets {
   std::vector<Pair> pairs_;
   std::vector<size_t> slots_;  // of each pair in keys_
   std::vector<std::vector<uint32_t>> sets_;
+};
+
+// The word sets of queued candidates in one array (a vector per set was an
+// allocation per candidate, hundreds of thousands of them): a set is a span,
+// released once its candidate merges, and released spans are squeezed out
+// when they outweigh the live ones.
+class WordSets {
+ public:
+  uint32_t add(const std::vector<uint32_t>& set) {
+    if (words_.size() + set.size() > words_.capacity() && words_.size() > 2 * live_) compact();
+    if (spans_.size() == UINT32_MAX) throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 Gi candidate merges");
+    spans_.push_back({words_.size(), static_cast<uint32_t>(set.size())});
+    words_.insert(words_.end(), set.begin(), set.end());
+    live_ += set.size();
+    return static_cast<uint32_t>(spans_.size() - 1);
+  }
+  const uint32_t* data(uint32_t id) const { return words_.data() + spans_[id].offset; }
+  uint32_t size(uint32_t id) const { return spans_[id].size; }
+  void release(uint32_t id) {
+    live_ -= spans_[id].size;
+    spans_[id].size = 0;
+  }
+
+ private:
+  void compact() {  // spans lie in id order, so each moves down
+    size_t out = 0;
+    for (Span& sp : spans_) {
+      std::memmove(words_.data() + out, words_.data() + sp.offset, sp.size * sizeof(uint32_t));
+      sp.offset = out;
+      out += sp.size;
+    }
+    words_.resize(out);
+  }
+  struct Span {
+    size_t offset;
+    uint32_t size;
+  };
+  std::vector<uint32_t> words_;
+  std::vector<Span> spans_;
+  size_t live_ = 0;
 };
 
 constexpr size_t kChangeBatch = 1 << 12;  // changes applied at once (24 B each)
@@ -389,31 +429,25 @@ class Trainer {
 template <class Fits>
 void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
   PairCounts pair_counts;
-  std::vector<std::vector<uint32_t>> pool;  // word sets of candidates
+  WordSets sets;  // of the candidates
   std::priority_queue<Candidate, std::vector<Candidate>, Lower> queue;
   {
-    // The words of each pair, in word order (the pool index is kept as a count + 1 in a second map).
-    PairCounts list_of;
-    std::vector<Pair> pairs;
+    // Every pair's words, in word order; the candidates heapified at once
+    // (linear), not pushed one by one.
+    GrownSets initial_sets;
     for (uint32_t i = 0; i < words.size(); ++i) {
       const uint32_t* s = words[i].symbols;
       for (size_t k = 0; k + 1 < words[i].length; ++k) {
         if (!fits(s[k], s[k + 1])) continue;
         const Pair p = make_pair(s[k], s[k + 1]);
         pair_counts[p] += static_cast<int64_t>(words[i].count);
-        int64_t& slot = list_of[p];
-        if (!slot) {
-          pool.emplace_back();
-          pairs.push_back(p);
-          slot = static_cast<int64_t>(pool.size());
-        }
-        auto& ws = pool[static_cast<size_t>(slot - 1)];
-        if (ws.empty() || ws.back() != i) ws.push_back(i);
+        initial_sets.add(p, i);
       }
     }
-    // Heapified at once (linear), not pushed one by one.
-    std::vector<Candidate> initial(pairs.size());
-    for (size_t k = 0; k < pairs.size(); ++k) initial[k] = {static_cast<uint64_t>(pair_counts[pairs[k]]), pairs[k], static_cast<uint32_t>(k)};
+    std::vector<Candidate> initial;
+    initial_sets.drain([&](Pair p, const std::vector<uint32_t>& set) {
+      initial.push_back({static_cast<uint64_t>(pair_counts[p]), p, sets.add(set)});
+    });
     queue = std::priority_queue<Candidate, std::vector<Candidate>, Lower>(Lower(), std::move(initial));
   }
   GrownSets grown;  // the (pair, word) occurrences this merge created
@@ -445,11 +479,12 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
     const uint32_t merged = add_token(bytes_of(a) + bytes_of(b));
     out_.merges.push_back({a, b, merged});
     if (progress_) progress_->done = out_.merges.size();
-    const std::vector<uint32_t>& ws = pool[top.words];
-    for (size_t k = 0; k < ws.size(); ++k) {
+    const uint32_t* ws = sets.data(top.words);
+    const size_t n_words = sets.size(top.words);
+    for (size_t k = 0; k < n_words; ++k) {
       // The visits are memory-bound: fetch the words a few steps ahead.
-      if (k + 16 < ws.size()) __builtin_prefetch(&words[ws[k + 16]]);
-      if (k + 8 < ws.size()) __builtin_prefetch(words[ws[k + 8]].symbols);
+      if (k + 16 < n_words) __builtin_prefetch(&words[ws[k + 16]]);
+      if (k + 8 < n_words) __builtin_prefetch(words[ws[k + 8]].symbols);
       const uint32_t wi = ws[k];
       const size_t begin = n_changes, room = n_changes + 2 * size_t(words[wi].length) + 4;
       if (changes.size() < room) changes.resize(room);  // capacity grows geometrically; only what is used is touched
@@ -462,14 +497,12 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
       if (n_changes >= kChangeBatch) apply_changes();  // a merge in millions of places needs no millions of changes at once
     }
     apply_changes();
-    std::vector<uint32_t>().swap(pool[top.words]);
+    sets.release(top.words);
     // The new candidates, in the order their pairs first grew (the heap's
     // layout, and so the order among equal candidates, follows the reference).
-    grown.drain([&](Pair p, std::vector<uint32_t>&& set) {
+    grown.drain([&](Pair p, const std::vector<uint32_t>& set) {
       const int64_t count = pair_counts[p];
-      if (count <= 0) return;
-      pool.push_back(std::move(set));
-      queue.push({static_cast<uint64_t>(count), p, static_cast<uint32_t>(pool.size() - 1)});
+      if (count > 0) queue.push({static_cast<uint64_t>(count), p, sets.add(set)});
     });
   }
 }
