@@ -149,13 +149,32 @@ struct Lower {
   }
 };
 
-// A word's symbols live in one shared array (words[i] at offset, length
-// shrinking as merges apply): visiting the words of a pair then walks memory
-// in order instead of chasing one allocation per word.
-struct Word {
-  uint32_t* symbols;
-  uint32_t length;
-  uint64_t count;
+// Every word in one array, each as a header (its length, shrinking as merges
+// apply, and its count) followed by its symbols; a word is known by its
+// offset there. A visit then starts on one cache line (a separate array of
+// word records cost a second miss per visit), and visiting the words of a
+// pair walks memory in order.
+class Words {
+ public:
+  static constexpr uint32_t kHeader = 3;  // length, count low, count high
+  void add(const std::vector<uint32_t>& symbols, uint64_t count) {
+    if (data_.size() + kHeader + symbols.size() > UINT32_MAX)
+      throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 Gi symbols of distinct pre-tokens");
+    data_.insert(data_.end(), {static_cast<uint32_t>(symbols.size()), static_cast<uint32_t>(count), static_cast<uint32_t>(count >> 32)});
+    data_.insert(data_.end(), symbols.begin(), symbols.end());
+  }
+  uint32_t& length(uint32_t w) { return data_[w]; }
+  uint64_t count(uint32_t w) const { return data_[w + 1] | static_cast<uint64_t>(data_[w + 2]) << 32; }
+  uint32_t* symbols(uint32_t w) { return data_.data() + w + kHeader; }
+  void prefetch(uint32_t w) const { __builtin_prefetch(data_.data() + w); }
+  // f(word) for each word, in order: only before any merge (it steps by the lengths).
+  template <class F>
+  void for_each_unmerged(F&& f) {
+    for (size_t w = 0; w < data_.size(); w += kHeader + data_[w]) f(static_cast<uint32_t>(w));
+  }
+
+ private:
+  std::vector<uint32_t> data_;
 };
 
 // Pair -> count, open addressing with linear probing (pairs are never
@@ -247,9 +266,9 @@ inline uint32_t find_pair(const uint32_t* s, uint32_t i, uint32_t n, uint32_t a,
 // One pass: the symbols between occurrences move down once (a shift per
 // occurrence made long chunks quadratic).
 template <class Fits>
-Change* merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, Change* changes, Fits&& fits) {
-  uint32_t* s = w.symbols;
-  const uint32_t n = w.length;
+Change* merge_word(Words& words, uint32_t w, uint32_t a, uint32_t b, uint32_t merged, Change* changes, Fits&& fits) {
+  uint32_t* s = words.symbols(w);
+  const uint32_t n = words.length(w);
   uint32_t out = 0;  // s[0, out) is merged; s[i, n) is still to read
   for (uint32_t i = 0;;) {
     const uint32_t k = find_pair(s, i, n, a, b);
@@ -267,7 +286,7 @@ Change* merge_word(Word& w, uint32_t a, uint32_t b, uint32_t merged, Change* cha
       if (fits(merged, s[i])) *changes++ = {make_pair(merged, s[i]), 1, 0};
     }
   }
-  w.length = out;
+  words.length(w) = out;
   return changes;
 }
 
@@ -393,30 +412,21 @@ class Trainer {
 
   // Words of a counter, each turned into symbols by to_symbols(bytes, out).
   template <class ToSymbols>
-  static std::vector<Word> words_of(const WordCounter& counter, std::vector<uint32_t>& symbols, ToSymbols&& to_symbols) {
-    std::vector<Word> words;
-    words.reserve(counter.counts().size());
+  static Words words_of(const WordCounter& counter, ToSymbols&& to_symbols) {
+    Words words;
     std::vector<uint32_t> tmp;
     counter.counts().for_each([&](std::string_view w, uint64_t c) {
       tmp.clear();
       to_symbols(w, tmp);
-      if (symbols.size() + tmp.size() > UINT32_MAX) throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 Gi symbols of distinct pre-tokens");
-      words.push_back({nullptr, static_cast<uint32_t>(symbols.size()), c});  // offset for now
-      symbols.insert(symbols.end(), tmp.begin(), tmp.end());
+      words.add(tmp, c);
     });
-    for (size_t i = 0; i < words.size(); ++i) {
-      const uint32_t offset = words[i].length;
-      const uint32_t end = i + 1 < words.size() ? words[i + 1].length : static_cast<uint32_t>(symbols.size());
-      words[i].symbols = symbols.data() + offset;
-      words[i].length = end - offset;
-    }
     return words;
   }
 
   // Merges until the vocabulary reaches `limit`, as the reference's loop;
   // fits(x, y): whether the pair may ever merge (others are never counted).
   template <class Fits>
-  void merge_until(std::vector<Word>& words, size_t limit, Fits&& fits);
+  void merge_until(Words& words, size_t limit, Fits&& fits);
 
  private:
   const TrainOptions& o_;
@@ -427,7 +437,7 @@ class Trainer {
 };
 
 template <class Fits>
-void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
+void Trainer::merge_until(Words& words, size_t limit, Fits&& fits) {
   PairCounts pair_counts;
   WordSets sets;  // of the candidates
   std::priority_queue<Candidate, std::vector<Candidate>, Lower> queue;
@@ -435,15 +445,16 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
     // Every pair's words, in word order; the candidates heapified at once
     // (linear), not pushed one by one.
     GrownSets initial_sets;
-    for (uint32_t i = 0; i < words.size(); ++i) {
-      const uint32_t* s = words[i].symbols;
-      for (size_t k = 0; k + 1 < words[i].length; ++k) {
+    words.for_each_unmerged([&](uint32_t w) {
+      const uint32_t* s = words.symbols(w);
+      const uint64_t count = words.count(w);
+      for (size_t k = 0; k + 1 < words.length(w); ++k) {
         if (!fits(s[k], s[k + 1])) continue;
         const Pair p = make_pair(s[k], s[k + 1]);
-        pair_counts[p] += static_cast<int64_t>(words[i].count);
-        initial_sets.add(p, i);
+        pair_counts[p] += static_cast<int64_t>(count);
+        initial_sets.add(p, w);
       }
-    }
+    });
     std::vector<Candidate> initial;
     initial_sets.drain([&](Pair p, const std::vector<uint32_t>& set) {
       initial.push_back({static_cast<uint64_t>(pair_counts[p]), p, sets.add(set)});
@@ -483,13 +494,12 @@ void Trainer::merge_until(std::vector<Word>& words, size_t limit, Fits&& fits) {
     const size_t n_words = sets.size(top.words);
     for (size_t k = 0; k < n_words; ++k) {
       // The visits are memory-bound: fetch the words a few steps ahead.
-      if (k + 16 < n_words) __builtin_prefetch(&words[ws[k + 16]]);
-      if (k + 8 < n_words) __builtin_prefetch(words[ws[k + 8]].symbols);
+      if (k + 8 < n_words) words.prefetch(ws[k + 8]);
       const uint32_t wi = ws[k];
-      const size_t begin = n_changes, room = n_changes + 2 * size_t(words[wi].length) + 4;
+      const size_t begin = n_changes, room = n_changes + 2 * size_t(words.length(wi)) + 4;
       if (changes.size() < room) changes.resize(room);  // capacity grows geometrically; only what is used is touched
-      n_changes = static_cast<size_t>(merge_word(words[wi], a, b, merged, changes.data() + begin, fits) - changes.data());
-      const int64_t count = static_cast<int64_t>(words[wi].count);
+      n_changes = static_cast<size_t>(merge_word(words, wi, a, b, merged, changes.data() + begin, fits) - changes.data());
+      const int64_t count = static_cast<int64_t>(words.count(wi));
       for (size_t c = begin; c < n_changes; ++c) {
         changes[c].word = wi;
         changes[c].delta *= count;
@@ -591,8 +601,7 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
     return !o.max_token_bytes || t.bytes_of(x).size() + t.bytes_of(y).size() <= o.max_token_bytes;
   };
   {
-    std::vector<uint32_t> symbols;
-    std::vector<Word> words = Trainer::words_of(counter, symbols, [&](std::string_view w, std::vector<uint32_t>& out) {
+    Words words = Trainer::words_of(counter, [&](std::string_view w, std::vector<uint32_t>& out) {
       for (unsigned char ch : w) out.push_back(byte_id[ch]);
     });
     t.merge_until(words, superwords ? std::min<size_t>(o.transition, o.vocab_size) : o.vocab_size, fits);
@@ -602,8 +611,7 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
     // (bytes missing from the alphabet are dropped, as encoding would),
     // then merged on, across spaces.
     const MergeReplay replay(t.result().merges);
-    std::vector<uint32_t> symbols;
-    std::vector<Word> words = Trainer::words_of(*superwords, symbols, [&](std::string_view w, std::vector<uint32_t>& out) {
+    Words words = Trainer::words_of(*superwords, [&](std::string_view w, std::vector<uint32_t>& out) {
       for (unsigned char ch : w)
         if (present[ch] || o.initial_alphabet) out.push_back(byte_id[ch]);
       replay.apply(out);
