@@ -396,15 +396,21 @@ class Trainer {
  public:
   Trainer(const TrainOptions& o, TrainProgress* progress, const std::atomic<bool>* cancel)
       : o_(o), progress_(progress), cancel_(cancel) {
+    for (uint32_t k = 0; k < o.special_count; ++k) lengths_.push_back(static_cast<uint32_t>(bytes_of(k).size()));
     for (size_t k = 0; k < o.specials_as_bytes.size(); ++k)
       if (!o.specials_as_bytes[k].empty()) ids_.emplace(o.specials_as_bytes[k], static_cast<uint32_t>(k));
   }
 
   uint32_t add_token(std::string bytes) {
     auto [it, fresh] = ids_.emplace(bytes, o_.special_count + static_cast<uint32_t>(out_.tokens.size()));
-    if (fresh) out_.tokens.push_back(std::move(bytes));
+    if (fresh) {
+      lengths_.push_back(static_cast<uint32_t>(bytes.size()));
+      out_.tokens.push_back(std::move(bytes));
+    }
     return it->second;
   }
+  // bytes_of(id).size(), without touching the strings (asked for every pair counted).
+  uint32_t length_of(uint32_t id) const { return lengths_[id]; }
   const std::string& bytes_of(uint32_t id) const {
     return id < o_.special_count ? o_.specials_as_bytes[id] : out_.tokens[id - o_.special_count];
   }
@@ -435,6 +441,7 @@ class Trainer {
   const std::atomic<bool>* cancel_;
   TrainResult out_;
   std::unordered_map<std::string, uint32_t> ids_;  // token bytes -> id
+  std::vector<uint32_t> lengths_;                   // of the tokens' bytes, by id
 };
 
 template <class Fits>
@@ -600,7 +607,7 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
   if (progress) progress->total = o.vocab_size > t.vocab() ? o.vocab_size - t.vocab() : 0;
 
   const auto fits = [&](uint32_t x, uint32_t y) {
-    return !o.max_token_bytes || t.bytes_of(x).size() + t.bytes_of(y).size() <= o.max_token_bytes;
+    return !o.max_token_bytes || t.length_of(x) + t.length_of(y) <= o.max_token_bytes;
   };
   {
     Words words = Trainer::words_of(counter, [&](std::string_view w, std::vector<uint32_t>& out) {
