@@ -9,7 +9,6 @@
 #endif
 
 #include "../common/error.h"
-#include "../common/huge_pages.h"
 
 namespace llmk::bpe {
 
@@ -68,7 +67,7 @@ size_t StringCounts::insert(std::string_view s, uint64_t count) {
   if (arena_.size() + s.size() > UINT32_MAX)
     throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 GiB of distinct pre-tokens");
   table_[i] = {h, count, head, static_cast<uint32_t>(arena_.size()), static_cast<uint32_t>(s.size())};
-  arena_.insert(arena_.end(), s.begin(), s.end());
+  arena_.append(s);
   if (++used_ * 2 <= table_.size()) return i;
   grow();
   // Slots moved: find the word again.
@@ -87,7 +86,7 @@ void StringCounts::flush() const {
 void StringCounts::grow() {
   flush();  // the cache points at slots that are about to move
   std::fill(hot_.begin(), hot_.end(), Hot{});
-  Table old(table_.size() * 2);
+  std::vector<Entry> old(table_.size() * 2);
   old.swap(table_);
   for (const Entry& e : old) {
     if (!e.count) continue;
@@ -175,7 +174,7 @@ class Words {
   }
 
  private:
-  std::vector<uint32_t, HugePageAllocator<uint32_t>> data_;
+  std::vector<uint32_t> data_;
 };
 
 // Pair -> count, open addressing with linear probing (pairs are never
@@ -209,7 +208,7 @@ class PairCounts {
     return i;
   }
   void rehash(size_t capacity) {
-    std::vector<Slot, HugePageAllocator<Slot>> old(capacity);
+    std::vector<Slot> old(capacity);
     old.swap(slots_);
     shift_ = 64;
     for (size_t c = capacity; c > 1; c >>= 1) --shift_;
@@ -220,7 +219,7 @@ class PairCounts {
         ++used_;
       }
   }
-  std::vector<Slot, HugePageAllocator<Slot>> slots_;
+  std::vector<Slot> slots_;
   size_t used_ = 0;
   int shift_ = 48;
 };
@@ -384,7 +383,7 @@ class WordSets {
     size_t offset;
     uint32_t size;
   };
-  std::vector<uint32_t, HugePageAllocator<uint32_t>> words_;
+  std::vector<uint32_t> words_;
   std::vector<Span> spans_;
   size_t live_ = 0;
 };
@@ -448,8 +447,7 @@ template <class Fits>
 void Trainer::merge_until(Words& words, size_t limit, Fits&& fits) {
   PairCounts pair_counts;
   WordSets sets;  // of the candidates
-  using Heap = std::vector<Candidate, HugePageAllocator<Candidate>>;
-  std::priority_queue<Candidate, Heap, Lower> queue;
+  std::priority_queue<Candidate, std::vector<Candidate>, Lower> queue;
   {
     // Every pair's words, in word order; the candidates heapified at once
     // (linear), not pushed one by one.
@@ -464,11 +462,11 @@ void Trainer::merge_until(Words& words, size_t limit, Fits&& fits) {
         initial_sets.add(p, w);
       }
     });
-    Heap initial;
+    std::vector<Candidate> initial;
     initial_sets.drain([&](Pair p, const std::vector<uint32_t>& set) {
       initial.push_back({static_cast<uint64_t>(pair_counts[p]), p, sets.add(set)});
     });
-    queue = std::priority_queue<Candidate, Heap, Lower>(Lower(), std::move(initial));
+    queue = std::priority_queue<Candidate, std::vector<Candidate>, Lower>(Lower(), std::move(initial));
   }
   GrownSets grown;  // the (pair, word) occurrences this merge created
   // A merge's count changes, applied a batch at a time (the counts table is

@@ -16,7 +16,6 @@
 #include <unordered_map>
 #include <vector>
 
-#include "../common/huge_pages.h"
 #include "pretokenize.h"
 
 namespace llmk::bpe {
@@ -57,10 +56,9 @@ class StringCounts {
   size_t insert(std::string_view s, uint64_t count);  // returns the word's slot
   void grow();
   void flush() const;
-  using Table = std::vector<Entry, HugePageAllocator<Entry>>;
-  mutable Table table_;
+  mutable std::vector<Entry> table_;
   mutable std::vector<Hot> hot_;
-  std::vector<char, HugePageAllocator<char>> arena_;
+  std::string arena_;
   size_t used_ = 0;
 };
 
