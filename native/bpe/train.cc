@@ -163,6 +163,7 @@ class Words {
     data_.insert(data_.end(), {static_cast<uint32_t>(symbols.size()), static_cast<uint32_t>(count), static_cast<uint32_t>(count >> 32)});
     data_.insert(data_.end(), symbols.begin(), symbols.end());
   }
+  void reserve(size_t words, size_t symbols) { data_.reserve(kHeader * words + symbols); }
   uint32_t& length(uint32_t w) { return data_[w]; }
   uint64_t count(uint32_t w) const { return data_[w + 1] | static_cast<uint64_t>(data_[w + 2]) << 32; }
   uint32_t* symbols(uint32_t w) { return data_.data() + w + kHeader; }
@@ -420,6 +421,7 @@ class Trainer {
   template <class ToSymbols>
   static Words words_of(const WordCounter& counter, ToSymbols&& to_symbols) {
     Words words;
+    words.reserve(counter.counts().size(), counter.counts().total_bytes());
     std::vector<uint32_t> tmp;
     counter.counts().for_each([&](std::string_view w, uint64_t c) {
       tmp.clear();
@@ -591,9 +593,7 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
   Trainer t(o, progress, cancel);
   // Initial symbols: the bytes present (or all), in ByteLevel code-point order (or byte order).
   bool present[256] = {false};
-  counter.counts().for_each([&](std::string_view w, uint64_t) {
-    for (unsigned char ch : w) present[ch] = true;
-  });
+  counter.counts().bytes_present(present);
   std::vector<uint8_t> alphabet;
   for (int b = 0; b < 256; ++b)
     if (present[b] || o.initial_alphabet) alphabet.push_back(static_cast<uint8_t>(b));

@@ -28,6 +28,11 @@ class StringCounts {
   StringCounts() : table_(1024), hot_(kHot) {}
   void add(std::string_view s, uint64_t count);
   size_t size() const { return used_; }
+  size_t total_bytes() const { return arena_.size(); }  // of the distinct strings
+  // present[b] set for every byte b that occurs in some string.
+  void bytes_present(bool present[256]) const {
+    for (unsigned char c : arena_) present[c] = true;
+  }
   bool empty() const { return used_ == 0; }
   template <class F>
   void for_each(F&& f) const {
