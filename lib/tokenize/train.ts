@@ -62,7 +62,7 @@ export interface TrainOptions {
 }
 
 const BATCH = 4096;
-const FILE_CHUNK = 8 << 20;
+const FILE_CHUNK = 1 << 20; // files are counted in line-aligned pieces of about this size, spread over the threads
 
 // How sequences reach the counter: text (each string one sequence; files line
 // by line) or, for mode 'bytes', raw chunks of at most `chunkBytes` bytes.

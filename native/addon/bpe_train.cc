@@ -60,8 +60,9 @@ class BpeWordCounter : public Napi::ObjectWrap<BpeWordCounter> {
       return AsyncJob::Start(
           info.Env(),
           [counter, texts, lines, whole, threads](const std::atomic<bool>* cancel) {
-            // One counter per chunk of texts, merged at the end.
-            const size_t chunks = std::min(texts->size(), std::max<size_t>(threads, 1) * 4);
+            // One counter per thread, merged at the end (serially: more counters
+            // than threads only add merging).
+            const size_t chunks = std::min(texts->size(), std::max<size_t>(threads, 1));
             std::vector<bpe::WordCounter> parts(chunks, bpe::WordCounter(counter->pattern()));
             run_parallel(chunks, threads, [&](size_t c) {
               for (size_t i = c; i < texts->size(); i += chunks) {
