@@ -269,12 +269,8 @@ inline uint32_t find_pair(const uint32_t* s, uint32_t i, uint32_t n, uint32_t a,
     const __m128i any = _mm_or_si128(_mm_or_si128(hits(i), hits(i + 4)), _mm_or_si128(hits(i + 8), hits(i + 12)));
     if (_mm_movemask_epi8(any)) break;
   }
-  for (; i + 4 < n; i += 4) {
-    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
-    const __m128i y = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i + 1));
-    const int hit = _mm_movemask_ps(_mm_castsi128_ps(_mm_and_si128(_mm_cmpeq_epi32(x, va), _mm_cmpeq_epi32(y, vb))));
-    if (hit) return i + static_cast<uint32_t>(__builtin_ctz(static_cast<unsigned>(hit)));
-  }
+  for (; i + 4 < n; i += 4)
+    if (const int hit = _mm_movemask_ps(_mm_castsi128_ps(hits(i)))) return i + static_cast<uint32_t>(__builtin_ctz(static_cast<unsigned>(hit)));
 #endif
   for (; i + 1 < n; ++i)
     if (s[i] == a && s[i + 1] == b) return i;

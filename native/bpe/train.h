@@ -71,7 +71,6 @@ class StringCounts {
   static constexpr size_t kAhead = 8;
   Waiting waiting_[kAhead];
   size_t n_waiting_ = 0, next_waiting_ = 0;  // next_waiting_: the oldest, once all kAhead wait
-  size_t insert(std::string_view s, uint64_t count) { return insert(s, hash_of(s), count); }
   size_t insert(std::string_view s, uint64_t hash, uint64_t count);  // returns the word's slot
   static uint64_t hash_of(std::string_view s);
   void count_waiting(const Waiting& w);
