@@ -37,14 +37,12 @@ void StringCounts::add(std::string_view s, uint64_t count) {
   }
   const uint64_t hash = hash_of(s);
   __builtin_prefetch(&table_[hash & (table_.size() - 1)]);
-  if (n_waiting_ < kAhead) {
-    waiting_[n_waiting_++] = {s, hash, count};
-    return;
+  if (n_waiting_ == kAhead) {
+    count_waiting(waiting_[next_waiting_]);
+    next_waiting_ = (next_waiting_ + 1) % kAhead;
+    --n_waiting_;
   }
-  Waiting& oldest = waiting_[next_waiting_];
-  count_waiting(oldest);
-  oldest = {s, hash, count};
-  next_waiting_ = (next_waiting_ + 1) % kAhead;
+  waiting_[(next_waiting_ + n_waiting_++) % kAhead] = {s, hash, count};
 }
 
 // Into the table, in the order the strings came (so the table is laid out as

@@ -70,7 +70,7 @@ class StringCounts {
   };
   static constexpr size_t kAhead = 8;
   Waiting waiting_[kAhead];
-  size_t n_waiting_ = 0, next_waiting_ = 0;  // next_waiting_: the oldest, once all kAhead wait
+  size_t n_waiting_ = 0, next_waiting_ = 0;  // a ring: next_waiting_ is the oldest
   size_t insert(std::string_view s, uint64_t hash, uint64_t count);  // returns the word's slot
   static uint64_t hash_of(std::string_view s);
   void count_waiting(const Waiting& w);

@@ -20,18 +20,9 @@ namespace {
 std::string random_corpus(uint32_t seed, size_t words) {
   std::mt19937 rng(seed);
   std::string text;
-  auto letters = [&](size_t n) {
-    for (size_t k = 0; k < n; ++k) text += static_cast<char>('a' + rng() % 26);
-  };
   for (size_t i = 0; i < words; ++i) {
-    const size_t length = rng() % 8 == 0 ? 8 + rng() % 13 : 1 + rng() % 7;
-    const std::string word = [&] {
-      const size_t from = text.size();
-      letters(length);
-      std::string w = text.substr(from);
-      text.resize(from);
-      return w;
-    }();
+    std::string word;
+    for (size_t k = 0, length = rng() % 8 == 0 ? 8 + rng() % 13 : 1 + rng() % 7; k < length; ++k) word += static_cast<char>('a' + rng() % 26);
     for (uint32_t r = 0, times = 1 + rng() % 3; r < times; ++r) text += (r == 0 && i % 13 == 0 ? "\n" : " ") + word;
     if (i % 5 == 0) text += i % 2 ? " the" : " of";
   }
