@@ -185,10 +185,14 @@ class Words {
     data_.insert(data_.end(), symbols.begin(), symbols.end());
   }
   void reserve(size_t words, size_t symbols) { data_.reserve(kHeader * words + symbols); }
+  size_t size() const { return data_.size(); }  // more than the pairs in the words
   uint32_t& length(uint32_t w) { return data_[w]; }
   uint64_t count(uint32_t w) const { return data_[w + 1] | static_cast<uint64_t>(data_[w + 2]) << 32; }
   uint32_t* symbols(uint32_t w) { return data_.data() + w + kHeader; }
-  void prefetch(uint32_t w) const { __builtin_prefetch(data_.data() + w); }
+  void prefetch(uint32_t w) const {  // its first two cache lines: most words end there
+    __builtin_prefetch(data_.data() + w);
+    __builtin_prefetch(data_.data() + w + 16);
+  }
   // f(word) for each word, in order: only before any merge (it steps by the lengths).
   template <class F>
   void for_each_unmerged(F&& f) {
@@ -199,24 +203,24 @@ class Words {
   std::vector<uint32_t> data_;
 };
 
-// Pair -> count, open addressing with linear probing (pairs are never
-// removed); key and count side by side, so a lookup touches one cache line.
+// Pair -> count, open addressing with linear probing; key and count side by
+// side, so a lookup touches one cache line. Pairs whose count falls to 0
+// leave (most pairs die out as merges go on), and the table fills to 3/4:
+// it is the merge loop's largest random-access structure, and the smaller
+// it stays, the more of it the caches hold.
 class PairCounts {
  public:
   PairCounts() { rehash(1 << 16); }
-  int64_t& operator[](Pair p) {
-    size_t i = slot(p);
-    if (slots_[i].key == kEmpty) {
-      if (++used_ * 2 > slots_.size()) {
-        rehash(slots_.size() * 2);
-        i = slot(p);
-        ++used_;
-      }
-      slots_[i].key = p;
-    }
-    return slots_[i].count;
+  int64_t& operator[](Pair p) { return slots_[find_or_add(p)].count; }
+  int64_t get(Pair p) const { return slots_[slot(p)].count; }  // an empty slot's count is 0
+  // Adds delta to p's count and returns the new count.
+  int64_t add(Pair p, int64_t delta) {
+    const size_t i = find_or_add(p);
+    const int64_t now = slots_[i].count += delta;
+    if (now == 0) erase(i);
+    return now;
   }
-  void prefetch(Pair p) const { __builtin_prefetch(&slots_[static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> shift_)]); }
+  void prefetch(Pair p) const { __builtin_prefetch(&slots_[home(p)]); }
 
  private:
   static constexpr Pair kEmpty = ~Pair{0};
@@ -224,16 +228,42 @@ class PairCounts {
     Pair key = kEmpty;
     int64_t count = 0;
   };
+  size_t home(Pair p) const { return static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> shift_); }
   size_t slot(Pair p) const {
-    size_t i = static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> shift_);
+    size_t i = home(p);
     while (slots_[i].key != kEmpty && slots_[i].key != p) i = (i + 1) & (slots_.size() - 1);
     return i;
+  }
+  size_t find_or_add(Pair p) {
+    size_t i = slot(p);
+    if (slots_[i].key == kEmpty) {
+      if (4 * ++used_ > 3 * slots_.size()) {
+        rehash(slots_.size() * 2);
+        i = slot(p);
+        ++used_;
+      }
+      slots_[i].key = p;
+    }
+    return i;
+  }
+  // Empties slot i, moving back the later pairs of its run that can no
+  // longer be found past the hole (no tombstones: lookups stay short).
+  void erase(size_t i) {
+    const size_t mask = slots_.size() - 1;
+    for (size_t j = (i + 1) & mask; slots_[j].key != kEmpty; j = (j + 1) & mask) {
+      const size_t h = home(slots_[j].key);
+      if (((j - h) & mask) >= ((j - i) & mask)) {  // its home is at or before the hole
+        slots_[i] = slots_[j];
+        i = j;
+      }
+    }
+    slots_[i] = Slot{};
+    --used_;
   }
   void rehash(size_t capacity) {
     std::vector<Slot> old(capacity);
     old.swap(slots_);
-    shift_ = 64;
-    for (size_t c = capacity; c > 1; c >>= 1) --shift_;
+    shift_ = 64 - __builtin_ctzll(capacity);
     used_ = 0;
     for (const Slot& e : old)
       if (e.key != kEmpty) {
@@ -244,12 +274,6 @@ class PairCounts {
   std::vector<Slot> slots_;
   size_t used_ = 0;
   int shift_ = 48;
-};
-
-struct Change {
-  Pair pair;
-  int64_t delta;  // +-1 from merge_word; the caller scales it by the word's count
-  uint32_t word;  // set by the caller
 };
 
 // The first k >= i with s[k] == a and s[k + 1] == b, or n if there is none.
@@ -275,96 +299,9 @@ inline uint32_t find_pair(const uint32_t* s, uint32_t i, uint32_t n, uint32_t a,
   return n;
 }
 
-// Merges every (a, b) in the word, left to right, as the reference's
-// Word::merge: the pair's own count is not decremented, only its neighbours'.
-// `fits(x, y)`: whether a token joining x and y may exist (maxTokenBytes); a
-// neighbour pair that may not is never counted, as in the reference.
-// Writes the changes at `changes` (room for 2 * length + 4: each merge makes
-// at most four, and at most length / 2 merges happen) and returns their end.
-// One pass: the symbols between occurrences move down once (a shift per
-// occurrence made long chunks quadratic).
-template <class Fits>
-Change* merge_word(Words& words, uint32_t w, uint32_t a, uint32_t b, uint32_t merged, Change* changes, Fits&& fits) {
-  uint32_t* s = words.symbols(w);
-  const uint32_t n = words.length(w);
-  uint32_t out = 0;  // s[0, out) is merged; s[i, n) is still to read
-  for (uint32_t i = 0;;) {
-    const uint32_t k = find_pair(s, i, n, a, b);
-    if (out != i) std::memmove(s + out, s + i, (k - i) * sizeof(uint32_t));
-    out += k - i;
-    if (k == n) break;
-    if (out > 0) {
-      *changes++ = {make_pair(s[out - 1], a), -1, 0};
-      if (fits(s[out - 1], merged)) *changes++ = {make_pair(s[out - 1], merged), 1, 0};
-    }
-    s[out++] = merged;
-    i = k + 2;
-    if (i < n) {
-      *changes++ = {make_pair(b, s[i]), -1, 0};
-      if (fits(merged, s[i])) *changes++ = {make_pair(merged, s[i]), 1, 0};
-    }
-  }
-  words.length(w) = out;
-  return changes;
-}
-
 }  // namespace
 
 namespace {
-
-// The words each pair gained during one merge, grouped by pair (a small hash
-// table, emptied by drain), pairs kept in the order they first appear; words
-// arrive in increasing order, so a repeat is always the group's last word.
-class GrownSets {
- public:
-  void add(Pair p, uint32_t word) {
-    if (2 * (pairs_.size() + 1) > keys_.size()) grow();
-    size_t i = slot(p);
-    if (keys_[i] != p) {
-      keys_[i] = p;
-      index_[i] = static_cast<uint32_t>(pairs_.size());
-      pairs_.push_back(p);
-      slots_.push_back(i);
-      if (sets_.size() < pairs_.size()) sets_.emplace_back();
-    }
-    std::vector<uint32_t>& g = sets_[index_[i]];
-    if (g.empty() || g.back() != word) g.push_back(word);
-  }
-  // f(pair, its words) for each pair, in order; then empty again.
-  template <class F>
-  void drain(F&& f) {
-    for (size_t j = 0; j < pairs_.size(); ++j) {
-      f(pairs_[j], static_cast<const std::vector<uint32_t>&>(sets_[j]));
-      sets_[j].clear();  // its capacity serves the next merge
-      keys_[slots_[j]] = kEmpty;
-    }
-    pairs_.clear();
-    slots_.clear();
-  }
-
- private:
-  static constexpr Pair kEmpty = ~Pair{0};
-  size_t slot(Pair p) const {
-    size_t i = static_cast<size_t>((p * 0x9E3779B97F4A7C15ull) >> 32) & (keys_.size() - 1);
-    while (keys_[i] != kEmpty && keys_[i] != p) i = (i + 1) & (keys_.size() - 1);
-    return i;
-  }
-  void grow() {
-    keys_.assign(std::max<size_t>(64, 2 * keys_.size()), kEmpty);
-    index_.resize(keys_.size());
-    for (size_t j = 0; j < pairs_.size(); ++j) {
-      const size_t i = slot(pairs_[j]);
-      keys_[i] = pairs_[j];
-      index_[i] = static_cast<uint32_t>(j);
-      slots_[j] = i;
-    }
-  }
-  std::vector<Pair> keys_;
-  std::vector<uint32_t> index_;
-  std::vector<Pair> pairs_;
-  std::vector<size_t> slots_;  // of each pair in keys_
-  std::vector<std::vector<uint32_t>> sets_;
-};
 
 // The word sets of queued candidates in one array (a vector per set was an
 // allocation per candidate, hundreds of thousands of them): a set is a span,
@@ -372,15 +309,18 @@ class GrownSets {
 // when they outweigh the live ones.
 class WordSets {
  public:
-  uint32_t add(const std::vector<uint32_t>& set) {
-    if (words_.size() + set.size() > words_.capacity() && words_.size() > 2 * live_) compact();
+  void reserve(size_t words) { words_.reserve(words); }
+  // A new set of n words, to be written at data(id).
+  uint32_t add(uint32_t n) {
+    if (words_.size() + n > words_.capacity() && words_.size() > 2 * live_) compact();
     if (spans_.size() == UINT32_MAX) throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 Gi candidate merges");
-    spans_.push_back({words_.size(), static_cast<uint32_t>(set.size())});
-    words_.insert(words_.end(), set.begin(), set.end());
-    live_ += set.size();
+    spans_.push_back({words_.size(), n});
+    words_.resize(words_.size() + n);
+    live_ += n;
     return static_cast<uint32_t>(spans_.size() - 1);
   }
-  const uint32_t* data(uint32_t id) const { return words_.data() + spans_[id].offset; }
+  uint32_t* data(uint32_t id) { return words_.data() + spans_[id].offset; }
+  void prefetch(uint32_t id) const { __builtin_prefetch(&spans_[id]); }
   uint32_t size(uint32_t id) const { return spans_[id].size; }
   void release(uint32_t id) {
     live_ -= spans_[id].size;
@@ -406,7 +346,172 @@ class WordSets {
   size_t live_ = 0;
 };
 
-constexpr size_t kChangeBatch = 1 << 12;  // changes applied at once (24 B each)
+constexpr uint32_t kNone = ~uint32_t{0};
+
+// Pairs, each with a change to its count and the words where it was counted
+// (or grew), gathered flat: one array of (group, word) entries, sorted into
+// the groups' sets at the end (a vector per pair was an allocation per
+// pair). Groups keep the order they were opened in; words arrive in
+// increasing order, so a repeat is always the group's last word.
+class PairGroups {
+ public:
+  uint32_t open(Pair p) {
+    if (groups_.size() == UINT32_MAX) throw range_error("ERR_LLMK_BAD_ARGUMENT", "more than 4 Gi distinct pairs");
+    groups_.push_back({p, 0, kNone, 0, nullptr});
+    return static_cast<uint32_t>(groups_.size() - 1);
+  }
+  size_t size() const { return groups_.size(); }
+  size_t entries() const { return entries_.size(); }
+  void reserve_entries(size_t n) { entries_.reserve(n); }
+  void add(uint32_t g, int64_t delta, uint32_t word) {
+    Group& gr = groups_[g];
+    gr.delta += delta;
+    if (gr.last == word) return;
+    gr.last = word;
+    ++gr.words;
+    entries_.push_back({g, word});
+  }
+  // Applies the changes to `counts`; then, group by group in order,
+  // place(pair, its count now, its number of words) gives a set of that
+  // size in `sets` for its words (or kNone to drop them); then empty again.
+  template <class Place>
+  void drain(PairCounts& counts, WordSets& sets, Place&& place) {
+    for (size_t g = 0; g < groups_.size(); ++g) {
+      // The counts table is large: each pair's slot is fetched a few pairs ahead.
+      if (g + 8 < groups_.size()) counts.prefetch(groups_[g + 8].pair);
+      Group& gr = groups_[g];
+      gr.delta = counts.add(gr.pair, gr.delta);  // now the count
+    }
+    for (Group& gr : groups_) gr.last = place(gr.pair, gr.delta, gr.words);  // now its set
+    for (Group& gr : groups_)  // once every set is placed: sets may move while they are
+      if (gr.last != kNone) gr.out = sets.data(gr.last);
+    for (const Entry& e : entries_)
+      if (uint32_t*& out = groups_[e.group].out) *out++ = e.word;
+    groups_.clear();
+    entries_.clear();
+  }
+
+ private:
+  struct Group {
+    Pair pair;
+    int64_t delta;
+    uint32_t last;   // its last word (while draining, its set)
+    uint32_t words;  // how many
+    uint32_t* out;   // where the next of its words goes, while draining
+  };
+  struct Entry {
+    uint32_t group, word;
+  };
+  std::vector<Group> groups_;
+  std::vector<Entry> entries_;
+};
+
+// The changes one merge of (a, b) into m makes to the pair counts. Every
+// pair it loses holds a or b and every pair it gains holds m, so each is
+// found by its other symbol in arrays indexed by token id, not by hashing;
+// summed there, a pair costs one lookup in the large counts table however
+// many words it changed in. The pairs gained keep the order they first grew
+// in (the heap's layout, and so the order among equal candidates, follows
+// the reference).
+class MergeChanges {
+ public:
+  void begin(uint32_t a, uint32_t b, uint32_t m, size_t vocab) {
+    a_ = a, b_ = b, m_ = m;
+    ++stamp_;
+    for (std::vector<Index>* map : {&lost_before_, &lost_after_, &gained_before_, &gained_after_})
+      if (map->size() < vocab) map->resize(vocab);
+  }
+  void lose_before(uint32_t x, int64_t d) { lost(lost_before_, x, make_pair(x, a_), d); }  // (x, a)
+  void lose_after(uint32_t y, int64_t d) { lost(lost_after_, y, make_pair(b_, y), d); }    // (b, y)
+  void gain_before(uint32_t x, int64_t d, uint32_t word) { gained(gained_before_, x, make_pair(x, m_), d, word); }  // (x, m)
+  void gain_after(uint32_t y, int64_t d, uint32_t word) {  // (m, y); (m, m) is kept once, as a gain before
+    if (y == m_) return gain_before(y, d, word);
+    gained(gained_after_, y, make_pair(m_, y), d, word);
+  }
+  // Applies the changes to `counts`, the losses first, then as PairGroups::drain.
+  template <class Place>
+  void drain(PairCounts& counts, WordSets& sets, Place&& place) {
+    for (size_t k = 0; k < lost_.size(); ++k) {
+      if (k + 8 < lost_.size()) counts.prefetch(lost_[k + 8].pair);
+      counts.add(lost_[k].pair, lost_[k].delta);
+    }
+    lost_.clear();
+    gained_.drain(counts, sets, place);
+  }
+
+ private:
+  struct Index {
+    uint32_t stamp = 0;  // of the merge that set it
+    uint32_t at = 0;
+  };
+  struct Loss {
+    Pair pair;
+    int64_t delta;
+  };
+  // map[x]'s entry, made by make() if not yet in this merge.
+  template <class Make>
+  uint32_t find(std::vector<Index>& map, uint32_t x, Make&& make) {
+    Index& i = map[x];
+    if (i.stamp != stamp_) i = {stamp_, make()};
+    return i.at;
+  }
+  void lost(std::vector<Index>& map, uint32_t x, Pair p, int64_t d) {
+    lost_[find(map, x, [&] {
+      lost_.push_back({p, 0});
+      return static_cast<uint32_t>(lost_.size() - 1);
+    })].delta += d;
+  }
+  void gained(std::vector<Index>& map, uint32_t x, Pair p, int64_t d, uint32_t word) {
+    gained_.add(find(map, x, [&] { return gained_.open(p); }), d, word);
+  }
+  uint32_t a_ = 0, b_ = 0, m_ = 0, stamp_ = 0;
+  std::vector<Index> lost_before_, lost_after_, gained_before_, gained_after_;
+  std::vector<Loss> lost_;
+  PairGroups gained_;
+};
+
+// Copies n symbols from `from` down to `to` (to < from), front to back, four
+// at a time: most moves are a few symbols, for which a memmove call cost more
+// than the copy.
+inline void move_down(uint32_t* to, const uint32_t* from, uint32_t n) {
+  uint32_t k = 0;
+#ifdef __SSE2__
+  for (; k + 4 <= n; k += 4)  // each load comes before the store that may overlap it
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(to + k), _mm_loadu_si128(reinterpret_cast<const __m128i*>(from + k)));
+#endif
+  for (; k < n; ++k) to[k] = from[k];
+}
+
+// Merges every (a, b) in word w, left to right, as the reference's
+// Word::merge: the pair's own count is not decremented, only its neighbours'
+// (by the word's count). `fits(x, y)`: whether a token joining x and y may
+// exist (maxTokenBytes); a neighbour pair that may not is never counted, as
+// in the reference. One pass: the symbols between occurrences move down once
+// (a shift per occurrence made long chunks quadratic).
+template <class Fits>
+void merge_word(Words& words, uint32_t w, uint32_t a, uint32_t b, uint32_t merged, Fits&& fits, MergeChanges& changes) {
+  uint32_t* s = words.symbols(w);
+  const uint32_t n = words.length(w);
+  const int64_t count = static_cast<int64_t>(words.count(w));
+  uint32_t out = 0;  // s[0, out) is merged; s[i, n) is still to read
+  for (uint32_t i = 0;;) {
+    const uint32_t k = find_pair(s, i, n, a, b);
+    if (out != i) move_down(s + out, s + i, k - i);
+    out += k - i;
+    if (k == n) break;
+    if (out > 0) {
+      changes.lose_before(s[out - 1], -count);
+      if (fits(s[out - 1], merged)) changes.gain_before(s[out - 1], count, w);
+    }
+    s[out++] = merged;
+    i = k + 2;
+    if (i < n) {
+      changes.lose_after(s[i], -count);
+      if (fits(merged, s[i])) changes.gain_after(s[i], count, w);
+    }
+  }
+  words.length(w) = out;
+}
 
 // The state both stages share: the vocabulary so far and the merges.
 class Trainer {
@@ -468,44 +573,42 @@ void Trainer::merge_until(Words& words, size_t limit, Fits&& fits) {
   WordSets sets;  // of the candidates
   std::priority_queue<Candidate, std::vector<Candidate>, Lower> queue;
   {
-    // Every pair's words, in word order; the candidates heapified at once
-    // (linear), not pushed one by one.
-    GrownSets initial_sets;
+    // Every initial pair with the words it is in; the candidates are
+    // heapified at once (linear), not pushed one by one.
+    // (Arrays are reserved to size: growing them copied tens of megabytes.)
+    PairGroups initial;
+    initial.reserve_entries(words.size());
+    PairCounts group_of;  // pair -> its group + 1
     words.for_each_unmerged([&](uint32_t w) {
       const uint32_t* s = words.symbols(w);
-      const uint64_t count = words.count(w);
+      const int64_t count = static_cast<int64_t>(words.count(w));
       for (size_t k = 0; k + 1 < words.length(w); ++k) {
         if (!fits(s[k], s[k + 1])) continue;
         const Pair p = make_pair(s[k], s[k + 1]);
-        pair_counts[p] += static_cast<int64_t>(count);
-        initial_sets.add(p, w);
+        int64_t& g = group_of[p];
+        if (!g) g = initial.open(p) + 1;
+        initial.add(static_cast<uint32_t>(g - 1), count, w);
       }
     });
-    std::vector<Candidate> initial;
-    initial_sets.drain([&](Pair p, const std::vector<uint32_t>& set) {
-      initial.push_back({static_cast<uint64_t>(pair_counts[p]), p, sets.add(set)});
+    std::vector<Candidate> candidates;
+    candidates.reserve(2 * initial.size());  // the heap's room for what the merges add
+    sets.reserve(2 * initial.entries());
+    initial.drain(pair_counts, sets, [&](Pair p, int64_t count, uint32_t n) {
+      candidates.push_back({static_cast<uint64_t>(count), p, sets.add(n)});
+      return candidates.back().words;
     });
-    queue = std::priority_queue<Candidate, std::vector<Candidate>, Lower>(Lower(), std::move(initial));
+    queue = std::priority_queue<Candidate, std::vector<Candidate>, Lower>(Lower(), std::move(candidates));
   }
-  GrownSets grown;  // the (pair, word) occurrences this merge created
-  // A merge's count changes, applied a batch at a time (the counts table is
-  // large: each change's slot is fetched a few changes ahead).
-  std::vector<Change> changes;
-  size_t n_changes = 0;
-  auto apply_changes = [&] {
-    for (size_t c = 0; c < n_changes; ++c) {
-      if (c + 8 < n_changes) pair_counts.prefetch(changes[c + 8].pair);
-      const Change& ch = changes[c];
-      pair_counts[ch.pair] += ch.delta;
-      if (ch.delta > 0) grown.add(ch.pair, ch.word);
-    }
-    n_changes = 0;
-  };
+  MergeChanges changes;
   while (vocab() < limit && !queue.empty()) {
     if (cancel_ && cancel_->load(std::memory_order_relaxed)) throw Cancelled();
     Candidate top = queue.top();
     queue.pop();
-    const uint64_t current = static_cast<uint64_t>(pair_counts[top.pair]);
+    if (!queue.empty()) {  // most likely the next to look at: its count and set are fetched meanwhile
+      pair_counts.prefetch(queue.top().pair);
+      sets.prefetch(queue.top().words);
+    }
+    const uint64_t current = static_cast<uint64_t>(pair_counts.get(top.pair));
     if (top.count != current) {
       top.count = current;
       queue.push(top);
@@ -516,29 +619,22 @@ void Trainer::merge_until(Words& words, size_t limit, Fits&& fits) {
     const uint32_t merged = add_token(bytes_of(a) + bytes_of(b));
     out_.merges.push_back({a, b, merged});
     if (progress_) progress_->done = out_.merges.size();
+    changes.begin(a, b, merged, vocab());
     const uint32_t* ws = sets.data(top.words);
     const size_t n_words = sets.size(top.words);
+    // The visits are memory-bound: the words are fetched eight ahead (most
+    // merges visit fewer: their words are all fetched at once).
+    for (size_t k = 0; k < std::min<size_t>(8, n_words); ++k) words.prefetch(ws[k]);
     for (size_t k = 0; k < n_words; ++k) {
-      // The visits are memory-bound: fetch the words a few steps ahead.
       if (k + 8 < n_words) words.prefetch(ws[k + 8]);
-      const uint32_t wi = ws[k];
-      const size_t begin = n_changes, room = n_changes + 2 * size_t(words.length(wi)) + 4;
-      if (changes.size() < room) changes.resize(room);  // capacity grows geometrically; only what is used is touched
-      n_changes = static_cast<size_t>(merge_word(words, wi, a, b, merged, changes.data() + begin, fits) - changes.data());
-      const int64_t count = static_cast<int64_t>(words.count(wi));
-      for (size_t c = begin; c < n_changes; ++c) {
-        changes[c].word = wi;
-        changes[c].delta *= count;
-      }
-      if (n_changes >= kChangeBatch) apply_changes();  // a merge in millions of places needs no millions of changes at once
+      merge_word(words, ws[k], a, b, merged, fits, changes);
     }
-    apply_changes();
     sets.release(top.words);
-    // The new candidates, in the order their pairs first grew (the heap's
-    // layout, and so the order among equal candidates, follows the reference).
-    grown.drain([&](Pair p, const std::vector<uint32_t>& set) {
-      const int64_t count = pair_counts[p];
-      if (count > 0) queue.push({static_cast<uint64_t>(count), p, sets.add(set)});
+    changes.drain(pair_counts, sets, [&](Pair p, int64_t count, uint32_t n) {
+      if (count <= 0) return kNone;
+      const uint32_t id = sets.add(n);
+      queue.push({static_cast<uint64_t>(count), p, id});
+      return id;
     });
   }
 }
