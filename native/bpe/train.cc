@@ -519,17 +519,21 @@ class Trainer {
   Trainer(const TrainOptions& o, TrainProgress* progress, const std::atomic<bool>* cancel)
       : o_(o), progress_(progress), cancel_(cancel) {
     for (uint32_t k = 0; k < o.special_count; ++k) lengths_.push_back(static_cast<uint32_t>(bytes_of(k).size()));
-    for (size_t k = 0; k < o.specials_as_bytes.size(); ++k)
-      if (!o.specials_as_bytes[k].empty()) ids_.emplace(o.specials_as_bytes[k], static_cast<uint32_t>(k));
+    for (uint32_t k = 0; k < o.specials_as_bytes.size(); ++k)
+      if (!o.specials_as_bytes[k].empty()) {
+        IdSlot& slot = id_slot(o.specials_as_bytes[k]);
+        if (slot.id == kNone) slot.id = k;
+      }
   }
 
+  // The id of the token with these bytes: an existing one keeps its id.
   uint32_t add_token(std::string bytes) {
-    auto [it, fresh] = ids_.emplace(bytes, o_.special_count + static_cast<uint32_t>(out_.tokens.size()));
-    if (fresh) {
-      lengths_.push_back(static_cast<uint32_t>(bytes.size()));
-      out_.tokens.push_back(std::move(bytes));
-    }
-    return it->second;
+    IdSlot& slot = id_slot(bytes);
+    if (slot.id != kNone) return slot.id;
+    slot.id = static_cast<uint32_t>(vocab());
+    lengths_.push_back(static_cast<uint32_t>(bytes.size()));
+    out_.tokens.push_back(std::move(bytes));
+    return slot.id;
   }
   // bytes_of(id).size(), without touching the strings (asked for every pair counted).
   uint32_t length_of(uint32_t id) const { return lengths_[id]; }
@@ -563,8 +567,40 @@ class Trainer {
   TrainProgress* progress_;
   const std::atomic<bool>* cancel_;
   TrainResult out_;
-  std::unordered_map<std::string, uint32_t> ids_;  // token bytes -> id
-  std::vector<uint32_t> lengths_;                   // of the tokens' bytes, by id
+  std::vector<uint32_t> lengths_;  // of the tokens' bytes, by id
+
+  // Token bytes -> id: open addressing over the ids, their bytes compared
+  // through bytes_of (a std::unordered_map of strings allocated a node and
+  // copied the bytes at every merge).
+  struct IdSlot {
+    uint32_t hash = 0;  // the high half of the bytes' hash
+    uint32_t id = kNone;
+  };
+  static uint64_t hash_of(std::string_view bytes) { return std::hash<std::string_view>{}(bytes); }
+  // The slot holding these bytes' id, or the empty slot where it goes (filled by the caller).
+  IdSlot& id_slot(std::string_view bytes) {
+    if (4 * (ids_used_ + 1) > 3 * ids_.size()) {
+      std::vector<IdSlot> old(std::max<size_t>(1024, 2 * ids_.size()));
+      old.swap(ids_);
+      for (const IdSlot& e : old)
+        if (e.id != kNone) place(hash_of(bytes_of(e.id))) = e;
+    }
+    const uint64_t h = hash_of(bytes);
+    const size_t mask = ids_.size() - 1;
+    size_t i = h & mask;
+    for (; ids_[i].id != kNone; i = (i + 1) & mask)
+      if (ids_[i].hash == static_cast<uint32_t>(h >> 32) && bytes_of(ids_[i].id) == bytes) return ids_[i];
+    ++ids_used_;
+    ids_[i].hash = static_cast<uint32_t>(h >> 32);
+    return ids_[i];
+  }
+  IdSlot& place(uint64_t h) {  // the first empty slot from h's home (rehashing)
+    size_t i = h & (ids_.size() - 1);
+    while (ids_[i].id != kNone) i = (i + 1) & (ids_.size() - 1);
+    return ids_[i];
+  }
+  std::vector<IdSlot> ids_;
+  size_t ids_used_ = 0;
 };
 
 template <class Fits>
@@ -722,7 +758,8 @@ TrainResult train(const WordCounter& counter, const TrainOptions& o, TrainProgre
   };
   {
     Words words = Trainer::words_of(counter, [&](std::string_view w, std::vector<uint32_t>& out) {
-      for (unsigned char ch : w) out.push_back(byte_id[ch]);
+      out.resize(w.size());
+      for (size_t k = 0; k < w.size(); ++k) out[k] = byte_id[static_cast<unsigned char>(w[k])];
     });
     t.merge_until(words, superwords ? std::min<size_t>(o.transition, o.vocab_size) : o.vocab_size, fits);
   }
