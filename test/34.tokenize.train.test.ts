@@ -91,6 +91,17 @@ describe('Tokenizer.train: options and sources', () => {
     expect(viaRanks.decode(viaRanks.encode(text, { allowedSpecial: 'all' }))).toBe(text);
   });
 
+  it('keeps a special token\'s id for the merge that spells it, as tokenizers\' trainer does', async () => {
+    const tok = await Tokenizer.train([brown], { vocabSize: 3000, specialTokens: ['the'] });
+    const json = JSON.parse(tok.toHuggingFace()) as Model;
+    expect(json.model.vocab['the']).toBe(0);
+    const spelled = json.model.merges.map((m) => (typeof m === 'string' ? (m as string).replace(' ', '') : m.join('')));
+    expect(spelled).toContain('the'); // merged, and no second id made for it
+    expect(Object.values(json.model.vocab).filter((id) => id === 0)).toHaveLength(1);
+    expect(Array.from(tok.encodeOrdinary('the'))).toEqual([0]);
+    expect(tok.decode(tok.encodeOrdinary('the other theory'))).toBe('the other theory');
+  });
+
   it('reads arrays, files (line by line, newline kept) and async iterables alike', async () => {
     const seed = freshSeed('train sources');
     const r = rng(seed);
