@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tokenizer } from 'llm-kernels';
-import { packageRoot } from '../lib/native.js';
+import { loaded, packageRoot } from '../lib/native.js';
 import { udhrCorpus } from '../lib/tokenize/premium.js';
 import type { Row, Suite } from './harness.js';
 
@@ -20,15 +20,22 @@ const child = fileURLToPath(new URL('./train-child.js', import.meta.url));
 
 type Run = { ms: number; maxRssMiB: number; vocab: number; merges: number; bytesPerToken?: number };
 
-/** The median (by time) of `times` runs in fresh processes: single runs move by 15 % here. */
-function run(args: string[], times = 3): Run | string {
-  const runs: Run[] = [];
-  for (let i = 0; i < times; i++) {
-    const r = spawnSync(process.execPath, [child, ...args], { encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: '1', LLM_KERNELS_THREADS: '1' }, maxBuffer: 1 << 24 });
-    if (r.status !== 0) return (r.stderr || 'failed').trim().split('\n').pop()!;
-    runs.push(JSON.parse(r.stdout.trim().split('\n').pop()!) as Run);
-  }
-  return runs.sort((a, b) => a.ms - b.ms)[runs.length >> 1]!;
+/** One run in a fresh process: its figures, or the error it ended with. */
+function runOnce(args: string[]): Run | string {
+  const r = spawnSync(process.execPath, [child, ...args], { encoding: 'utf8', env: { ...process.env, RAYON_NUM_THREADS: '1', LLM_KERNELS_THREADS: '1' }, maxBuffer: 1 << 24 });
+  if (r.status !== 0) return (r.stderr || 'failed').trim().split('\n').pop()!;
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as Run;
+}
+
+/**
+ * Each configuration `times` times in fresh processes, in rounds (one run of
+ * every configuration per round, so that a slow minute on this shared machine
+ * falls on the peer and on us alike); the median run (by time) of each.
+ */
+function runRounds(configs: string[][], times = 3): (Run | string)[] {
+  const runs: (Run | string)[][] = configs.map(() => []);
+  for (let round = 0; round < times; round++) configs.forEach((args, k) => runs[k]!.push(runOnce(args)));
+  return runs.map((rs) => rs.find((r): r is string => typeof r === 'string') ?? (rs as Run[]).sort((a, b) => a.ms - b.ms)[rs.length >> 1]!);
 }
 
 /** SuperBPE against plain BPE at 32k on Brown: trained on the first 90 %, bytes per token on the rest. */
@@ -45,7 +52,7 @@ function superRows(brown: string, dir: string, log: (l: string) => void): Row[] 
     ['Brown 90 %: superbpe 32k, transition 16k', ['ours', trainFile, '32000', 'true', 'superbpe', '16000', heldFile]],
   ] as const) {
     log(`train ${name}`);
-    const r = run([...args], 1);
+    const r = runOnce(args);
     rows.push(typeof r === 'string' ? { suite: 'train', name, medianMs: NaN, note: r }
       : { suite: 'train', name, medianMs: r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges, 'held-out bytes/token': r.bytesPerToken ?? NaN });
   }
@@ -70,9 +77,39 @@ function bytesRows(log: (l: string) => void): Row[] {
     }
   }
   log(`train bytes: ${files.length} ELF files, ${(total / 1e6).toFixed(1)} MB`);
-  const r = run(['ours', files.join(','), '8000', 'true', 'bytes'], 1);
+  const r = runOnce(['ours', files.join(','), '8000', 'true', 'bytes']);
   const name = `ELF executables (${(total / 1e6).toFixed(1)} MB): bytes mode 8k`;
   return [typeof r === 'string' ? { suite: 'train', name, medianMs: NaN, note: r } : { suite: 'train', name, medianMs: r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges }];
+}
+
+/**
+ * The counting step alone (pre-tokenize and count the words of the whole
+ * UDHR, cut in 1 MB line-aligned pieces as Tokenizer.train cuts files) on
+ * one thread and on two: the part of training that runs on threads.
+ */
+async function countRows(file: string, log: (l: string) => void): Promise<Row[]> {
+  log('train: counting UDHR on 1 and 2 threads (5 runs each, alternating)');
+  const bytes = new Uint8Array(readFileSync(file));
+  const pieces: Uint8Array[] = [];
+  for (let start = 0; start < bytes.length;) {
+    let end = Math.min(bytes.length, start + (1 << 20));
+    while (end < bytes.length && bytes[end - 1] !== 0x0a) end++;
+    pieces.push(bytes.subarray(start, end));
+    start = end;
+  }
+  const times: Record<number, number[]> = { 1: [], 2: [] };
+  for (let r = 0; r < 5; r++)
+    for (const threads of [1, 2]) {
+      const counter = new (loaded().native.BpeWordCounter)('gpt2');
+      const t0 = performance.now();
+      await counter.addAsync(pieces, { lines: true, whole: false, threads });
+      times[threads]!.push(performance.now() - t0);
+    }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!;
+  return [1, 2].map((threads) => ({
+    suite: 'train', name: `UDHR word counting (the threaded step of training), ${threads} thread${threads > 1 ? 's' : ''}`,
+    medianMs: median(times[threads]!), 'x 1 thread': median(times[1]!) / median(times[threads]!),
+  }));
 }
 
 /**
@@ -118,33 +155,31 @@ export const trainSuite: Suite = {
       const udhr = join(dir, 'udhr.txt');
       writeFileSync(udhr, Object.values(udhrCorpus()).join('\n'));
       for (const [label, file] of [['Brown', brown], ['UDHR (532 languages)', udhr]] as const) {
-        log(`train ${label}: tokenizers`);
-        const hf = run(['tokenizers', file]);
         const cases: [string, string[]][] = [
           ['llm-kernels, same configuration', ['ours', file, '30000', 'false']],
           ['llm-kernels, 8k, initial alphabet', ['ours', file, '8000', 'true']],
           ['llm-kernels, 32k, initial alphabet', ['ours', file, '32000', 'true']],
         ];
+        log(`train ${label}: tokenizers and ours, 3 rounds`);
+        const [hf, ...ours] = runRounds([['tokenizers', file], ...cases.map(([, args]) => args)]);
         rows.push(typeof hf === 'string'
           ? { suite: 'train', name: `${label}: tokenizers`, medianMs: NaN, note: hf }
-          : { suite: 'train', name: `${label}: tokenizers default trainer (30000)`, medianMs: hf.ms, 'x tokenizers': 1, 'peak MiB': hf.maxRssMiB, merges: hf.merges });
-        for (const [name, args] of cases) {
-          log(`train ${label}: ${name}`);
-          const r = run(args);
+          : { suite: 'train', name: `${label}: tokenizers default trainer (30000)`, medianMs: hf!.ms, 'x tokenizers': 1, 'peak MiB': hf!.maxRssMiB, merges: hf!.merges });
+        cases.forEach(([name], k) => {
+          const r = ours[k]!;
           rows.push(typeof r === 'string'
             ? { suite: 'train', name: `${label}: ${name}`, medianMs: NaN, note: r }
-            : { suite: 'train', name: `${label}: ${name}`, medianMs: r.ms, 'x tokenizers': typeof hf === 'string' ? NaN : hf.ms / r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges });
-        }
+            : { suite: 'train', name: `${label}: ${name}`, medianMs: r.ms, 'x tokenizers': typeof hf === 'string' ? NaN : hf!.ms / r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges });
+        });
       }
       // Without pre-tokenization (each line one word: SuperBPE's worst case), in tokenizers' own configuration.
-      log('train Brown, no pre-tokenizer: tokenizers');
-      const hfWhole = run(['tokenizers', brown, '--pattern=none']);
-      const oursWhole = run(['ours', brown, '30000', 'false', '--pattern=none']);
-      for (const [name, r] of [['tokenizers default trainer (30000)', hfWhole], ['llm-kernels, same configuration', oursWhole]] as const)
+      log('train Brown, no pre-tokenizer: tokenizers and ours, 3 rounds');
+      const [hfWhole, oursWhole] = runRounds([['tokenizers', brown, '--pattern=none'], ['ours', brown, '30000', 'false', '--pattern=none']]);
+      for (const [name, r] of [['tokenizers default trainer (30000)', hfWhole!], ['llm-kernels, same configuration', oursWhole!]] as const)
         rows.push(typeof r === 'string'
           ? { suite: 'train', name: `Brown, no pre-tokenizer: ${name}`, medianMs: NaN, note: r }
-          : { suite: 'train', name: `Brown, no pre-tokenizer (pattern 'none'): ${name}`, medianMs: r.ms, 'x tokenizers': typeof hfWhole === 'string' ? NaN : hfWhole.ms / r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges });
-      rows.push(...superRows(brown, dir, log), ...bytesRows(log));
+          : { suite: 'train', name: `Brown, no pre-tokenizer (pattern 'none'): ${name}`, medianMs: r.ms, 'x tokenizers': typeof hfWhole === 'string' ? NaN : hfWhole!.ms / r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges });
+      rows.push(...superRows(brown, dir, log), ...bytesRows(log), ...(await countRows(udhr, log)));
       rows.push(...mergeBatchRows(log));
     } finally {
       rmSync(dir, { recursive: true, force: true });

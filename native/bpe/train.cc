@@ -89,6 +89,24 @@ size_t StringCounts::insert(std::string_view s, uint64_t h, uint64_t count) {
   return i;
 }
 
+// Straight into the table, by the hashes `other` keeps, each slot and string
+// fetched a few entries ahead: through add(), every string evicted another
+// from the cache, three cache misses a word.
+void StringCounts::absorb(const StringCounts& other) {
+  settle();
+  flush();
+  other.flush();
+  const std::vector<Entry>& from = other.table_;
+  for (size_t j = 0; j < from.size(); ++j) {
+    if (j + 8 < from.size() && from[j + 8].count) {
+      __builtin_prefetch(&table_[from[j + 8].hash & (table_.size() - 1)]);
+      __builtin_prefetch(other.arena_.data() + from[j + 8].offset);
+    }
+    const Entry& e = from[j];
+    if (e.count) insert(std::string_view(other.arena_.data() + e.offset, e.length), e.hash, e.count);
+  }
+}
+
 void StringCounts::flush() const {
   for (Hot& h : hot_) {
     if (h.length) table_[h.slot].count += h.pending;
@@ -138,8 +156,7 @@ void WordCounter::absorb(WordCounter&& other) {
     counts_ = std::move(other.counts_);
     return;
   }
-  other.counts_.for_each([&](std::string_view w, uint64_t c) { counts_.add(w, c); });
-  counts_.settle();
+  counts_.absorb(other.counts_);
 }
 
 uint32_t byte_level_code_point(uint8_t b) {

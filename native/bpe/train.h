@@ -38,6 +38,8 @@ class StringCounts {
     for (unsigned char c : arena_) present[c] = true;
   }
   bool empty() const { return used_ == 0; }
+  // Adds the counts of `other` (left as it is).
+  void absorb(const StringCounts& other);
   template <class F>
   void for_each(F&& f) const {
     flush();
