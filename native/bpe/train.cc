@@ -316,7 +316,6 @@ inline uint32_t find_pair(const uint32_t* s, uint32_t i, uint32_t n, uint32_t a,
   return n;
 }
 
-
 // The word sets of queued candidates in one array (a vector per set was an
 // allocation per candidate, hundreds of thousands of them): a set is a span,
 // released once its candidate merges, and released spans are squeezed out
