@@ -52,7 +52,7 @@ function superRows(brown: string, dir: string, log: (l: string) => void): Row[] 
     ['Brown 90 %: superbpe 32k, transition 16k', ['ours', trainFile, '32000', 'true', 'superbpe', '16000', heldFile]],
   ] as const) {
     log(`train ${name}`);
-    const r = runOnce(args);
+    const r = runOnce([...args]);
     rows.push(typeof r === 'string' ? { suite: 'train', name, medianMs: NaN, note: r }
       : { suite: 'train', name, medianMs: r.ms, 'peak MiB': r.maxRssMiB, merges: r.merges, 'held-out bytes/token': r.bytesPerToken ?? NaN });
   }
