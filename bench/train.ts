@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Tokenizer } from 'llm-kernels';
 import { loaded, packageRoot } from '../lib/native.js';
 import { udhrCorpus } from '../lib/tokenize/premium.js';
+import { linePieces } from '../lib/tokenize/train.js';
 import type { Row, Suite } from './harness.js';
 
 const child = fileURLToPath(new URL('./train-child.js', import.meta.url));
@@ -84,19 +85,12 @@ function bytesRows(log: (l: string) => void): Row[] {
 
 /**
  * The counting step alone (pre-tokenize and count the words of the whole
- * UDHR, cut in 1 MB line-aligned pieces as Tokenizer.train cuts files) on
+ * UDHR, cut in line-aligned pieces as Tokenizer.train cuts files) on
  * one thread and on two: the part of training that runs on threads.
  */
 async function countRows(file: string, log: (l: string) => void): Promise<Row[]> {
   log('train: counting UDHR on 1 and 2 threads (5 runs each, alternating)');
-  const bytes = new Uint8Array(readFileSync(file));
-  const pieces: Uint8Array[] = [];
-  for (let start = 0; start < bytes.length;) {
-    let end = Math.min(bytes.length, start + (1 << 20));
-    while (end < bytes.length && bytes[end - 1] !== 0x0a) end++;
-    pieces.push(bytes.subarray(start, end));
-    start = end;
-  }
+  const pieces = linePieces(new Uint8Array(readFileSync(file)));
   const times: Record<number, number[]> = { 1: [], 2: [] };
   for (let r = 0; r < 5; r++)
     for (const threads of [1, 2]) {

@@ -68,6 +68,18 @@ const FILE_CHUNK = 1 << 20; // files are counted in line-aligned pieces of about
 // by line) or, for mode 'bytes', raw chunks of at most `chunkBytes` bytes.
 type Feeding = { raw: false } | { raw: true; chunkBytes: number };
 
+/** A file's bytes in line-aligned pieces of about FILE_CHUNK bytes, so that its lines can be counted in parallel. */
+export function linePieces(bytes: Uint8Array): Uint8Array[] {
+  const pieces: Uint8Array[] = [];
+  for (let start = 0; start < bytes.length;) {
+    let end = Math.min(bytes.length, start + FILE_CHUNK);
+    while (end < bytes.length && bytes[end - 1] !== 0x0a) end++;
+    pieces.push(bytes.subarray(start, end));
+    start = end;
+  }
+  return pieces;
+}
+
 function splitBytes(bytes: Uint8Array, size: number): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (let at = 0; at < bytes.length; at += size) out.push(bytes.subarray(at, at + size));
@@ -100,15 +112,7 @@ async function feed(counters: NativeBpeWordCounter[], source: TrainSource, how: 
         await add(splitBytes(bytes, how.chunkBytes), false);
         continue;
       }
-      // Line-aligned chunks, so that lines can be counted in parallel.
-      const chunks: Uint8Array[] = [];
-      for (let start = 0; start < bytes.length;) {
-        let end = Math.min(bytes.length, start + FILE_CHUNK);
-        while (end < bytes.length && bytes[end - 1] !== 0x0a) end++;
-        chunks.push(bytes.subarray(start, end));
-        start = end;
-      }
-      await add(chunks, true);
+      await add(linePieces(bytes), true);
     }
     return;
   }

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <queue>
+#include <unordered_map>
 
 #ifdef __SSE2__
 #include <emmintrin.h>
