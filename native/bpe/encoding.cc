@@ -259,16 +259,52 @@ void join_lowest_pairs(size_t n, std::vector<size_t>& next, Score&& score, Join&
   }
 }
 
+// Per-thread caches in front of the rank table (4-8 MiB: it lives in the
+// last-level cache at best, while text repeats its words and their parts).
+// Entries are exact, and the encoding's serial says whose they are.
+struct Encoding::ThreadCaches {
+  // Recent pre-tokens of up to 8 bytes and their whole-piece rank (or
+  // kNoRank): 8 bytes and a length fix the piece.
+  struct Piece {
+    uint64_t head;
+    uint32_t serial;  // 0: empty
+    uint32_t packed;  // length << 24 | (rank + 1), 0 in the low bits for "not a token"
+  };
+  // Recent pairs of adjacent parts met while merging, by the parts' ranks,
+  // and the rank of their joined bytes (or kNoRank). Pieces that are not
+  // whole tokens mostly split into recurring parts (on the UDHR 84 % of
+  // these lookups repeat a recent pair).
+  struct Pair {
+    uint64_t parts;   // left rank << 32 | right rank
+    uint32_t serial;  // 0: empty
+    uint32_t rank;
+  };
+  static constexpr unsigned kPieceBits = 13, kPairBits = 13;
+  Piece pieces[1u << kPieceBits] = {};
+  Pair pairs[1u << kPairBits] = {};
+};
+
+// Not inlined: inside a shared library each thread_local access costs a
+// __tls_get_addr call, which inlining would repeat at every use.
+__attribute__((noinline)) Encoding::ThreadCaches& Encoding::thread_caches() {
+  thread_local ThreadCaches caches;
+  return caches;
+}
+
 // Merges the bytes of one pre-token, lowest rank first and leftmost on ties
-// (tiktoken's rule), and emits the ranks of the final parts. Short pieces use
-// a flat array rescanned per merge (fast for words); long ones a heap over a
-// linked list, so that hostile input (a megabyte of one letter is one piece)
-// costs O(n log n) rather than O(n^2).
+// (tiktoken's rule), and emits the ranks of the final parts. Every part is a
+// token, so its rank is kept and a pair is known by its two ranks (the pair
+// cache). Pieces of up to 64 bytes are rescanned per merge (fast for words);
+// longer ones use a heap over a linked list, so that hostile input (a
+// megabyte of one letter is one piece) costs O(n log n) rather than O(n^2).
 template <class Emit>
 void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
-  auto rank = [&](size_t a, size_t b) {
-    return b - a == 2 ? pair_rank_[piece[a] << 8 | piece[a + 1]]
-                      : rank_of(std::string_view(reinterpret_cast<const char*>(piece + a), b - a));
+  ThreadCaches& caches = thread_caches();
+  // The rank of the bytes [a, b), which join parts ranked `left` and `right`:
+  // two bytes by the pair table, longer ones through the pair cache.
+  auto joined = [&](Rank left, Rank right, size_t a, size_t b) {
+    if (b - a == 2) return pair_rank_[piece[a] << 8 | piece[a + 1]];
+    return pair_rank(caches, left, right, piece + a, b - a);
   };
   // A part left without a rank is a single byte the vocabulary lacks (only
   // possible with a loaded rank file): the text cannot be encoded.
@@ -276,35 +312,56 @@ void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
     if (r == kNoRank) throw unencodable(piece[at]);
     emit_part(r);
   };
-  if (n <= 128) {
-    // starts[i]: where part i begins; pair[i]: rank of parts i and i+1 joined.
-    size_t starts[130];
-    Rank pair[130];
-    size_t parts = n;
-    for (size_t i = 0; i <= n; ++i) starts[i] = i;
-    for (size_t i = 0; i + 1 < parts; ++i) pair[i] = rank(starts[i], starts[i + 2]);
-    while (parts > 1) {
-      size_t best = 0;
-      Rank best_rank = kNoRank;
-      for (size_t i = 0; i + 1 < parts; ++i)
-        if (pair[i] < best_rank) best_rank = pair[i], best = i;
-      if (best_rank == kNoRank) break;
-      // Join parts best and best+1.
-      for (size_t i = best + 1; i < parts; ++i) starts[i] = starts[i + 1];
-      for (size_t i = best + 1; i + 1 < parts - 1; ++i) pair[i] = pair[i + 1];
-      --parts;
-      if (best + 1 < parts) pair[best] = rank(starts[best], starts[best + 2]);
-      if (best > 0) pair[best - 1] = rank(starts[best - 1], starts[best + 1]);
+  if (n <= 64) {
+    // Parts by where they start: bit i of `starts` marks a part at byte i,
+    // part[i] is its rank and key[i] orders the join of it with the next
+    // part: that rank << 6 | i, so the least key is the lowest rank, leftmost
+    // on ties (ranks are < 2^24), and ~0 where there is no such join. A join
+    // moves nothing, and the least key is found by a branch-free scan.
+    constexpr uint32_t kNone = ~uint32_t(0);
+    Rank part[64];
+    uint32_t key[64];
+    uint64_t starts = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
+    auto after = [&](size_t i) -> size_t {  // the start of the part after the one at i, or n
+      const uint64_t later = i == 63 ? 0 : starts >> (i + 1) << (i + 1);
+      return later ? size_t(__builtin_ctzll(later)) : n;
+    };
+    auto key_of = [](Rank r, size_t i) { return r == kNoRank ? kNone : r << 6 | uint32_t(i); };
+    const size_t width = (n + 7) & ~size_t(7);  // scanned in whole groups of 8
+    for (size_t i = 0; i < n; ++i) part[i] = byte_id_[piece[i]];
+    for (size_t i = 0; i + 1 < n; ++i) key[i] = key_of(pair_rank_[piece[i] << 8 | piece[i + 1]], i);
+    for (size_t i = n - 1; i < width; ++i) key[i] = kNone;
+    for (;;) {
+      uint32_t least = kNone;
+      for (size_t i = 0; i < width; ++i) least = std::min(least, key[i]);
+      if (least == kNone) break;
+      // The part at `best` absorbs the next one.
+      const size_t best = least & 63;
+      const size_t gone = after(best);
+      starts &= ~(uint64_t(1) << gone);
+      key[gone] = kNone;
+      part[best] = least >> 6;
+      const size_t next = after(best);
+      key[best] = next < n ? key_of(joined(part[best], part[next], best, after(next)), best) : kNone;
+      if (best > 0) {
+        const size_t prev = size_t(63 - __builtin_clzll(starts & ((uint64_t(1) << best) - 1)));
+        key[prev] = key_of(joined(part[prev], part[best], prev, next), prev);
+      }
     }
-    for (size_t i = 0; i < parts; ++i) emit(rank(starts[i], starts[i + 1]), starts[i]);
+    for (uint64_t left = starts; left; left &= left - 1) {
+      const size_t i = size_t(__builtin_ctzll(left));
+      emit(part[i], i);
+    }
     return;
   }
-  // Long pieces: parts are [i, end[i]) over the bytes.
+  // Long pieces: parts are [i, end[i]) over the bytes, ranked part[i].
   std::vector<size_t> next(n), end(n);
-  for (size_t i = 0; i < n; ++i) end[i] = i + 1;
+  std::vector<Rank> part(n);
+  for (size_t i = 0; i < n; ++i) end[i] = i + 1, part[i] = byte_id_[piece[i]];
   join_lowest_pairs(
-      n, next, [&](size_t l, size_t r) { return rank(l, end[r]); }, [&](size_t l, size_t r) { end[l] = end[r]; });
-  for (size_t i = 0; i < n; i = next[i]) emit(rank(i, end[i]), i);
+      n, next, [&](size_t l, size_t r) { return joined(part[l], part[r], l, end[r]); },
+      [&](size_t l, size_t r) { part[l] = joined(part[l], part[r], l, end[r]), end[l] = end[r]; });
+  for (size_t i = 0; i < n; i = next[i]) emit(part[i], i);
 }
 
 // Hugging Face's BPE model: the pieces' bytes start as single-byte tokens,
@@ -367,37 +424,11 @@ void Encoding::encode_piece(const uint8_t* piece, size_t n, Emit&& emit) const {
   merge(piece, n, emit);
 }
 
-namespace {
-
-// Recent pre-tokens of up to 8 bytes and their whole-piece rank (or
-// kNoRank), per thread. The rank table (4-8 MiB) lives in the last-level
-// cache at best, while text repeats its words: this 128 KiB table answers
-// most lookups from L2. An entry is exact: 8 bytes and a length fix the
-// piece, and the encoding's serial says whose it is.
-struct PieceCache {
-  struct Entry {
-    uint64_t head;
-    uint32_t serial;  // 0: empty
-    uint32_t packed;  // length << 24 | (rank + 1), 0 in the low bits for "not a token"
-  };
-  static constexpr unsigned kBits = 13;
-  Entry entries[1u << kBits] = {};
-};
-
-// Not inlined: inside a shared library each thread_local access costs a
-// __tls_get_addr call, which inlining would repeat at every use.
-__attribute__((noinline)) PieceCache& thread_piece_cache() {
-  thread_local PieceCache cache;
-  return cache;
-}
-
-}  // namespace
-
 Rank Encoding::piece_rank(const uint8_t* piece, size_t n) const {
   if (n > 8) return find_slot(piece, n)->rank;
-  PieceCache& cache = thread_piece_cache();
+  ThreadCaches::Piece* cache = thread_caches().pieces;
   const uint64_t h = hash_bytes(piece, n);
-  PieceCache::Entry& e = cache.entries[((h ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - PieceCache::kBits)];
+  ThreadCaches::Piece& e = cache[((h ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - ThreadCaches::kPieceBits)];
   const uint64_t head = load_head(piece, n);
   if (e.serial == serial_ && e.packed >> 24 == n && e.head == head) {
     const uint32_t r = e.packed & 0xFFFFFF;
@@ -405,6 +436,17 @@ Rank Encoding::piece_rank(const uint8_t* piece, size_t n) const {
   }
   const Rank r = find_slot(piece, n, h)->rank;  // ranks are < 2^24 (load checks the count)
   e = {head, serial_, uint32_t(n) << 24 | (r == kNoRank ? 0 : r + 1)};
+  return r;
+}
+
+Rank Encoding::pair_rank(ThreadCaches& caches, Rank left, Rank right, const uint8_t* bytes, size_t n) const {
+  // A part without a rank (a byte outside the vocabulary) does not identify its bytes.
+  if (left == kNoRank || right == kNoRank) return find_slot(bytes, n)->rank;
+  const uint64_t parts = uint64_t(left) << 32 | right;
+  ThreadCaches::Pair& e = caches.pairs[((parts ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - ThreadCaches::kPairBits)];
+  if (e.parts == parts && e.serial == serial_) return e.rank;
+  const Rank r = find_slot(bytes, n)->rank;
+  e = {parts, serial_, r};
   return r;
 }
 
