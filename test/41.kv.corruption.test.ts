@@ -8,6 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { kv } from 'llm-kernels';
+import { toHalfBits } from '../lib/kv/reference.js';
 import { syntheticKeys, syntheticValues } from '../bench/kv-data.js';
 import { freshSeed, rng } from './helpers.js';
 
@@ -61,6 +62,16 @@ const streams = (): [string, Uint8Array][] => {
   ];
 };
 
+// Tiles of 256 tokens x 64 dims: streams of 16384 symbols and more use the
+// 32-lane rANS layout, whose decoder has a SIMD path of its own.
+const laneStreams = (): [string, Uint8Array][] => {
+  const keys = syntheticKeys(1, 1, 256, 64);
+  return [
+    ['lossless bf16, 32-lane rANS', kv.encode(toHalfBits(keys, 'bf16'), { shape: [1, 256, 64], dtype: 'bf16' })],
+    ['lossy bits 4 f32, 32-lane rANS', kv.encode(keys, { shape: [1, 256, 64], mode: 'lossy', bits: 4, kind: 'key' })],
+  ];
+};
+
 describe('kv: damaged streams', () => {
   it('our checksum helper agrees with the codec (a forged undamaged stream decodes the same)', () => {
     for (const [, s] of streams()) {
@@ -89,7 +100,8 @@ describe('kv: damaged streams', () => {
     const r = rng(seed);
     let errors = 0;
     let decoded = 0;
-    for (const [name, s] of streams()) {
+    for (const [name, s] of [...streams(), ...laneStreams()]) {
+      const elements = kv.decode(s).data.length;
       const tiles = new DataView(s.buffer, s.byteOffset).getUint32(40, true);
       const body = 48 + 8 * tiles;
       for (let round = 0; round < 400; round++) {
@@ -99,7 +111,7 @@ describe('kv: damaged streams', () => {
         forgeChecksums(bad);
         try {
           const out = kv.decode(bad);
-          expect(out.data.length, name).toBe(2 * 40 * 8);
+          expect(out.data.length, name).toBe(elements);
           decoded++;
         } catch (e) {
           expect((e as { code?: string }).code, `${name}: ${(e as Error).message}`).toBe('ERR_LLMK_KV_CORRUPT');

@@ -1,13 +1,16 @@
 // The entropy coder of the KV codec: byte streams stored as the cheapest of
-// raw bytes, one repeated byte, or order-0 rANS (four interleaved 32-bit
-// states, byte renormalisation, 12-bit probabilities; ryg_rans's scheme).
+// raw bytes, one repeated byte, or order-0 rANS with 12-bit probabilities:
+// four interleaved 32-bit states with byte renormalisation (ryg_rans's
+// scheme) for streams under 16384 symbols, 32 lanes with 16-bit words
+// (rans_lanes.h, decoded with SIMD) from 16384 on.
 //
 // Stream layout (its length n is known to the reader):
-//   u8 method: 0 raw | 1 constant | 2 rANS
+//   u8 method: 0 raw | 1 constant | 2 rANS | 3 rANS, 32 lanes
 //   raw: n bytes.  constant: 1 byte.
 //   rANS: u8 (symbols - 1); the symbols, ascending, as a list (<= 32 of them)
 //         or a 256-bit map; one varint frequency per symbol (they sum to
-//         4096); varint payload length; payload = 4 states (u32) + bytes.
+//         4096); varint payload length; payload = 4 states (u32) + bytes,
+//         or for method 3 32 states (u32) + 16-bit words.
 #pragma once
 #include <cstddef>
 #include <cstdint>

@@ -2,10 +2,12 @@
 #include <cstring>
 #include <random>
 
+#include "../common/cpu.h"
 #include "../common/cuda_api.h"
 #include "../kv/container.h"
 #include "../kv/lossy_rows.h"
 #include "../kv/rans.h"
+#include "../kv/rans_lanes.h"
 #include "checks.h"
 
 namespace llmk::selftest {
@@ -157,6 +159,45 @@ void check_rans() {
   }
 }
 
+// The 32-lane rANS layout: the SIMD decoder against the portable one (its
+// twin), on every length modulo the lanes, and on damaged payloads, where
+// both must fail alike or decode the same bytes.
+void check_rans_lanes() {
+  if (!cpu_has_avx2_fma()) return;
+  std::mt19937 rng(13);
+  uint32_t freq[256] = {};
+  uint32_t left = kv::kProbScale;
+  for (int s = 0; s < 40 && left > 1; ++s) left -= freq[s * 5] = std::max(1u, left / 3);
+  freq[255] += left;
+  std::vector<uint8_t> table_symbols;
+  for (int s = 0; s < 256; ++s) table_symbols.insert(table_symbols.end(), freq[s], static_cast<uint8_t>(s));
+  auto decode = [&](const uint8_t* p, size_t len, size_t n, bool simd, std::vector<uint8_t>& out) {
+    out.assign(n, 0);
+    try {
+      kv::decode_lanes(p, len, freq, out.data(), n, simd);
+      return std::string();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+  };
+  for (size_t n : {size_t(0), size_t(31), size_t(32), size_t(33), size_t(1000), size_t(16384), size_t(20011)}) {
+    std::vector<uint8_t> sym(n);
+    for (auto& s : sym) s = table_symbols[rng() % table_symbols.size()];
+    std::vector<uint8_t> buf, a, b;
+    const uint8_t* p = kv::encode_lanes(sym.data(), n, freq, buf);
+    const size_t len = static_cast<size_t>(buf.data() + buf.size() - p);
+    expect(decode(p, len, n, false, a).empty() && a == sym, "rANS lanes portable round trip, n = " + std::to_string(n));
+    expect(decode(p, len, n, true, b).empty() && b == sym, "rANS lanes SIMD round trip, n = " + std::to_string(n));
+    for (int round = 0; round < 20 && len > 0; ++round) {
+      std::vector<uint8_t> bad(p, p + len);
+      bad[rng() % len] ^= static_cast<uint8_t>(1 + rng() % 255);
+      const size_t cut = round % 4 == 0 ? rng() % len : len;
+      const std::string ea = decode(bad.data(), cut, n, false, a), eb = decode(bad.data(), cut, n, true, b);
+      expect(ea == eb && (!ea.empty() || a == b), "rANS lanes decoders differ on a damaged payload, n = " + std::to_string(n));
+    }
+  }
+}
+
 void check_round_trips() {
   const uint32_t heads = 3, tokens = 300, dim = 24;
   std::vector<float> f32 = synthetic(heads, tokens, dim, 99);
@@ -271,6 +312,7 @@ void check_kv(Context& ctx) {
   check_half_conversions();
   check_crc32c();
   check_rans();
+  check_rans_lanes();
   check_round_trips();
   check_cuda_twins(ctx);
   if (ctx.timings) time_codec(ctx);
