@@ -224,7 +224,8 @@ void decode_lanes(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_
   build_decode_table(freq, table.data());
   uint32_t x[kLanes];
   for (int k = 0; k < kLanes; ++k) {
-    std::memcpy(&x[k], p + 4 * k, 4);  // little-endian hosts only (the package's targets)
+    const uint8_t* b = p + 4 * k;
+    x[k] = uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
     if (x[k] < kLaneL || x[k] >= 1u << 31) corrupt("rANS lane state out of range");
   }
   const uint8_t* q = p + 4 * kLanes;
@@ -250,7 +251,6 @@ void decode_lanes(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_
   if (q != end || std::any_of(x, x + kLanes, [](uint32_t s) { return s != kLaneL; }))
     corrupt("rANS payload does not decode to its initial state");
 }
-
 
 void build_decode_table(const uint32_t freq[256], uint32_t* table) {
   uint32_t c = 0;
