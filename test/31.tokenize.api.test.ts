@@ -114,6 +114,16 @@ describe('Tokenizer API', () => {
     const badPattern = Buffer.from(good);
     badPattern[16] ^= 0xff; // a byte of the pattern string
     expectCode(() => new Native(badPattern), RangeError, 'ERR_LLMK_UNSUPPORTED', /pattern/);
+    // Rank 1 spelled like rank 0: the first two tokens follow the header, pattern and specials.
+    const view = new DataView(good.buffer, good.byteOffset);
+    let at = 16 + view.getUint32(12, true);
+    const specials = view.getUint32(at, true);
+    at += 4;
+    for (let k = 0; k < specials; k++) at += 6 + view.getUint16(at + 4, true);
+    const twice = Buffer.from(good);
+    expect([twice[at], twice[at + 2]]).toEqual([1, 1]);
+    twice[at + 3] = twice[at + 1]!;
+    expectCode(() => new Native(twice), RangeError, 'ERR_LLMK_BAD_ENCODING', /duplicate token bytes/);
     expectCode(() => new Native('x' as never), TypeError, 'ERR_LLMK_BAD_ARGUMENT');
   });
 });

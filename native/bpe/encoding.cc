@@ -148,25 +148,26 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
   size_t slots = 1;
   while (slots < 2 * size_t(count)) slots <<= 1;
   e.table_.assign(slots, Slot{0, kNoRank, 0});
+  e.next_.assign(slots, 0);
   e.mask_ = slots - 1;
+  // Ranks of one- and two-byte strings straight from the tokens (looking up
+  // all 65536 pairs would miss the cache 65536 times).
+  e.pair_rank_.assign(65536, kNoRank);
+  std::fill(e.byte_id_, e.byte_id_ + 256, kNoRank);
   for (uint32_t rank = 0; rank < count; ++rank) {
     const size_t n = e.span_[rank].length;
     if (n == 0) continue;
     const uint8_t* bytes = reinterpret_cast<const uint8_t*>(e.arena_.data()) + e.span_[rank].offset;
     const uint64_t h = hash_bytes(bytes, n);
-    if (e.find_slot(bytes, n, h)->rank != kNoRank) bad("duplicate token bytes");
-    uint64_t s = h & e.mask_;
-    while (e.table_[s].rank != kNoRank) s = (s + 1) & e.mask_;
+    // The probe ends at the token's slot (a duplicate) or at the empty slot where it goes.
+    const size_t s = static_cast<size_t>(e.find_slot(bytes, n, h) - e.table_.data());
+    if (e.table_[s].rank != kNoRank) bad("duplicate token bytes");
     e.table_[s] = Slot{load_head(bytes, n), rank, check_of(h, n)};
-  }
-  e.pair_rank_.resize(65536);
-  for (int p = 0; p < 65536; ++p) {
-    const uint8_t two[2] = {static_cast<uint8_t>(p >> 8), static_cast<uint8_t>(p & 255)};
-    e.pair_rank_[p] = e.rank_of(std::string_view(reinterpret_cast<const char*>(two), 2));
+    if (n > 8) e.next_[s] = load_head(bytes + 8, std::min<size_t>(n - 8, 8));
+    if (n == 1) e.byte_id_[bytes[0]] = rank;
+    if (n == 2) e.pair_rank_[bytes[0] << 8 | bytes[1]] = rank;
   }
   for (int b = 0; b < 256; ++b) {
-    const uint8_t byte = static_cast<uint8_t>(b);
-    e.byte_id_[b] = e.rank_of(std::string_view(reinterpret_cast<const char*>(&byte), 1));
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     e.fallback_id_[b] = e.rank_of(name);
@@ -194,18 +195,21 @@ const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n, uint64
   if (n == 0 || n > 255) return &kAbsent;  // no token is that long (the check keeps 8 bits of length)
   const uint32_t check = check_of(h, n);
   const uint64_t head = load_head(bytes, n);
+  if (n > 8) __builtin_prefetch(&next_[h & mask_]);  // in parallel with the slot's miss
   for (uint64_t s = h & mask_;; s = (s + 1) & mask_) {
     const Slot& slot = table_[s];
     if (slot.rank == kNoRank) return &slot;
-    if (slot.check == check && slot.head == head && (n <= 8 || same_tail(slot.rank, bytes, n))) return &slot;
+    if (slot.check == check && slot.head == head && (n <= 8 || same_tail(s, bytes, n))) return &slot;
   }
 }
 
-// Whether bytes 8..n-1 of the piece equal those of token `rank` (n > 8, same length).
-bool Encoding::same_tail(Rank rank, const uint8_t* bytes, size_t n) const {
-  const uint8_t* token = reinterpret_cast<const uint8_t*>(arena_.data()) + span_[rank].offset;
-  if (n <= 16) return load_head(token + 8, n - 8) == load_head(bytes + 8, n - 8);  // no library call
-  return std::memcmp(token + 8, bytes + 8, n - 8) == 0;
+// Whether bytes 8..n-1 of the piece equal those of the token in slot s (n > 8,
+// same length): bytes 8-15 from next_, the rest from the arena.
+bool Encoding::same_tail(uint64_t s, const uint8_t* bytes, size_t n) const {
+  if (next_[s] != load_head(bytes + 8, std::min<size_t>(n - 8, 8))) return false;
+  if (n <= 16) return true;
+  const uint8_t* token = reinterpret_cast<const uint8_t*>(arena_.data()) + span_[table_[s].rank].offset;
+  return std::memcmp(token + 16, bytes + 16, n - 16) == 0;
 }
 
 Rank Encoding::rank_of(std::string_view bytes) const {
