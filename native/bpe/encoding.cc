@@ -267,12 +267,14 @@ void join_lowest_pairs(size_t n, std::vector<size_t>& next, Score&& score, Join&
 // last-level cache at best, while text repeats its words and their parts).
 // Entries are exact, and the encoding's serial says whose they are.
 struct Encoding::ThreadCaches {
-  // Recent pre-tokens of up to 8 bytes and their whole-piece rank (or
-  // kNoRank): 8 bytes and a length fix the piece.
+  // Recent pre-tokens of up to 8 bytes that encode to at most 3 tokens, and
+  // those tokens: 8 bytes and a length fix the piece. Whole tokens and
+  // merged pieces alike (on the UDHR this skips 40 % of the merges).
   struct Piece {
     uint64_t head;
     uint32_t serial;  // 0: empty
-    uint32_t packed;  // length << 24 | (rank + 1), 0 in the low bits for "not a token"
+    uint32_t first;   // tokens << 28 | length << 24 | the first token's rank
+    uint32_t more[2];
   };
   // Recent pairs of adjacent parts met while merging, by the parts' ranks,
   // and the rank of their joined bytes (or kNoRank). Pieces that are not
@@ -423,24 +425,31 @@ void Encoding::encode_piece(const uint8_t* piece, size_t n, Emit&& emit) const {
     }
     return merge_listed(piece, n, emit);
   }
-  const Rank whole = piece_rank(piece, n);
-  if (whole != kNoRank) return emit(whole);
-  merge(piece, n, emit);
-}
-
-Rank Encoding::piece_rank(const uint8_t* piece, size_t n) const {
-  if (n > 8) return find_slot(piece, n)->rank;
-  ThreadCaches::Piece* cache = thread_caches().pieces;
-  const uint64_t h = hash_bytes(piece, n);
-  ThreadCaches::Piece& e = cache[((h ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - ThreadCaches::kPieceBits)];
-  const uint64_t head = load_head(piece, n);
-  if (e.serial == serial_ && e.packed >> 24 == n && e.head == head) {
-    const uint32_t r = e.packed & 0xFFFFFF;
-    return r == 0 ? kNoRank : r - 1;
+  if (n > 8) {
+    const Rank whole = find_slot(piece, n)->rank;
+    if (whole != kNoRank) return emit(whole);
+    return merge(piece, n, emit);
   }
-  const Rank r = find_slot(piece, n, h)->rank;  // ranks are < 2^24 (load checks the count)
-  e = {head, serial_, uint32_t(n) << 24 | (r == kNoRank ? 0 : r + 1)};
-  return r;
+  // Short pieces through the thread's piece cache (ranks are < 2^24: load checks the count).
+  ThreadCaches::Piece* pieces = thread_caches().pieces;
+  const uint64_t h = hash_bytes(piece, n);
+  ThreadCaches::Piece& e = pieces[((h ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - ThreadCaches::kPieceBits)];
+  const uint64_t head = load_head(piece, n);
+  if (e.serial == serial_ && e.head == head && (e.first >> 24 & 15) == n) {
+    const uint32_t tokens = e.first >> 28;
+    emit(e.first & 0xFFFFFF);
+    if (tokens > 1) emit(e.more[0]);
+    if (tokens > 2) emit(e.more[1]);
+    return;
+  }
+  Rank parts[8];
+  size_t count = 0;
+  const Rank whole = find_slot(piece, n, h)->rank;
+  if (whole != kNoRank) parts[count++] = whole;
+  else merge(piece, n, [&](Rank r) { parts[count++] = r; });
+  if (count <= 3)
+    e = {head, serial_, uint32_t(count) << 28 | uint32_t(n) << 24 | parts[0], {count > 1 ? parts[1] : 0, count > 2 ? parts[2] : 0}};
+  for (size_t i = 0; i < count; ++i) emit(parts[i]);
 }
 
 Rank Encoding::pair_rank(ThreadCaches& caches, Rank left, Rank right, const uint8_t* bytes, size_t n) const {

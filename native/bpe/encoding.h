@@ -48,8 +48,6 @@ class Encoding {
  private:
   struct ThreadCaches;
   static ThreadCaches& thread_caches();
-  // The rank of a whole pre-token, or kNoRank (through the thread's piece cache).
-  Rank piece_rank(const uint8_t* piece, size_t n) const;
   // The rank of the n bytes that join two adjacent parts of ranks `left` and
   // `right`, or kNoRank (through the thread's pair cache).
   Rank pair_rank(ThreadCaches& caches, Rank left, Rank right, const uint8_t* bytes, size_t n) const;
