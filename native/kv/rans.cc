@@ -78,13 +78,41 @@ EncSymbol enc_symbol(uint32_t start, uint32_t freq) {
   return e;
 }
 
+// Every present symbol's constants.
+void build_encode_table(const uint32_t freq[256], EncSymbol table[256]) {
+  uint32_t cum = 0;
+  for (int s = 0; s < 256; ++s) {
+    if (freq[s]) table[s] = enc_symbol(cum, freq[s]);
+    cum += freq[s];
+  }
+}
+
+// The state after coding a symbol into the renormalised state x (< 2^31).
+inline uint32_t encode_step(uint32_t x, const EncSymbol& e) {
+  const uint32_t q = static_cast<uint32_t>((static_cast<uint64_t>(x) * e.rcp_freq) >> 32) >> e.rcp_shift;
+  return x + e.bias + q * e.cmpl_freq;
+}
+
 inline void encode_symbol(uint32_t& x, uint8_t*& p, const EncSymbol& e) {
   while (x >= e.x_max) {
     *--p = static_cast<uint8_t>(x);
     x >>= 8;
   }
-  const uint32_t q = static_cast<uint32_t>((static_cast<uint64_t>(x) * e.rcp_freq) >> 32) >> e.rcp_shift;
-  x = x + e.bias + q * e.cmpl_freq;
+  x = encode_step(x, e);
+}
+
+// Writes the final states in front of the payload (state 0 first,
+// little-endian) and returns where they begin.
+uint8_t* put_states(uint8_t* p, const uint32_t* x, int count) {
+  for (int k = count - 1; k >= 0; --k) {
+    p -= 4;
+    for (int b = 0; b < 4; ++b) p[b] = static_cast<uint8_t>(x[k] >> (8 * b));
+  }
+  return p;
+}
+
+inline uint32_t read_state(const uint8_t* b) {
+  return uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
 }
 
 // Encodes with the normalised table, last symbol first, writing backward
@@ -92,11 +120,7 @@ inline void encode_symbol(uint32_t& x, uint8_t*& p, const EncSymbol& e) {
 // (states first). Symbol i uses state i % 4.
 const uint8_t* rans_encode(const uint8_t* sym, size_t n, const uint32_t freq[256], std::vector<uint8_t>& buf) {
   EncSymbol table[256];
-  uint32_t cum = 0;
-  for (int s = 0; s < 256; ++s) {
-    if (freq[s]) table[s] = enc_symbol(cum, freq[s]);
-    cum += freq[s];
-  }
+  build_encode_table(freq, table);
   buf.resize(2 * n + 32);  // a state emits at most 2 bytes a symbol
   uint8_t* end = buf.data() + buf.size();
   uint8_t* p = end;
@@ -111,24 +135,17 @@ const uint8_t* rans_encode(const uint8_t* sym, size_t n, const uint32_t freq[256
     encode_symbol(x0, p, table[sym[i - 4]]);
   }
   x[0] = x0, x[1] = x1, x[2] = x2, x[3] = x3;
-  for (int k = 3; k >= 0; --k) {
-    p -= 4;
-    for (int b = 0; b < 4; ++b) p[b] = static_cast<uint8_t>(x[k] >> (8 * b));
-  }
-  return p;
+  return put_states(p, x, 4);
 }
 
 void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t* out, size_t n) {
   if (len < 16) corrupt("rANS payload shorter than its states");
-  std::vector<uint32_t> table(kProbScale);
-  build_decode_table(freq, table.data());
+  uint32_t tab[kProbScale];  // 16 KiB on the stack: no allocation per stream
+  build_decode_table(freq, tab);
   uint32_t x[4];
-  for (int k = 0; k < 4; ++k)
-    x[k] = static_cast<uint32_t>(p[4 * k]) | static_cast<uint32_t>(p[4 * k + 1]) << 8 |
-           static_cast<uint32_t>(p[4 * k + 2]) << 16 | static_cast<uint32_t>(p[4 * k + 3]) << 24;
+  for (int k = 0; k < 4; ++k) x[k] = read_state(p + 4 * k);
   const uint8_t* q = p + 16;
   const uint8_t* end = p + len;
-  const uint32_t* tab = table.data();
   auto decode_one = [tab](uint32_t& s) {
     const uint32_t e = tab[s & (kProbScale - 1)];
     s = (e >> 20) * (s >> kProbBits) + ((e >> 8) & 0xfff);
@@ -188,12 +205,7 @@ void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t
 // decoder, going forward, meets them in lane order.
 const uint8_t* encode_lanes(const uint8_t* sym, size_t n, const uint32_t freq[256], std::vector<uint8_t>& buf) {
   EncSymbol table[256];
-  uint32_t x_max[256];
-  uint32_t cum = 0;
-  for (int s = 0; s < 256; ++s) {
-    if (freq[s]) table[s] = enc_symbol(cum, freq[s]), x_max[s] = ((kLaneL >> kProbBits) << 16) * freq[s];
-    cum += freq[s];
-  }
+  build_encode_table(freq, table);
   buf.resize(2 * n + 4 * kLanes);  // at most one 16-bit word a symbol
   uint8_t* p = buf.data() + buf.size();
   uint32_t x[kLanes];
@@ -201,38 +213,30 @@ const uint8_t* encode_lanes(const uint8_t* sym, size_t n, const uint32_t freq[25
   for (size_t i = n; i-- > 0;) {
     uint32_t& s = x[i % kLanes];
     const uint8_t c = sym[i];
-    if (s >= x_max[c]) {
+    if (s >= ((kLaneL >> kProbBits) << 16) * freq[c]) {
       p -= 2;
       p[0] = static_cast<uint8_t>(s), p[1] = static_cast<uint8_t>(s >> 8);
       s >>= 16;
     }
-    // States stay below 2^31, where the reciprocal division is exact.
-    const EncSymbol& e = table[c];
-    const uint32_t q = static_cast<uint32_t>((static_cast<uint64_t>(s) * e.rcp_freq) >> 32) >> e.rcp_shift;
-    s = s + e.bias + q * e.cmpl_freq;
+    s = encode_step(s, table[c]);  // states stay below 2^31, where the reciprocal division is exact
   }
-  for (int k = kLanes - 1; k >= 0; --k) {
-    p -= 4;
-    for (int b = 0; b < 4; ++b) p[b] = static_cast<uint8_t>(x[k] >> (8 * b));
-  }
-  return p;
+  return put_states(p, x, kLanes);
 }
 
 void decode_lanes(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t* out, size_t n, bool simd) {
   if (len < 4 * kLanes) corrupt("rANS payload shorter than its states");
-  std::vector<uint32_t> table(kProbScale);
-  build_decode_table(freq, table.data());
+  uint32_t table[kProbScale];  // 16 KiB on the stack: no allocation per stream
+  build_decode_table(freq, table);
   uint32_t x[kLanes];
   for (int k = 0; k < kLanes; ++k) {
-    const uint8_t* b = p + 4 * k;
-    x[k] = uint32_t(b[0]) | uint32_t(b[1]) << 8 | uint32_t(b[2]) << 16 | uint32_t(b[3]) << 24;
+    x[k] = read_state(p + 4 * k);
     if (x[k] < kLaneL || x[k] >= 1u << 31) corrupt("rANS lane state out of range");
   }
   const uint8_t* q = p + 4 * kLanes;
   const uint8_t* end = p + len;
   size_t i = 0;
 #if defined(__x86_64__) || defined(_M_X64)
-  if (simd) i = decode_lanes_avx2(x, q, end, table.data(), out, n & ~size_t(kLanes - 1));
+  if (simd) i = decode_lanes_avx2(x, q, end, table, out, n & ~size_t(kLanes - 1));
 #else
   (void)simd;
 #endif
