@@ -304,8 +304,7 @@ __attribute__((noinline)) Encoding::ThreadCaches& Encoding::thread_caches() {
 // longer ones use a heap over a linked list, so that hostile input (a
 // megabyte of one letter is one piece) costs O(n log n) rather than O(n^2).
 template <class Emit>
-void Encoding::merge(const uint8_t* piece, size_t n, Emit&& emit_part) const {
-  ThreadCaches& caches = thread_caches();
+void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit_part) const {
   // The rank of the bytes [a, b), which join parts ranked `left` and `right`:
   // two bytes by the pair table, longer ones through the pair cache.
   auto joined = [&](Rank left, Rank right, size_t a, size_t b) {
@@ -425,15 +424,15 @@ void Encoding::encode_piece(const uint8_t* piece, size_t n, Emit&& emit) const {
     }
     return merge_listed(piece, n, emit);
   }
+  ThreadCaches& caches = thread_caches();
   if (n > 8) {
     const Rank whole = find_slot(piece, n)->rank;
     if (whole != kNoRank) return emit(whole);
-    return merge(piece, n, emit);
+    return merge(caches, piece, n, emit);
   }
   // Short pieces through the thread's piece cache (ranks are < 2^24: load checks the count).
-  ThreadCaches::Piece* pieces = thread_caches().pieces;
   const uint64_t h = hash_bytes(piece, n);
-  ThreadCaches::Piece& e = pieces[((h ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - ThreadCaches::kPieceBits)];
+  ThreadCaches::Piece& e = caches.pieces[((h ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - ThreadCaches::kPieceBits)];
   const uint64_t head = load_head(piece, n);
   if (e.serial == serial_ && e.head == head && (e.first >> 24 & 15) == n) {
     const uint32_t tokens = e.first >> 28;
@@ -446,7 +445,7 @@ void Encoding::encode_piece(const uint8_t* piece, size_t n, Emit&& emit) const {
   size_t count = 0;
   const Rank whole = find_slot(piece, n, h)->rank;
   if (whole != kNoRank) parts[count++] = whole;
-  else merge(piece, n, [&](Rank r) { parts[count++] = r; });
+  else merge(caches, piece, n, [&](Rank r) { parts[count++] = r; });
   if (count <= 3)
     e = {head, serial_, uint32_t(count) << 28 | uint32_t(n) << 24 | parts[0], {count > 1 ? parts[1] : 0, count > 2 ? parts[2] : 0}};
   for (size_t i = 0; i < count; ++i) emit(parts[i]);

@@ -52,7 +52,7 @@ class Encoding {
   // `right`, or kNoRank (through the thread's pair cache).
   Rank pair_rank(ThreadCaches& caches, Rank left, Rank right, const uint8_t* bytes, size_t n) const;
   template <class Emit>
-  void merge(const uint8_t* piece, size_t n, Emit&& emit) const;
+  void merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
   template <class Emit>
   void merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const;
   template <class Emit>
