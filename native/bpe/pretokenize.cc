@@ -1,5 +1,7 @@
 #include "pretokenize.h"
 
+#include <cstring>
+
 #include "unicode.h"
 
 namespace llmk::bpe {
@@ -63,23 +65,53 @@ size_t run(const Text& t, size_t i, Pred pred) {
   return i;
 }
 
-// run(t, i, pred) with a fast path over ASCII: ascii(b) must agree with pred
-// on every ASCII character, which then needs no decoding or table lookup
-// (letter runs are most of the work on Latin-script text).
-template <class Ascii, class Pred>
-size_t run_ascii(const Text& t, size_t i, Ascii ascii, Pred pred) {
+// The first i' >= i where t.s[i'] is not an ASCII letter in [lo, hi] (with
+// `fold`, either case of one), eight bytes at a time: each byte's test is
+// a carry-free addition into its top bit.
+[[gnu::always_inline]] inline size_t ascii_range_end(const Text& t, size_t i, uint8_t lo, uint8_t hi, bool fold) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kTops = kOnes * 0x80;
+  for (; i + 8 <= t.n; i += 8) {
+    uint64_t x;
+    std::memcpy(&x, t.s + i, 8);
+    const uint64_t low7 = (fold ? x | kOnes * 0x20 : x) & ~kTops;  // each byte <= 0x7F
+    const uint64_t at_least_lo = low7 + kOnes * (0x80 - lo), above_hi = low7 + kOnes * (0x7F - hi);
+    const uint64_t outside = ~(at_least_lo & ~above_hi & ~x) & kTops;
+    if (outside) return i + size_t(__builtin_ctzll(outside) >> 3);
+  }
+  while (i < t.n && static_cast<uint8_t>((fold ? t.s[i] | 0x20 : t.s[i]) - lo) <= hi - lo) ++i;
+  return i;
+}
+
+// run(t, i, pred) with a fast path over ASCII: `ascii` (a, A-Z or a-z)
+// must agree with pred on every ASCII character, which then needs no
+// decoding or table lookup (letter runs are most of the work on
+// Latin-script text). The ASCII run is inlined; the rest, from the first
+// non-ASCII character on, is not.
+enum class Ascii { Letters, Upper, Lower };
+[[gnu::always_inline]] inline size_t ascii_run_end(const Text& t, size_t i, Ascii ascii) {
+  return ascii == Ascii::Letters ? ascii_range_end(t, i, 'a', 'z', true)
+         : ascii == Ascii::Upper ? ascii_range_end(t, i, 'A', 'Z', false)
+                                 : ascii_range_end(t, i, 'a', 'z', false);
+}
+template <class Pred>
+[[gnu::noinline]] size_t run_ascii_from_other(const Text& t, size_t i, Ascii ascii, Pred pred) {
   for (;;) {
-    while (i < t.n && t.s[i] < 0x80 && ascii(t.s[i])) ++i;
-    if (i >= t.n || t.s[i] < 0x80) return i;
     const Cp c = t.at(i);
     if (!pred(c)) return i;
-    i = c.end;
+    i = ascii_run_end(t, c.end, ascii);
+    if (i >= t.n || t.s[i] < 0x80) return i;
   }
+}
+template <class Pred>
+[[gnu::always_inline]] inline size_t run_ascii(const Text& t, size_t i, Ascii ascii, Pred pred) {
+  i = ascii_run_end(t, i, ascii);
+  if (i >= t.n || t.s[i] < 0x80) return i;
+  return run_ascii_from_other(t, i, ascii, pred);
 }
 bool ascii_letter(uint8_t b) { return static_cast<uint8_t>((b | 0x20) - 'a') < 26; }
 bool ascii_lower(uint8_t b) { return static_cast<uint8_t>(b - 'a') < 26; }
 bool ascii_upper(uint8_t b) { return static_cast<uint8_t>(b - 'A') < 26; }
-size_t letters(const Text& t, size_t i) { return run_ascii(t, i, ascii_letter, is_letter); }
+[[gnu::always_inline]] inline size_t letters(const Text& t, size_t i) { return run_ascii(t, i, Ascii::Letters, is_letter); }
 
 // The whitespace alternatives at a whitespace character c0:
 // [\s*[\r\n]+ when `newline_rule`] | \s+(?!\S) | \s+
@@ -98,7 +130,21 @@ size_t whitespace(const Text& t, size_t i, bool newline_rule) {
   return end;                                                // \s+ (a single space)
 }
 
+// If the text at i opens with an ASCII letter, or with one ASCII character
+// of the class `prefix` and then an ASCII letter: the end of that first
+// letter (> 0); else 0. Most words of Latin-script text, found without
+// decoding (the word rules then take the same letters).
+template <class Prefix>
+size_t ascii_word_start(const Text& t, size_t i, Prefix prefix) {
+  const uint8_t b0 = t.s[i];
+  if (ascii_letter(b0)) return i + 1;
+  if (b0 < 0x80 && prefix(b0) && i + 1 < t.n && ascii_letter(t.s[i + 1])) return i + 2;
+  return 0;
+}
+
 size_t gpt2(const Text& t, size_t i) {
+  // ' ?\p{L}+' (a contraction starts with a quote, which is not a space)
+  if (const size_t w = ascii_word_start(t, i, [](uint8_t b) { return b == ' '; })) return letters(t, w);
   if (const size_t e = contraction(t, i, false)) return e;
   const Cp c0 = t.at(i);
   const size_t j = c0.cp == ' ' ? c0.end : i;
@@ -136,7 +182,16 @@ size_t number_punct_space(const Text& t, size_t i, const Cp& c0, bool slash_trai
   return whitespace(t, i, true);
 }
 
+// [^\r\n\p{L}\p{N}] within ASCII (false for every other byte).
+bool ascii_prefix(uint8_t b) {
+  return b < 0x80 && b != '\r' && b != '\n' && !ascii_letter(b) && static_cast<uint8_t>(b - '0') >= 10;
+}
+// The same less the quote, which may open a contraction.
+bool ascii_prefix_not_quote(uint8_t b) { return b != '\'' && ascii_prefix(b); }
+
 size_t cl100k(const Text& t, size_t i) {
+  // [^\r\n\p{L}\p{N}]?\p{L}+ when no contraction can match (no leading quote)
+  if (const size_t w = ascii_word_start(t, i, ascii_prefix_not_quote)) return letters(t, w);
   if (const size_t e = contraction(t, i, true)) return e;
   const Cp c0 = t.at(i);
   // [^\r\n\p{L}\p{N}]?\p{L}+
@@ -165,25 +220,33 @@ size_t upper_star_lower_plus(const Text& t, size_t start) {
     if (lowerish(c)) last_lw_in_run = u_end;
     u_end = c.end;
   }
-  if (u_end < t.n && lowerish(t.at(u_end))) return run_ascii(t, u_end, ascii_lower, lowerish);  // U* keeps its whole run
+  if (u_end < t.n && lowerish(t.at(u_end))) return run_ascii(t, u_end, Ascii::Lower, lowerish);  // U* keeps its whole run
   if (last_lw_in_run == SIZE_MAX) return 0;
-  return run_ascii(t, last_lw_in_run, ascii_lower, lowerish);  // the Lw run stops inside the U run
+  return run_ascii(t, last_lw_in_run, Ascii::Lower, lowerish);  // the Lw run stops inside the U run
 }
 
 size_t o200k(const Text& t, size_t i) {
   const Cp c0 = t.at(i);
   auto with_contraction = [&](size_t e) {
-    const size_t c = contraction(t, e, true);
+    const size_t c = e < t.n && t.s[e] == '\'' ? contraction(t, e, true) : 0;
     return c ? c : e;
   };
+  // The first word rule on ASCII: a prefix, A-Z*, then a-z (which U* cannot
+  // give back, so the rule matches here), found without decoding.
+  {
+    size_t k = i;
+    if (ascii_prefix(t.s[k]) && k + 1 < t.n) ++k;
+    while (k < t.n && ascii_upper(t.s[k])) ++k;
+    if (k < t.n && ascii_lower(t.s[k])) return with_contraction(run_ascii(t, k + 1, Ascii::Lower, lowerish));
+  }
   // [^\r\n\p{L}\p{N}]?[U]*[Lw]+(contraction)?
   if (is_prefix(c0) && c0.end < t.n)
     if (const size_t e = upper_star_lower_plus(t, c0.end)) return with_contraction(e);
   if (const size_t e = upper_star_lower_plus(t, i)) return with_contraction(e);
   // [^\r\n\p{L}\p{N}]?[U]+[Lw]*(contraction)?
   if (is_prefix(c0) && c0.end < t.n && upperish(t.at(c0.end)))
-    return with_contraction(run_ascii(t, run_ascii(t, c0.end, ascii_upper, upperish), ascii_lower, lowerish));
-  if (upperish(c0)) return with_contraction(run_ascii(t, run_ascii(t, c0.end, ascii_upper, upperish), ascii_lower, lowerish));
+    return with_contraction(run_ascii(t, run_ascii(t, c0.end, Ascii::Upper, upperish), Ascii::Lower, lowerish));
+  if (upperish(c0)) return with_contraction(run_ascii(t, run_ascii(t, c0.end, Ascii::Upper, upperish), Ascii::Lower, lowerish));
   return number_punct_space(t, i, c0, true);
 }
 
@@ -237,22 +300,43 @@ bool pattern_kind(std::string_view pattern, Pattern& kind) {
   return false;
 }
 
-size_t next_piece(Pattern kind, const uint8_t* s, size_t n, size_t i) {
+namespace {
+
+size_t whole(const Text& t, size_t) { return t.n; }
+
+// U+2581 is E2 96 81 in UTF-8; a piece runs up to the next one.
+size_t metaspace(const Text& t, size_t i) {
+  for (size_t j = i + 1; j + 2 < t.n; ++j)
+    if (t.s[j] == 0xE2 && t.s[j + 1] == 0x96 && t.s[j + 2] == 0x81) return j;
+  return t.n;
+}
+
+template <size_t (*End)(const Text&, size_t)>
+size_t pieces(const Text& t, size_t i, size_t* ends, size_t max) {
+  size_t count = 0;
+  for (; count < max && i < t.n; ++count) ends[count] = i = End(t, i);
+  return count;
+}
+
+}  // namespace
+
+size_t next_pieces(Pattern kind, const uint8_t* s, size_t n, size_t i, size_t* ends, size_t max) {
   const Text t{s, n};
   switch (kind) {
-    case Pattern::Gpt2: return gpt2(t, i) - i;
-    case Pattern::Cl100k: return cl100k(t, i) - i;
-    case Pattern::O200k: return o200k(t, i) - i;
-    case Pattern::Whole: return n - i;
-    case Pattern::Superword: return superword(t, i) - i;
-    case Pattern::Metaspace: {
-      // U+2581 is E2 96 81 in UTF-8; a piece runs up to the next one.
-      for (size_t j = i + 1; j + 2 < n; ++j)
-        if (s[j] == 0xE2 && s[j + 1] == 0x96 && s[j + 2] == 0x81) return j - i;
-      return n - i;
-    }
+    case Pattern::Gpt2: return pieces<gpt2>(t, i, ends, max);
+    case Pattern::Cl100k: return pieces<cl100k>(t, i, ends, max);
+    case Pattern::O200k: return pieces<o200k>(t, i, ends, max);
+    case Pattern::Whole: return pieces<whole>(t, i, ends, max);
+    case Pattern::Superword: return pieces<superword>(t, i, ends, max);
+    case Pattern::Metaspace: return pieces<metaspace>(t, i, ends, max);
   }
-  return 1;
+  return 0;
+}
+
+size_t next_piece(Pattern kind, const uint8_t* s, size_t n, size_t i) {
+  size_t end;
+  next_pieces(kind, s, n, i, &end, 1);
+  return end - i;
 }
 
 }  // namespace llmk::bpe
