@@ -56,7 +56,7 @@ class Encoding {
   template <class Emit>
   void merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const;
   template <class Emit>
-  void encode_piece(const uint8_t* piece, size_t n, Emit&& emit) const;
+  void encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
   // One rank-table entry: enough to accept or reject a candidate without
   // touching the arena for tokens of up to 8 bytes (nearly all lookups).
   struct Slot {
