@@ -64,9 +64,21 @@ inline uint64_t load_head(const uint8_t* s, size_t n) {
   return s[0] | uint64_t(s[n >> 1]) << (8 * (n >> 1)) | uint64_t(s[n - 1]) << (8 * (n - 1));
 }
 
-inline uint64_t hash_bytes(const uint8_t* s, size_t n) {
-  uint64_t h = (load_head(s, n) ^ (uint64_t(n) << 56)) * 0x9E3779B97F4A7C15ull;
-  for (size_t i = 8; i < n; i += 8) h = (h ^ load_head(s + i, n - i)) * 0xC2B2AE3D27D4EB4Full;
+// load_head for a string followed by at least 8 readable bytes (the pieces
+// of a text being encoded, see encode_ordinary): one load and a mask.
+inline uint64_t load_head_padded(const uint8_t* s, size_t n) {
+  uint64_t w;
+  std::memcpy(&w, s, 8);
+  return n >= 8 ? w : w & ((uint64_t(1) << (8 * n)) - 1);
+}
+
+// `head` is load_head(s, n). Later chunks of 1-7 bytes are read as the
+// string's last 8 bytes, shifted.
+inline uint64_t hash_bytes(const uint8_t* s, size_t n, uint64_t head) {
+  uint64_t h = (head ^ (uint64_t(n) << 56)) * 0x9E3779B97F4A7C15ull;
+  size_t i = 8;
+  for (; i + 8 <= n; i += 8) h = (h ^ load_head(s + i, 8)) * 0xC2B2AE3D27D4EB4Full;
+  if (i < n) h = (h ^ load_head(s + n - 8, 8) >> (8 * (i + 8 - n))) * 0xC2B2AE3D27D4EB4Full;
   return h ^ (h >> 29);
 }
 
@@ -158,9 +170,9 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     const size_t n = e.span_[rank].length;
     if (n == 0) continue;
     const uint8_t* bytes = reinterpret_cast<const uint8_t*>(e.arena_.data()) + e.span_[rank].offset;
-    const uint64_t h = hash_bytes(bytes, n);
+    const uint64_t h = hash_bytes(bytes, n, load_head(bytes, n));
     // The probe ends at the token's slot (a duplicate) or at the empty slot where it goes.
-    const size_t s = static_cast<size_t>(e.find_slot(bytes, n, h) - e.table_.data());
+    const size_t s = static_cast<size_t>(e.find_slot(bytes, n, h, load_head(bytes, n)) - e.table_.data());
     if (e.table_[s].rank != kNoRank) bad("duplicate token bytes");
     e.table_[s] = Slot{load_head(bytes, n), rank, check_of(h, n)};
     if (n > 8) e.next_[s] = load_head(bytes + 8, std::min<size_t>(n - 8, 8));
@@ -187,14 +199,14 @@ const Encoding::MergeSlot* Encoding::find_merge(Rank left, Rank right) const {
 
 // The slot holding the bytes, or an empty slot.
 const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n) const {
-  return find_slot(bytes, n, hash_bytes(bytes, n));
+  const uint64_t head = load_head(bytes, n);
+  return find_slot(bytes, n, hash_bytes(bytes, n, head), head);
 }
 
-const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n, uint64_t h) const {
+const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n, uint64_t h, uint64_t head) const {
   static const Slot kAbsent{0, kNoRank, 0};
   if (n == 0 || n > 255) return &kAbsent;  // no token is that long (the check keeps 8 bits of length)
   const uint32_t check = check_of(h, n);
-  const uint64_t head = load_head(bytes, n);
   if (n > 8) __builtin_prefetch(&next_[h & mask_]);  // in parallel with the slot's miss
   for (uint64_t s = h & mask_;; s = (s + 1) & mask_) {
     const Slot& slot = table_[s];
@@ -206,7 +218,8 @@ const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n, uint64
 // Whether bytes 8..n-1 of the piece equal those of the token in slot s (n > 8,
 // same length): bytes 8-15 from next_, the rest from the arena.
 bool Encoding::same_tail(uint64_t s, const uint8_t* bytes, size_t n) const {
-  if (next_[s] != load_head(bytes + 8, std::min<size_t>(n - 8, 8))) return false;
+  const uint64_t tail = n >= 16 ? load_head(bytes + 8, 8) : load_head(bytes + n - 8, 8) >> (8 * (16 - n));
+  if (next_[s] != tail) return false;
   if (n <= 16) return true;
   const uint8_t* token = reinterpret_cast<const uint8_t*>(arena_.data()) + span_[table_[s].rank].offset;
   return std::memcmp(token + 16, bytes + 16, n - 16) == 0;
@@ -330,45 +343,41 @@ void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&
     emit_part(r);
   };
   if (n <= 64) {
-    // Parts by where they start: bit i of `starts` marks a part at byte i,
-    // part[i] is its rank and key[i] orders the join of it with the next
-    // part: that rank << 6 | i, so the least key is the lowest rank, leftmost
-    // on ties (ranks are < 2^24), and ~0 where there is no such join. A join
-    // moves nothing, and the least key is found by a branch-free scan.
-    constexpr uint32_t kNone = ~uint32_t(0);
+    // Parts by where they start: part[i] is the rank of the part at byte i,
+    // after[i] and before[i] where the parts beside it start, and key[i]
+    // orders the join of it with the next part: that rank << 6 | i, so the
+    // least key is the lowest rank, leftmost on ties (ranks are < 2^24).
+    // Keys from 2^30 up join nothing (a missing rank shifts to one of them).
+    // A join moves nothing, and the least key is found by a branch-free scan.
+    constexpr uint32_t kNone = ~uint32_t(0), kJoins = uint32_t(1) << 30;
     Rank part[64];
     uint32_t key[64];
-    uint64_t starts = n == 64 ? ~uint64_t(0) : (uint64_t(1) << n) - 1;
-    auto after = [&](size_t i) -> size_t {  // the start of the part after the one at i, or n
-      const uint64_t later = i == 63 ? 0 : starts >> (i + 1) << (i + 1);
-      return later ? size_t(__builtin_ctzll(later)) : n;
-    };
-    auto key_of = [](Rank r, size_t i) { return r == kNoRank ? kNone : r << 6 | uint32_t(i); };
+    uint8_t after[64], before[64];
     const size_t width = (n + 7) & ~size_t(7);  // scanned in whole groups of 8
-    for (size_t i = 0; i < n; ++i) part[i] = byte_id_[piece[i]];
-    for (size_t i = 0; i + 1 < n; ++i) key[i] = key_of(pair_rank_[piece[i] << 8 | piece[i + 1]], i);
+    for (size_t i = 0; i < n; ++i) part[i] = byte_id_[piece[i]], after[i] = uint8_t(i + 1), before[i] = uint8_t(i - 1);
+    for (size_t i = 0; i + 1 < n; ++i) key[i] = pair_rank_[piece[i] << 8 | piece[i + 1]] << 6 | uint32_t(i);
     for (size_t i = n - 1; i < width; ++i) key[i] = kNone;
     for (;;) {
       uint32_t least = kNone;
       for (size_t i = 0; i < width; ++i) least = std::min(least, key[i]);
-      if (least == kNone) break;
+      if (least >= kJoins) break;
       // The part at `best` absorbs the next one.
-      const size_t best = least & 63;
-      const size_t gone = after(best);
-      starts &= ~(uint64_t(1) << gone);
+      const size_t best = least & 63, gone = after[best], next = after[gone];
+      after[best] = uint8_t(next);
       key[gone] = kNone;
       part[best] = least >> 6;
-      const size_t next = after(best);
-      key[best] = next < n ? key_of(joined(part[best], part[next], best, after(next)), best) : kNone;
+      if (next < n) {
+        before[next] = uint8_t(best);
+        key[best] = joined(part[best], part[next], best, after[next]) << 6 | uint32_t(best);
+      } else {
+        key[best] = kNone;
+      }
       if (best > 0) {
-        const size_t prev = size_t(63 - __builtin_clzll(starts & ((uint64_t(1) << best) - 1)));
-        key[prev] = key_of(joined(part[prev], part[best], prev, next), prev);
+        const size_t prev = before[best];
+        key[prev] = joined(part[prev], part[best], prev, next) << 6 | uint32_t(prev);
       }
     }
-    for (uint64_t left = starts; left; left &= left - 1) {
-      const size_t i = size_t(__builtin_ctzll(left));
-      emit(part[i], i);
-    }
+    for (size_t i = 0; i < n; i = after[i]) emit(part[i], i);
     return;
   }
   // Long pieces: parts are [i, end[i]) over the bytes, ranked part[i].
@@ -428,7 +437,7 @@ void Encoding::merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const {
 
 // One pre-token under the encoding's merge rule.
 template <class Emit>
-void Encoding::encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
+[[gnu::always_inline]] inline void Encoding::encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
   if (listed_merges_) {
     if (ignore_merges_) {
       const Rank whole = rank_of(std::string_view(reinterpret_cast<const char*>(piece), n));
@@ -436,26 +445,27 @@ void Encoding::encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n
     }
     return merge_listed(piece, n, emit);
   }
-  const uint64_t h = hash_bytes(piece, n);
+  const uint64_t head = load_head_padded(piece, n);
+  const uint64_t h = hash_bytes(piece, n, head);
   const uint64_t at = (h ^ serial_) * 0x9E3779B97F4A7C15ull;  // the caches' index bits (top)
   // The piece's tokens: the whole piece, or its merged parts (at most n).
   auto tokens_of = [&](Rank* parts) {
     size_t count = 0;
-    const Rank whole = find_slot(piece, n, h)->rank;
+    const Rank whole = find_slot(piece, n, h, head)->rank;
     if (whole != kNoRank) parts[count++] = whole;
     else merge(caches, piece, n, [&](Rank r) { parts[count++] = r; });
     return count;
   };
   if (n > ThreadCaches::kLongBytes) {
-    const Rank whole = find_slot(piece, n, h)->rank;
+    const Rank whole = find_slot(piece, n, h, head)->rank;
     if (whole != kNoRank) return emit(whole);
     return merge(caches, piece, n, emit);
   }
   if (n > 8) {
     ThreadCaches::Long& e = caches.longs[at >> (64 - ThreadCaches::kLongBits)];
-    uint64_t words[4] = {load_head(piece, 8), load_head(piece + 8, std::min<size_t>(n - 8, 8)), 0, 0};
-    if (n > 16) words[2] = load_head(piece + 16, std::min<size_t>(n - 16, 8));
-    if (n > 24) words[3] = load_head(piece + 24, n - 24);
+    uint64_t words[4] = {head, load_head_padded(piece + 8, n - 8), 0, 0};
+    if (n > 16) words[2] = load_head_padded(piece + 16, n - 16);
+    if (n > 24) words[3] = load_head_padded(piece + 24, n - 24);
     if (e.serial == serial_ && e.length == n &&
         ((e.bytes[0] ^ words[0]) | (e.bytes[1] ^ words[1]) | (e.bytes[2] ^ words[2]) | (e.bytes[3] ^ words[3])) == 0) {
       for (size_t i = 0; i < e.count; ++i)
@@ -474,7 +484,6 @@ void Encoding::encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n
     return;
   }
   ThreadCaches::Piece& e = caches.pieces[at >> (64 - ThreadCaches::kPieceBits)];
-  const uint64_t head = load_head(piece, n);
   if (e.serial == serial_ && e.head == head && (e.first >> 24 & 15) == n) {
     const uint32_t tokens = e.first >> 28;
     emit(e.first & 0xFFFFFF);
@@ -489,20 +498,39 @@ void Encoding::encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n
   for (size_t i = 0; i < count; ++i) emit(parts[i]);
 }
 
-Rank Encoding::pair_rank(ThreadCaches& caches, Rank left, Rank right, const uint8_t* bytes, size_t n) const {
+// Inlined into the merge: most calls hit the cache.
+[[gnu::always_inline]] inline Rank Encoding::pair_rank(ThreadCaches& caches, Rank left, Rank right, const uint8_t* bytes, size_t n) const {
   // A part without a rank (a byte outside the vocabulary) does not identify its bytes.
-  if (left == kNoRank || right == kNoRank) return find_slot(bytes, n)->rank;
+  if (left == kNoRank || right == kNoRank) return rank_of_padded(bytes, n);
   const uint64_t parts = uint64_t(left) << 32 | right;
   ThreadCaches::Pair& e = caches.pairs[((parts ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - ThreadCaches::kPairBits)];
   if (e.parts == parts && e.serial == serial_) return e.rank;
-  const Rank r = find_slot(bytes, n)->rank;
+  const Rank r = rank_of_padded(bytes, n);
   e = {parts, serial_, r};
   return r;
 }
 
+Rank Encoding::rank_of_padded(const uint8_t* bytes, size_t n) const {
+  const uint64_t head = load_head_padded(bytes, n);
+  return find_slot(bytes, n, hash_bytes(bytes, n, head), head)->rank;
+}
+
+// encode_piece reads up to 8 bytes past a piece's end (load_head_padded): a
+// piece that ends within 8 bytes of the text's end is encoded from a
+// zero-padded copy.
+template <class Emit>
+void Encoding::encode_piece_of(ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b, Emit&& emit) const {
+  if (__builtin_expect(b + 8 <= n, 1)) return encode_piece(caches, text + a, b - a, emit);
+  [&]() __attribute__((noinline)) {
+    std::vector<uint8_t> copy(b - a + 8);
+    std::memcpy(copy.data(), text + a, b - a);
+    encode_piece(caches, copy.data(), b - a, emit);
+  }();
+}
+
 void Encoding::encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>& out) const {
   ThreadCaches& caches = thread_caches();
-  split(kind_, text, n, [&](size_t a, size_t b) { encode_piece(caches, text + a, b - a, [&](Rank r) { out.push_back(r); }); });
+  split(kind_, text, n, [&](size_t a, size_t b) { encode_piece_of(caches, text, n, a, b, [&](Rank r) { out.push_back(r); }); });
 }
 
 size_t Encoding::count_ordinary(const uint8_t* text, size_t n, size_t limit) const {
@@ -510,7 +538,7 @@ size_t Encoding::count_ordinary(const uint8_t* text, size_t n, size_t limit) con
   size_t count = 0;
   for (size_t i = 0; i < n && count <= limit;) {
     const size_t len = next_piece(kind_, text, n, i);
-    encode_piece(caches, text + i, len, [&](Rank) { ++count; });
+    encode_piece_of(caches, text, n, i, i + len, [&](Rank) { ++count; });
     i += len;
   }
   return count;

@@ -51,12 +51,17 @@ class Encoding {
   // The rank of the n bytes that join two adjacent parts of ranks `left` and
   // `right`, or kNoRank (through the thread's pair cache).
   Rank pair_rank(ThreadCaches& caches, Rank left, Rank right, const uint8_t* bytes, size_t n) const;
+  // rank_of for bytes followed by at least 8 readable bytes (a piece's part).
+  Rank rank_of_padded(const uint8_t* bytes, size_t n) const;
   template <class Emit>
   void merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
   template <class Emit>
   void merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const;
   template <class Emit>
   void encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
+  // encode_piece of text[a, b), which ends the n-byte text or not.
+  template <class Emit>
+  void encode_piece_of(ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b, Emit&& emit) const;
   // One rank-table entry: enough to accept or reject a candidate without
   // touching the arena for tokens of up to 8 bytes (nearly all lookups).
   struct Slot {
@@ -65,7 +70,8 @@ class Encoding {
     uint32_t check;  // length (8 bits) and 24 bits of the hash
   };
   const Slot* find_slot(const uint8_t* bytes, size_t n) const;
-  const Slot* find_slot(const uint8_t* bytes, size_t n, uint64_t hash) const;
+  // With the bytes' hash and head (their first 8 bytes, zero-padded).
+  const Slot* find_slot(const uint8_t* bytes, size_t n, uint64_t hash, uint64_t head) const;
   bool same_tail(uint64_t slot, const uint8_t* bytes, size_t n) const;
 
   Pattern kind_ = Pattern::Gpt2;
