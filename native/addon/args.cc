@@ -75,9 +75,17 @@ template Napi::TypedArrayOf<double> typed_array<double>(const Napi::Value&, cons
 
 TextArg::TextArg(const Napi::Value& v, const char* name) {
   if (v.IsString()) {
-    owned = v.As<Napi::String>().Utf8Value();
-    data = reinterpret_cast<const uint8_t*>(owned.data());
-    size = owned.size();
+    // One pass: a UTF-16 unit is at most 3 UTF-8 bytes (a lone surrogate
+    // becomes U+FFFD), so 3 per unit always suffice; measuring first
+    // (Utf8Value) would read the string twice.
+    size_t units = 0;
+    napi_status st = napi_get_value_string_utf16(v.Env(), v, nullptr, 0, &units);
+    if (st == napi_ok) {
+      owned.reset(new char[3 * units + 1]);
+      st = napi_get_value_string_utf8(v.Env(), v, owned.get(), 3 * units + 1, &size);
+    }
+    if (st != napi_ok) throw Napi::Error::New(v.Env());
+    data = reinterpret_cast<const uint8_t*>(owned.get());
   } else if (v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
     auto a = v.As<Napi::Uint8Array>();
     data = a.Data();

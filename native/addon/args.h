@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "../common/error.h"
@@ -47,7 +48,7 @@ extern template Napi::TypedArrayOf<double> typed_array<double>(const Napi::Value
 // The UTF-8 bytes of a string argument, or a view of a Uint8Array argument
 // (valid while the call lasts: copy it before leaving the main thread).
 struct TextArg {
-  std::string owned;
+  std::unique_ptr<char[]> owned;
   const uint8_t* data = nullptr;
   size_t size = 0;
   TextArg(const Napi::Value& v, const char* name);

@@ -61,11 +61,15 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   Napi::Value JS_encodeOrdinary(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       TextArg text(info[0], "text");
-      std::vector<bpe::Rank> ids;
+      // Reused between calls on this JS thread: a fresh
+      // buffer would cost its page faults on every large call.
+      thread_local std::vector<bpe::Rank> ids;
+      ids.clear();
       ids.reserve(text.size / 3 + 8);
       enc_->encode_ordinary(text.data, text.size, ids);
       Napi::Uint32Array out = Napi::Uint32Array::New(info.Env(), ids.size());
       if (!ids.empty()) std::memcpy(out.Data(), ids.data(), ids.size() * 4);
+      if (ids.capacity() > (size_t(1) << 22)) std::vector<bpe::Rank>().swap(ids);  // keep at most 16 MiB
       return Napi::Value(out);
     });
   }
