@@ -354,7 +354,16 @@ void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&
     uint32_t key[64];
     uint8_t after[64], before[64];
     const size_t width = (n + 7) & ~size_t(7);  // scanned in whole groups of 8
-    for (size_t i = 0; i < n; ++i) part[i] = byte_id_[piece[i]], after[i] = uint8_t(i + 1), before[i] = uint8_t(i - 1);
+    // after[i] = i + 1 and before[i] = i - 1 (mod 256), copied from one table.
+    static constexpr struct Steps {
+      uint8_t at[66];
+      constexpr Steps() : at() {
+        for (int i = 0; i < 66; ++i) at[i] = uint8_t(i - 1);
+      }
+    } kSteps;
+    std::memcpy(after, kSteps.at + 2, 64);
+    std::memcpy(before, kSteps.at, 64);
+    for (size_t i = 0; i < n; ++i) part[i] = byte_id_[piece[i]];
     for (size_t i = 0; i + 1 < n; ++i) key[i] = pair_rank_[piece[i] << 8 | piece[i + 1]] << 6 | uint32_t(i);
     for (size_t i = n - 1; i < width; ++i) key[i] = kNone;
     for (;;) {
@@ -535,11 +544,11 @@ void Encoding::encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>&
 
 size_t Encoding::count_ordinary(const uint8_t* text, size_t n, size_t limit) const {
   ThreadCaches& caches = thread_caches();
-  size_t count = 0;
+  size_t count = 0, ends[64];
   for (size_t i = 0; i < n && count <= limit;) {
-    const size_t len = next_piece(kind_, text, n, i);
-    encode_piece_of(caches, text, n, i, i + len, [&](Rank) { ++count; });
-    i += len;
+    const size_t pieces = next_pieces(kind_, text, n, i, ends, 64);
+    for (size_t k = 0; k < pieces && count <= limit; i = ends[k++])
+      encode_piece_of(caches, text, n, i, ends[k], [&](Rank) { ++count; });
   }
   return count;
 }
