@@ -9,6 +9,7 @@
 //   idToBytes(id: number): Uint8Array | null
 //   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts): Promise<Uint32Array[]>
 //   vocabSize: number, pattern: string, specials: [text, id][]
+#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -153,10 +154,16 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
       if (bpe::is_ascii(data, bytes.size())) {
         status = napi_create_string_latin1(info.Env(), bytes.data(), bytes.size(), &out);
       } else {
-        thread_local std::u16string units;
-        if (units.capacity() > (size_t(16) << 20)) std::u16string().swap(units);
-        if (!bpe::utf8_to_utf16(data, bytes.size(), units)) return info.Env().Undefined();
-        status = napi_create_string_utf16(info.Env(), units.data(), units.size(), &out);
+        // Reused like the bytes below, without zero-filling it first.
+        thread_local std::unique_ptr<char16_t[]> buffer;
+        thread_local size_t room = 0;
+        if (room < bytes.size() || room > (size_t(16) << 20)) {
+          room = std::max(bytes.size(), size_t(4096));
+          buffer.reset(new char16_t[room]);
+        }
+        size_t units;
+        if (!bpe::utf8_to_utf16(data, bytes.size(), buffer.get(), units)) return info.Env().Undefined();
+        status = napi_create_string_utf16(info.Env(), buffer.get(), units, &out);
       }
       NAPI_THROW_IF_FAILED(info.Env(), status, Napi::Value());
       return Napi::Value(info.Env(), out);

@@ -66,14 +66,35 @@ bool is_ascii(const uint8_t* s, size_t n) {
   return (any & kHighBits) == 0;
 }
 
-bool utf8_to_utf16(const uint8_t* s, size_t n, std::u16string& out) {
-  out.resize(n);  // UTF-16 never needs more units than UTF-8 has bytes
-  char16_t* o = out.data();
+bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units) {
+  char16_t* o = out;
   for (size_t i = 0; i < n;) {
-    if (i + 8 <= n && (load8(s + i) & kHighBits) == 0) {  // eight ASCII bytes
-      for (int k = 0; k < 8; ++k) o[k] = s[i + k];
-      o += 8, i += 8;
+    const uint8_t b0 = s[i];
+    if (b0 < 0x80) {
+      if (i + 8 <= n && (load8(s + i) & kHighBits) == 0) {  // eight ASCII bytes
+        for (int k = 0; k < 8; ++k) o[k] = s[i + k];
+        o += 8, i += 8;
+      } else {
+        *o++ = b0, ++i;
+      }
       continue;
+    }
+    // Two- and three-byte characters (all of the BMP but ASCII) with one
+    // bounds check; the rest through decode_utf8.
+    if (i + 3 <= n) {
+      const uint8_t b1 = s[i + 1], b2 = s[i + 2];
+      if (b0 >= 0xC2 && b0 < 0xE0 && (b1 & 0xC0) == 0x80) {
+        *o++ = static_cast<char16_t>((b0 & 0x1F) << 6 | (b1 & 0x3F));
+        i += 2;
+        continue;
+      }
+      if ((b0 & 0xF0) == 0xE0 && (b1 & 0xC0) == 0x80 && (b2 & 0xC0) == 0x80) {
+        const uint32_t cp = uint32_t(b0 & 0x0F) << 12 | uint32_t(b1 & 0x3F) << 6 | (b2 & 0x3F);
+        if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+        *o++ = static_cast<char16_t>(cp);
+        i += 3;
+        continue;
+      }
     }
     size_t len;
     const uint32_t cp = decode_utf8(s, n, i, len);
@@ -86,7 +107,7 @@ bool utf8_to_utf16(const uint8_t* s, size_t n, std::u16string& out) {
     }
     i += len;
   }
-  out.resize(static_cast<size_t>(o - out.data()));
+  units = static_cast<size_t>(o - out);
   return true;
 }
 

@@ -59,8 +59,9 @@ inline uint32_t decode_utf8(const uint8_t* s, size_t n, size_t i, size_t& len) {
 // Whether every byte of s[0, n) is below 0x80.
 bool is_ascii(const uint8_t* s, size_t n);
 
-// s[0, n) as UTF-16 in `out` (replacing its contents); false when s is not
+// s[0, n) as UTF-16 into out[0, units) (out must have room for n units:
+// UTF-16 never needs more units than UTF-8 has bytes); false when s is not
 // well-formed UTF-8 (overlongs, surrogates, code points past U+10FFFF).
-bool utf8_to_utf16(const uint8_t* s, size_t n, std::u16string& out);
+bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units);
 
 }  // namespace llmk::bpe
