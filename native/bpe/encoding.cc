@@ -308,7 +308,7 @@ struct Encoding::ThreadCaches {
     uint32_t serial;  // 0: empty
     uint8_t length, count;
   };
-  static constexpr unsigned kPieceBits = 13, kPairBits = 13, kLongBits = 11;
+  static constexpr unsigned kPieceBits = 14, kPairBits = 13, kLongBits = 11;
   static constexpr size_t kLongBytes = 32, kLongTokens = 8;
   Piece pieces[1u << kPieceBits] = {};
   Pair pairs[1u << kPairBits] = {};
