@@ -1,5 +1,7 @@
 /** A thin layer over tinybench: run tasks, report medians and ratios. */
 import { Bench } from 'tinybench';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 export interface Row {
   suite: string;
@@ -29,6 +31,12 @@ export async function medians(tasks: Record<string, () => unknown>, timeMs = 100
   }
   return out;
 }
+
+/** A full garbage collection, run before each contender's timing so that no contender pays for another's garbage. */
+export const collectGarbage: () => void = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
 
 export function formatTable(rows: Row[]): string {
   if (rows.length === 0) return '(no rows)';

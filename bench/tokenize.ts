@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Tokenizer, getThreads } from 'llm-kernels';
 import { packageRoot } from '../lib/native.js';
-import { medians, type Row, type Suite } from './harness.js';
+import { collectGarbage, medians, type Row, type Suite } from './harness.js';
 
 const require = createRequire(import.meta.url);
 
@@ -64,10 +64,13 @@ function once(fn: () => unknown): number {
   return performance.now() - t0;
 }
 
-function median3(fn: () => unknown): number {
-  const t = [once(fn), once(fn), once(fn)].sort((a, b) => a - b);
-  return t[1];
-}
+// Five runs for every contender (a 10-40 ms run is easily hit by a noisy neighbour; the median of three kept too many of them).
+const RUNS = 5;
+const middle = (times: number[]) => times.sort((a, b) => a - b)[times.length >> 1];
+const median = (fn: () => unknown) => {
+  collectGarbage();
+  return middle(Array.from({ length: RUNS }, () => once(fn)));
+};
 
 export const tokenizeSuite: Suite = {
   name: 'tokenize',
@@ -83,7 +86,7 @@ export const tokenizeSuite: Suite = {
       for (const { name, text } of texts()) {
         const bytes = Buffer.byteLength(text);
         const ours = tok.encodeOrdinary(text);
-        const ms = median3(() => tok.encodeOrdinary(text));
+        const ms = median(() => tok.encodeOrdinary(text));
         const mbps = (t: number) => bytes / t / 1e3;
         const row = (who: string, t: number, note = '') => rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${who}`, medianMs: t, 'MB/s': mbps(t), 'x peer': '', note });
         row('llm-kernels encodeOrdinary, 1 thread', ms);
@@ -95,16 +98,19 @@ export const tokenizeSuite: Suite = {
           return performance.now() - start;
         };
         await batch();
-        row(`llm-kernels encodeBatch, ${threads} threads`, [await batch(), await batch(), await batch()].sort((a, b) => a - b)[1]);
+        collectGarbage();
+        const batchTimes: number[] = [];
+        for (let i = 0; i < RUNS; i++) batchTimes.push(await batch());
+        row(`llm-kernels encodeBatch, ${threads} threads`, middle(batchTimes));
         for (const [peer, encode] of Object.entries(others)) {
           log(`tokenize ${encoding} ${name}: ${peer}...`);
           const theirs = encode(text);
           const same = theirs.length === ours.length && ours.every((v, i) => v === theirs[i]);
-          const t = median3(() => encode(text));
+          const t = median(() => encode(text));
           rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${peer}`, medianMs: t, 'MB/s': mbps(t), 'x peer': t / ms, note: same ? 'same ids' : 'IDS DIFFER' });
         }
         for (const [method, decode] of [['decodeBytes', () => tok.decodeBytes(ours)], ['decode (string)', () => tok.decode(ours)]] as const) {
-          const decodeMs = median3(decode);
+          const decodeMs = median(decode);
           rows.push({ suite: 'tokenize', name: `${encoding} ${name}: llm-kernels ${method}`, medianMs: decodeMs, 'MB/s': mbps(decodeMs) });
         }
       }
