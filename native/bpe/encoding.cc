@@ -82,8 +82,10 @@ inline uint64_t hash_bytes(const uint8_t* s, size_t n, uint64_t head) {
   return h ^ (h >> 29);
 }
 
-// The filter bit of a hash (bits apart from the slot index's low bits).
-inline uint64_t filter_bit(uint64_t hash, uint64_t mask) { return (hash >> 21) & mask; }
+// Where a hash sits in the token filter: a word (from bits apart from the
+// slot index's low bits) and two bits of it.
+inline uint64_t filter_word(uint64_t hash, uint64_t words_mask) { return (hash >> 21) & words_mask; }
+inline uint64_t filter_bits_of(uint64_t hash) { return uint64_t(1) << (hash >> 46 & 63) | uint64_t(1) << (hash >> 52 & 63); }
 
 inline uint32_t check_of(uint64_t hash, size_t n) { return uint32_t(n) | uint32_t(hash >> 40) << 8; }
 
@@ -165,13 +167,13 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
   e.table_.assign(slots, Slot{0, kNoRank, 0});
   e.next_.assign(slots, 0);
   e.mask_ = slots - 1;
-  // The filter: 4+ bits a token, one set per token. Until it is complete
-  // (the insertions below probe the table) it passes everything.
-  size_t filter_bits = 64;
-  while (filter_bits < 4 * size_t(count)) filter_bits <<= 1;
-  std::vector<uint64_t> filter(filter_bits / 64, 0);
+  // The filter: 8+ bits a token. Until it is complete (the insertions below
+  // probe the table) it passes everything.
+  size_t filter_words = 1;
+  while (filter_words * 64 < 8 * size_t(count)) filter_words <<= 1;
+  std::vector<uint64_t> filter(filter_words, 0);
   e.filter_.assign(1, ~uint64_t(0));
-  e.filter_mask_ = 63;
+  e.filter_mask_ = 0;
   // Ranks of one- and two-byte strings straight from the tokens (looking up
   // all 65536 pairs would miss the cache 65536 times).
   e.pair_rank_.assign(65536, kNoRank);
@@ -186,13 +188,12 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     if (e.table_[s].rank != kNoRank) bad("duplicate token bytes");
     e.table_[s] = Slot{load_head(bytes, n), rank, check_of(h, n)};
     if (n > 8) e.next_[s] = load_head(bytes + 8, std::min<size_t>(n - 8, 8));
-    const uint64_t bit = filter_bit(h, filter_bits - 1);
-    filter[bit >> 6] |= uint64_t(1) << (bit & 63);
+    filter[filter_word(h, filter_words - 1)] |= filter_bits_of(h);
     if (n == 1) e.byte_id_[bytes[0]] = rank;
     if (n == 2) e.pair_rank_[bytes[0] << 8 | bytes[1]] = rank;
   }
   e.filter_ = std::move(filter);
-  e.filter_mask_ = filter_bits - 1;
+  e.filter_mask_ = filter_words - 1;
   for (int b = 0; b < 256; ++b) {
     char name[8];
     std::snprintf(name, sizeof name, "<0x%02X>", b);
@@ -220,8 +221,8 @@ const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n) const 
 const Encoding::Slot* Encoding::find_slot(const uint8_t* bytes, size_t n, uint64_t h, uint64_t head) const {
   static const Slot kAbsent{0, kNoRank, 0};
   if (n == 0 || n > 255) return &kAbsent;  // no token is that long (the check keeps 8 bits of length)
-  const uint64_t bit = filter_bit(h, filter_mask_);
-  if (!(filter_[bit >> 6] >> (bit & 63) & 1)) return &kAbsent;
+  const uint64_t want = filter_bits_of(h);
+  if ((filter_[filter_word(h, filter_mask_)] & want) != want) return &kAbsent;
   const uint32_t check = check_of(h, n);
   if (n > 8) __builtin_prefetch(&next_[h & mask_]);  // in parallel with the slot's miss
   for (uint64_t s = h & mask_;; s = (s + 1) & mask_) {
