@@ -32,11 +32,20 @@ export async function medians(tasks: Record<string, () => unknown>, timeMs = 100
   return out;
 }
 
-/** A full garbage collection, run before each contender's timing so that no contender pays for another's garbage. */
-export const collectGarbage: () => void = (() => {
+const gc: () => void = (() => {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
 })();
+
+/**
+ * Run before each contender's timing so that no contender pays for another's garbage: a full
+ * collection, then a pause for the collector's background threads (sweeping a large heap
+ * evicts the timed code's tables from the shared cache).
+ */
+export async function settle(): Promise<void> {
+  gc();
+  await new Promise((resolve) => setTimeout(resolve, 200));
+}
 
 export function formatTable(rows: Row[]): string {
   if (rows.length === 0) return '(no rows)';

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { Tokenizer, getThreads } from 'llm-kernels';
 import { packageRoot } from '../lib/native.js';
-import { collectGarbage, medians, type Row, type Suite } from './harness.js';
+import { medians, settle, type Row, type Suite } from './harness.js';
 
 const require = createRequire(import.meta.url);
 
@@ -67,8 +67,8 @@ function once(fn: () => unknown): number {
 // Five runs for every contender (a 10-40 ms run is easily hit by a noisy neighbour; the median of three kept too many of them).
 const RUNS = 5;
 const middle = (times: number[]) => times.sort((a, b) => a - b)[times.length >> 1];
-const median = (fn: () => unknown) => {
-  collectGarbage();
+const median = async (fn: () => unknown) => {
+  await settle();
   return middle(Array.from({ length: RUNS }, () => once(fn)));
 };
 
@@ -86,7 +86,7 @@ export const tokenizeSuite: Suite = {
       for (const { name, text } of texts()) {
         const bytes = Buffer.byteLength(text);
         const ours = tok.encodeOrdinary(text);
-        const ms = median(() => tok.encodeOrdinary(text));
+        const ms = await median(() => tok.encodeOrdinary(text));
         const mbps = (t: number) => bytes / t / 1e3;
         const row = (who: string, t: number, note = '') => rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${who}`, medianMs: t, 'MB/s': mbps(t), 'x peer': '', note });
         row('llm-kernels encodeOrdinary, 1 thread', ms);
@@ -98,7 +98,7 @@ export const tokenizeSuite: Suite = {
           return performance.now() - start;
         };
         await batch();
-        collectGarbage();
+        await settle();
         const batchTimes: number[] = [];
         for (let i = 0; i < RUNS; i++) batchTimes.push(await batch());
         row(`llm-kernels encodeBatch, ${threads} threads`, middle(batchTimes));
@@ -106,11 +106,11 @@ export const tokenizeSuite: Suite = {
           log(`tokenize ${encoding} ${name}: ${peer}...`);
           const theirs = encode(text);
           const same = theirs.length === ours.length && ours.every((v, i) => v === theirs[i]);
-          const t = median(() => encode(text));
+          const t = await median(() => encode(text));
           rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${peer}`, medianMs: t, 'MB/s': mbps(t), 'x peer': t / ms, note: same ? 'same ids' : 'IDS DIFFER' });
         }
         for (const [method, decode] of [['decodeBytes', () => tok.decodeBytes(ours)], ['decode (string)', () => tok.decode(ours)]] as const) {
-          const decodeMs = median(decode);
+          const decodeMs = await median(decode);
           rows.push({ suite: 'tokenize', name: `${encoding} ${name}: llm-kernels ${method}`, medianMs: decodeMs, 'MB/s': mbps(decodeMs) });
         }
       }
