@@ -90,7 +90,7 @@ class Encoding {
   };
   static_assert(sizeof(Short) == 16, "decode copies whole entries");
   std::vector<Short> short_;
-  std::vector<Slot> table_;  // open addressing, at most half full
+  std::vector<Slot> table_;  // open addressing, linear probing, up to 80 % full
   // Per slot, bytes 8-15 of its token (zero-padded), so that a piece of 9-16
   // bytes is checked without the arena: two independent cache misses
   // (slot, then this at the same index) instead of three dependent ones
