@@ -387,8 +387,16 @@ void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&
     for (size_t i = 0; i + 1 < n; ++i) key[i] = pair_rank_[piece[i] << 8 | piece[i + 1]] << 6 | uint32_t(i);
     for (size_t i = n - 1; i < width; ++i) key[i] = kNone;
     for (;;) {
-      uint32_t least = kNone;
-      for (size_t i = 0; i < width; ++i) least = std::min(least, key[i]);
+      // A scalar scan: a vector load of keys just written one at a time
+      // would wait for the stores to drain (no store forwarding), which cost
+      // more than the scan; the empty asm keeps GCC from vectorizing it.
+      uint32_t least = kNone, other = kNone;
+      for (size_t i = 0; i < width; i += 2) {
+        least = std::min(least, key[i]);
+        other = std::min(other, key[i + 1]);
+        asm("" : "+r"(least), "+r"(other));
+      }
+      least = std::min(least, other);
       if (least >= kJoins) break;
       // The part at `best` absorbs the next one.
       const size_t best = least & 63, gone = after[best], next = after[gone];
