@@ -141,6 +141,19 @@ describe('Tokenizer async forms', () => {
     expect(await tok.encodeBatch([])).toEqual([]);
   });
 
+  it('encodeBatch takes strings apart from the main thread exactly as encode does: lone surrogates, astral characters, fresh random strings', async () => {
+    const r = rng(freshSeed('encodeBatch utf-16'));
+    const units = ['a', ' ', 'é', 'ß', '中', '\u0800', '\uffff', '😀', '\ud800', '\udbff', '\udc00', '\udfff', '\n', '9'];
+    const random = Array.from({ length: 200 }, () => Array.from({ length: r() % 60 }, () => units[r() % units.length]).join(''));
+    const edge = ['\ud800', '\udc00\ud800', 'x\ud83d', '\ud83dx', '\ud83d\ude00\ud83d', '\u07ff\u0800'];
+    const all = [...edge, ...random];
+    const got = await tok.encodeBatch(all, { threads: 2, disallowedSpecial: [] });
+    all.forEach((t, i) => expect([...got[i]], JSON.stringify(t)).toEqual([...tok.encodeOrdinary(t)]));
+    // and the bytes are Node's UTF-8 of the string (a lone surrogate becomes U+FFFD)
+    const bytes = await tok.encodeBatch(all.map((t) => Buffer.from(t, 'utf8')), { threads: 2 });
+    all.forEach((t, i) => expect([...bytes[i]], JSON.stringify(t)).toEqual([...got[i]]));
+  });
+
   it('encodeAsync equals encode, and both honour AbortSignal', async () => {
     expect([...(await tok.encodeAsync('hello async world'))]).toEqual([...tok.encode('hello async world')]);
     await expect(tok.encodeAsync('x', { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });

@@ -75,8 +75,15 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
     });
   }
 
-  // Texts are copied to UTF-8 on the main thread (the worker may not touch JS
-  // values); each text is one task on the pool.
+  // Texts are copied on the main thread (the worker may not touch JS values):
+  // strings as their UTF-16 units, a plain copy, and made UTF-8 on the pool,
+  // so that the event loop waits for a copy and not a conversion. Each text
+  // is one task on the pool.
+  struct BatchText {
+    std::string bytes;     // a Uint8Array's bytes
+    std::u16string units;  // a string's units
+    bool is_string = false;
+  };
   Napi::Value JS_encodeOrdinaryBatchAsync(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       if (!info[0].IsArray()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "texts must be an array");
@@ -84,10 +91,21 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
       Napi::Object opts = options(info, 1);
       const size_t threads = opt_threads(opts, default_threads());
       auto cancel = opt_cancel(opts);
-      auto texts = std::make_shared<std::vector<std::string>>(arr.Length());
+      auto texts = std::make_shared<std::vector<BatchText>>(arr.Length());
       for (uint32_t i = 0; i < arr.Length(); ++i) {
-        TextArg t(arr.Get(i), "texts[i]");
-        (*texts)[i].assign(reinterpret_cast<const char*>(t.data), t.size);
+        Napi::Value v = arr.Get(i);
+        BatchText& t = (*texts)[i];
+        if (v.IsString()) {
+          size_t n = 0;
+          NAPI_THROW_IF_FAILED(info.Env(), napi_get_value_string_utf16(info.Env(), v, nullptr, 0, &n), Napi::Value());
+          t.units.resize(n + 1);  // room for the terminator napi writes
+          NAPI_THROW_IF_FAILED(info.Env(), napi_get_value_string_utf16(info.Env(), v, t.units.data(), n + 1, &n), Napi::Value());
+          t.units.resize(n);
+          t.is_string = true;
+        } else {
+          TextArg bytes(v, "texts[i]");
+          t.bytes.assign(reinterpret_cast<const char*>(bytes.data), bytes.size);
+        }
       }
       auto results = std::make_shared<std::vector<std::vector<bpe::Rank>>>(texts->size());
       std::shared_ptr<bpe::Encoding> enc = enc_;
@@ -97,9 +115,14 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
             run_parallel(
                 texts->size(), threads,
                 [&](size_t i) {
-                  const std::string& t = (*texts)[i];
-                  (*results)[i].reserve(t.size() / 3 + 8);  // as encodeOrdinary: no regrowth on typical text
-                  enc->encode_ordinary(reinterpret_cast<const uint8_t*>(t.data()), t.size(), (*results)[i]);
+                  BatchText& t = (*texts)[i];
+                  if (t.is_string) {
+                    bpe::utf16_to_utf8(t.units.data(), t.units.size(), t.bytes);
+                    std::u16string().swap(t.units);
+                  }
+                  (*results)[i].reserve(t.bytes.size() / 3 + 8);  // as encodeOrdinary: no regrowth on typical text
+                  enc->encode_ordinary(reinterpret_cast<const uint8_t*>(t.bytes.data()), t.bytes.size(), (*results)[i]);
+                  std::string().swap(t.bytes);
                 },
                 cancel_flag);
           },

@@ -111,4 +111,36 @@ bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units) {
   return true;
 }
 
+void utf16_to_utf8(const char16_t* s, size_t n, std::string& out) {
+  out.resize(3 * n);  // at most 3 bytes a unit (a pair: 4 bytes for 2 units)
+  uint8_t* o = reinterpret_cast<uint8_t*>(out.data());
+  for (size_t i = 0; i < n; ++i) {
+    uint32_t c = s[i];
+    if (c < 0x80) {
+      *o++ = static_cast<uint8_t>(c);
+      continue;
+    }
+    if (c < 0x800) {
+      *o++ = static_cast<uint8_t>(0xC0 | c >> 6);
+      *o++ = static_cast<uint8_t>(0x80 | (c & 0x3F));
+      continue;
+    }
+    if (c >= 0xD800 && c <= 0xDFFF) {
+      if (c <= 0xDBFF && i + 1 < n && s[i + 1] >= 0xDC00 && s[i + 1] <= 0xDFFF) {
+        c = 0x10000 + ((c - 0xD800) << 10) + (s[++i] - 0xDC00);
+        *o++ = static_cast<uint8_t>(0xF0 | c >> 18);
+        *o++ = static_cast<uint8_t>(0x80 | (c >> 12 & 0x3F));
+        *o++ = static_cast<uint8_t>(0x80 | (c >> 6 & 0x3F));
+        *o++ = static_cast<uint8_t>(0x80 | (c & 0x3F));
+        continue;
+      }
+      c = 0xFFFD;  // a lone surrogate
+    }
+    *o++ = static_cast<uint8_t>(0xE0 | c >> 12);
+    *o++ = static_cast<uint8_t>(0x80 | (c >> 6 & 0x3F));
+    *o++ = static_cast<uint8_t>(0x80 | (c & 0x3F));
+  }
+  out.resize(static_cast<size_t>(o - reinterpret_cast<uint8_t*>(out.data())));
+}
+
 }  // namespace llmk::bpe
