@@ -176,7 +176,7 @@ function errors(orig: Float32Array[], decoded: Float32Array[]): { max: number; m
   return { max, mean: sum / n, rms: Math.sqrt(sq / n) };
 }
 
-function realRows(real: Map<string, Tensor>, log: (l: string) => void): Row[] {
+async function realRows(real: Map<string, Tensor>, log: (l: string) => void): Promise<Row[]> {
   const rows: Row[] = [];
   const of = (kind: KvKind) => [...real].filter(([n]) => n.endsWith(`.${kind}`)).map(([, t]) => t);
   const all = [...of('key'), ...of('value')];
@@ -192,6 +192,22 @@ function realRows(real: Map<string, Tensor>, log: (l: string) => void): Row[] {
       suite: 'kv', name: `real K+V lossless ${dtype}`, medianMs: NaN, 'bits/el': (coded * 8) / elements, ratio: (width * elements) / (coded * 8),
       'vs plane entropy': coded / entropy, 'zstd -3 ratio': typeof z === 'string' ? z : z.ratio,
     });
+  }
+
+  // Decode speed on the real tensors (head_dim 32: 8192-element tiles): each kind's tensors as
+  // one cache, with a leading axis over passages and layers.
+  for (const kind of ['key', 'value'] as const) {
+    const parts = of(kind);
+    const f32 = new Float32Array(parts.reduce((n, t) => n + t.data.length, 0));
+    parts.reduce((at, t) => (f32.set(t.data, at), at + t.data.length), 0);
+    const shape = [parts.length, ...parts[0]!.shape];
+    for (const dtype of ['bf16', 'f16'] as const) {
+      log(`kv real ${kind}: lossless ${dtype} decode`);
+      const data = toHalfBits(f32, dtype);
+      const bytes = kv.encode(data, { shape, dtype, kind, mode: 'lossless' });
+      const ms = (await medians({ decode: () => kv.decode(bytes) }, 1000, 20)).decode!;
+      rows.push({ suite: 'kv', name: `real ${kind === 'key' ? 'K' : 'V'} lossless ${dtype}, all tensors as one cache: decode`, medianMs: ms, 'bits/el': (bytes.length * 8) / data.length, 'decode GB/s': data.byteLength / 1e6 / ms });
+    }
   }
 
   // Attention outputs from the real queries, with both K and V decoded.
@@ -278,7 +294,7 @@ export const kvSuite: Suite = {
   description: 'KV cache coding: real tiny-llama-brown K/V (head_dim 32) and synthetic [8, 4096, 128] caches; one thread; zstd -3 as the baseline',
   async run(log) {
     const real = realTensors();
-    const rows: Row[] = typeof real === 'string' ? [{ suite: 'kv', name: 'real tensors', medianMs: NaN, note: real }] : realRows(real, log);
+    const rows: Row[] = typeof real === 'string' ? [{ suite: 'kv', name: 'real tensors', medianMs: NaN, note: real }] : await realRows(real, log);
     rows.push(...(await syntheticRows(log)));
     return rows;
   },
