@@ -116,13 +116,19 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                 texts->size(), threads,
                 [&](size_t i) {
                   BatchText& t = (*texts)[i];
+                  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(t.bytes.data());
+                  size_t n = t.bytes.size();
                   if (t.is_string) {
-                    bpe::utf16_to_utf8(t.units.data(), t.units.size(), t.bytes);
-                    std::u16string().swap(t.units);
+                    // The UTF-8 of a string, in this worker's buffer (kept between tasks: a
+                    // fresh one would pay its page faults each time).
+                    thread_local std::unique_ptr<uint8_t[]> utf8;
+                    thread_local size_t room = 0;
+                    if (room < 3 * t.units.size()) room = 3 * t.units.size(), utf8.reset(new uint8_t[room]);
+                    n = bpe::utf16_to_utf8(t.units.data(), t.units.size(), utf8.get());
+                    bytes = utf8.get();
                   }
-                  (*results)[i].reserve(t.bytes.size() / 3 + 8);  // as encodeOrdinary: no regrowth on typical text
-                  enc->encode_ordinary(reinterpret_cast<const uint8_t*>(t.bytes.data()), t.bytes.size(), (*results)[i]);
-                  std::string().swap(t.bytes);
+                  (*results)[i].reserve(n / 3 + 8);  // as encodeOrdinary: no regrowth on typical text
+                  enc->encode_ordinary(bytes, n, (*results)[i]);
                 },
                 cancel_flag);
           },

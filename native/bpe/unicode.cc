@@ -1,9 +1,8 @@
 #include "unicode.h"
 
-#include <cstring>
-
 #include <algorithm>
 #include <array>
+#include <cstring>
 #include <iterator>
 
 #include "unicode_tables.h"
@@ -111,14 +110,23 @@ bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units) {
   return true;
 }
 
-void utf16_to_utf8(const char16_t* s, size_t n, std::string& out) {
-  out.resize(3 * n);  // at most 3 bytes a unit (a pair: 4 bytes for 2 units)
-  uint8_t* o = reinterpret_cast<uint8_t*>(out.data());
+size_t utf16_to_utf8(const char16_t* s, size_t n, uint8_t* out) {
+  uint8_t* o = out;
   for (size_t i = 0; i < n; ++i) {
     uint32_t c = s[i];
     if (c < 0x80) {
-      *o++ = static_cast<uint8_t>(c);
-      continue;
+      // Four ASCII units at a time where they come in runs.
+      uint64_t w;
+      while (i + 4 <= n && (std::memcpy(&w, s + i, 8), (w & 0xFF80FF80FF80FF80ull) == 0)) {
+        o[0] = uint8_t(w), o[1] = uint8_t(w >> 16), o[2] = uint8_t(w >> 32), o[3] = uint8_t(w >> 48);
+        o += 4, i += 4;
+      }
+      if (i == n) break;
+      c = s[i];
+      if (c < 0x80) {
+        *o++ = static_cast<uint8_t>(c);
+        continue;
+      }
     }
     if (c < 0x800) {
       *o++ = static_cast<uint8_t>(0xC0 | c >> 6);
@@ -140,7 +148,7 @@ void utf16_to_utf8(const char16_t* s, size_t n, std::string& out) {
     *o++ = static_cast<uint8_t>(0x80 | (c >> 6 & 0x3F));
     *o++ = static_cast<uint8_t>(0x80 | (c & 0x3F));
   }
-  out.resize(static_cast<size_t>(o - reinterpret_cast<uint8_t*>(out.data())));
+  return static_cast<size_t>(o - out);
 }
 
 }  // namespace llmk::bpe

@@ -64,9 +64,10 @@ bool is_ascii(const uint8_t* s, size_t n);
 // well-formed UTF-8 (overlongs, surrogates, code points past U+10FFFF).
 bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units);
 
-// UTF-16 units as UTF-8 into `out` (replacing its contents), a lone surrogate
+// UTF-16 units as UTF-8 into out (room for 3 bytes a unit), a lone surrogate
 // as U+FFFD: the bytes V8 gives for a JS string (String::WriteUtf8 with
 // REPLACE_INVALID_UTF8, which Node's napi_get_value_string_utf8 uses).
-void utf16_to_utf8(const char16_t* s, size_t n, std::string& out);
+// Returns the number of bytes written.
+size_t utf16_to_utf8(const char16_t* s, size_t n, uint8_t* out);
 
 }  // namespace llmk::bpe
