@@ -67,8 +67,10 @@ function once(fn: () => unknown): number {
 // Five runs for every contender (a 10-40 ms run is easily hit by a noisy neighbour; the median of three kept too many of them).
 const RUNS = 5;
 const middle = (times: number[]) => times.sort((a, b) => a - b)[times.length >> 1];
+// After the pause, one untimed run brings back the caches and the CPU's clock.
 const median = async (fn: () => unknown) => {
   await settle();
+  fn();
   return middle(Array.from({ length: RUNS }, () => once(fn)));
 };
 
@@ -97,8 +99,8 @@ export const tokenizeSuite: Suite = {
           await tok.encodeBatch(docs, { threads, disallowedSpecial: [] });
           return performance.now() - start;
         };
-        await batch();
         await settle();
+        await batch();
         const batchTimes: number[] = [];
         for (let i = 0; i < RUNS; i++) batchTimes.push(await batch());
         row(`llm-kernels encodeBatch, ${threads} threads`, middle(batchTimes));
