@@ -306,7 +306,6 @@ struct Encoding::ThreadCaches {
     uint64_t head;
     uint32_t serial;  // 0: empty
     uint32_t first;   // tokens << 28 | length << 24 | the first token's rank
-    uint32_t more[2];
   };
   // Recent pairs of adjacent parts met while merging, by the parts' ranks,
   // and the rank of their joined bytes (or kNoRank). Pieces that are not
@@ -331,6 +330,9 @@ struct Encoding::ThreadCaches {
   static constexpr unsigned kPieceBits = 14, kPairBits = 13, kLongBits = 12;
   static constexpr size_t kLongBytes = 32, kLongTokens = 8;
   Piece pieces[1u << kPieceBits] = {};
+  // The second and third tokens of the pieces above, apart: most pieces are
+  // one token, and the entries they touch stay 16 bytes, aligned.
+  uint32_t more_tokens[1u << kPieceBits][2] = {};
   Pair pairs[1u << kPairBits] = {};
   Long longs[1u << kLongBits] = {};
 };
@@ -520,18 +522,20 @@ template <class Emit>
     for (size_t i = 0; i < count; ++i) emit(parts[i]);
     return;
   }
-  ThreadCaches::Piece& e = caches.pieces[at >> (64 - ThreadCaches::kPieceBits)];
+  const size_t slot = at >> (64 - ThreadCaches::kPieceBits);
+  ThreadCaches::Piece& e = caches.pieces[slot];
+  uint32_t* more = caches.more_tokens[slot];
   if (e.serial == serial_ && e.head == head && (e.first >> 24 & 15) == n) {
     const uint32_t tokens = e.first >> 28;
     emit(e.first & 0xFFFFFF);
-    if (tokens > 1) emit(e.more[0]);
-    if (tokens > 2) emit(e.more[1]);
+    if (tokens > 1) emit(more[0]);
+    if (tokens > 2) emit(more[1]);
     return;
   }
   Rank parts[8];
   const size_t count = tokens_of(parts);
   if (count <= 3)
-    e = {head, serial_, uint32_t(count) << 28 | uint32_t(n) << 24 | parts[0], {count > 1 ? parts[1] : 0, count > 2 ? parts[2] : 0}};
+    e = {head, serial_, uint32_t(count) << 28 | uint32_t(n) << 24 | parts[0]}, more[0] = count > 1 ? parts[1] : 0, more[1] = count > 2 ? parts[2] : 0;
   for (size_t i = 0; i < count; ++i) emit(parts[i]);
 }
 
