@@ -54,6 +54,20 @@ struct TextArg {
   TextArg(const Napi::Value& v, const char* name);
 };
 
+// A buffer of at least n elements for this thread, kept between calls (a
+// fresh one would pay its page faults on every large call); one left from a
+// call of more than 16 Mi elements is replaced at the next call.
+template <class T>
+T* thread_buffer(size_t n) {
+  thread_local std::unique_ptr<T[]> buffer;
+  thread_local size_t room = 0;
+  if (room < n || room > (size_t(16) << 20)) {
+    room = n > 4096 ? n : 4096;
+    buffer.reset(new T[room]);
+  }
+  return buffer.get();
+}
+
 // A new Uint8Array holding a copy of n bytes.
 Napi::Uint8Array bytes_to_js(Napi::Env env, const void* data, size_t n);
 

@@ -9,7 +9,6 @@
 //   idToBytes(id: number): Uint8Array | null
 //   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts): Promise<Uint32Array[]>
 //   vocabSize: number, pattern: string, specials: [text, id][]
-#include <algorithm>
 #include <cstring>
 #include <memory>
 
@@ -119,13 +118,10 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(t.bytes.data());
                   size_t n = t.bytes.size();
                   if (t.is_string) {
-                    // The UTF-8 of a string, in this worker's buffer (kept between tasks: a
-                    // fresh one would pay its page faults each time).
-                    thread_local std::unique_ptr<uint8_t[]> utf8;
-                    thread_local size_t room = 0;
-                    if (room < 3 * t.units.size()) room = 3 * t.units.size(), utf8.reset(new uint8_t[room]);
-                    n = bpe::utf16_to_utf8(t.units.data(), t.units.size(), utf8.get());
-                    bytes = utf8.get();
+                    uint8_t* utf8 = thread_buffer<uint8_t>(3 * t.units.size());
+                    n = bpe::utf16_to_utf8(t.units.data(), t.units.size(), utf8);
+                    bytes = utf8;
+                    std::u16string().swap(t.units);
                   }
                   (*results)[i].reserve(n / 3 + 8);  // as encodeOrdinary: no regrowth on typical text
                   enc->encode_ordinary(bytes, n, (*results)[i]);
@@ -183,16 +179,10 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
       if (bpe::is_ascii(data, bytes.size())) {
         status = napi_create_string_latin1(info.Env(), bytes.data(), bytes.size(), &out);
       } else {
-        // Reused like the bytes below, without zero-filling it first.
-        thread_local std::unique_ptr<char16_t[]> buffer;
-        thread_local size_t room = 0;
-        if (room < bytes.size() || room > (size_t(16) << 20)) {
-          room = std::max(bytes.size(), size_t(4096));
-          buffer.reset(new char16_t[room]);
-        }
+        char16_t* utf16 = thread_buffer<char16_t>(bytes.size());
         size_t units;
-        if (!bpe::utf8_to_utf16(data, bytes.size(), buffer.get(), units)) return info.Env().Undefined();
-        status = napi_create_string_utf16(info.Env(), buffer.get(), units, &out);
+        if (!bpe::utf8_to_utf16(data, bytes.size(), utf16, units)) return info.Env().Undefined();
+        status = napi_create_string_utf16(info.Env(), utf16, units, &out);
       }
       NAPI_THROW_IF_FAILED(info.Env(), status, Napi::Value());
       return Napi::Value(info.Env(), out);
