@@ -226,7 +226,6 @@ size_t upper_star_lower_plus(const Text& t, size_t start) {
 }
 
 size_t o200k(const Text& t, size_t i) {
-  const Cp c0 = t.at(i);
   auto with_contraction = [&](size_t e) {
     const size_t c = e < t.n && t.s[e] == '\'' ? contraction(t, e, true) : 0;
     return c ? c : e;
@@ -239,6 +238,7 @@ size_t o200k(const Text& t, size_t i) {
     while (k < t.n && ascii_upper(t.s[k])) ++k;
     if (k < t.n && ascii_lower(t.s[k])) return with_contraction(run_ascii(t, k + 1, Ascii::Lower, lowerish));
   }
+  const Cp c0 = t.at(i);
   // [^\r\n\p{L}\p{N}]?[U]*[Lw]+(contraction)?
   if (is_prefix(c0) && c0.end < t.n)
     if (const size_t e = upper_star_lower_plus(t, c0.end)) return with_contraction(e);
