@@ -295,9 +295,10 @@ void join_lowest_pairs(size_t n, std::vector<size_t>& next, Score&& score, Join&
   }
 }
 
-// Per-thread caches in front of the rank table (4-8 MiB: it lives in the
-// last-level cache at best, while text repeats its words and their parts).
-// Entries are exact, and the encoding's serial says whose they are.
+// Per-thread caches in front of the rank table (3-6 MiB with its tails: it
+// lives in the last-level cache at best, while text repeats its words and
+// their parts). 768 KiB a thread. Entries are exact, and the encoding's
+// serial says whose they are.
 struct Encoding::ThreadCaches {
   // Recent pre-tokens of up to 8 bytes that encode to at most 3 tokens, and
   // those tokens: 8 bytes and a length fix the piece. Whole tokens and
