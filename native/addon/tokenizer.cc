@@ -80,8 +80,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   // is one task on the pool.
   struct BatchText {
     std::string bytes;     // a Uint8Array's bytes
-    std::u16string units;  // a string's units
-    bool is_string = false;
+    std::u16string units;  // or a string's units
   };
   Napi::Value JS_encodeOrdinaryBatchAsync(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
@@ -100,7 +99,6 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
           t.units.resize(n + 1);  // room for the terminator napi writes
           NAPI_THROW_IF_FAILED(info.Env(), napi_get_value_string_utf16(info.Env(), v, t.units.data(), n + 1, &n), Napi::Value());
           t.units.resize(n);
-          t.is_string = true;
         } else {
           TextArg bytes(v, "texts[i]");
           t.bytes.assign(reinterpret_cast<const char*>(bytes.data), bytes.size);
@@ -117,7 +115,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                   BatchText& t = (*texts)[i];
                   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(t.bytes.data());
                   size_t n = t.bytes.size();
-                  if (t.is_string) {
+                  if (!t.units.empty()) {
                     uint8_t* utf8 = thread_buffer<uint8_t>(3 * t.units.size());
                     n = bpe::utf16_to_utf8(t.units.data(), t.units.size(), utf8);
                     bytes = utf8;

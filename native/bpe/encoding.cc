@@ -184,11 +184,11 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     const size_t n = e.span_[rank].length;
     if (n == 0) continue;
     const uint8_t* bytes = reinterpret_cast<const uint8_t*>(e.arena_.data()) + e.span_[rank].offset;
-    const uint64_t h = hash_bytes(bytes, n, load_head(bytes, n));
+    const uint64_t head = load_head(bytes, n), h = hash_bytes(bytes, n, head);
     // The probe ends at the token's slot (a duplicate) or at the empty slot where it goes.
-    const size_t s = static_cast<size_t>(e.find_slot(bytes, n, h, load_head(bytes, n)) - e.table_.data());
+    const size_t s = static_cast<size_t>(e.find_slot(bytes, n, h, head) - e.table_.data());
     if (e.table_[s].rank != kNoRank) bad("duplicate token bytes");
-    e.table_[s] = Slot{load_head(bytes, n), rank, check_of(h, n)};
+    e.table_[s] = Slot{head, rank, check_of(h, n)};
     if (n > 8) e.next_[s] = load_head(bytes + 8, std::min<size_t>(n - 8, 8));
     filter[filter_word(h, filter_words - 1)] |= filter_bits_of(h);
     if (n == 1) e.byte_id_[bytes[0]] = rank;
@@ -488,19 +488,18 @@ template <class Emit>
   const uint64_t head = load_head_padded(piece, n);
   const uint64_t h = hash_bytes(piece, n, head);
   const uint64_t at = (h ^ serial_) * 0x9E3779B97F4A7C15ull;  // the caches' index bits (top)
-  // The piece's tokens: the whole piece, or its merged parts (at most n).
-  auto tokens_of = [&](Rank* parts) {
-    size_t count = 0;
+  // The piece's tokens without the caches: the whole piece, or its merged parts.
+  auto uncached = [&](auto&& out) {
     const Rank whole = find_slot(piece, n, h, head)->rank;
-    if (whole != kNoRank) parts[count++] = whole;
-    else merge(caches, piece, n, [&](Rank r) { parts[count++] = r; });
+    if (whole != kNoRank) return out(whole);
+    merge(caches, piece, n, out);
+  };
+  auto tokens_of = [&](Rank* parts) {  // at most n of them
+    size_t count = 0;
+    uncached([&](Rank r) { parts[count++] = r; });
     return count;
   };
-  if (n > ThreadCaches::kLongBytes) {
-    const Rank whole = find_slot(piece, n, h, head)->rank;
-    if (whole != kNoRank) return emit(whole);
-    return merge(caches, piece, n, emit);
-  }
+  if (n > ThreadCaches::kLongBytes) return uncached(emit);
   if (n > 8) {
     ThreadCaches::Long& e = caches.longs[at >> (64 - ThreadCaches::kLongBits)];
     uint64_t words[4] = {head, load_head_padded(piece + 8, n - 8), 0, 0};
@@ -564,9 +563,12 @@ template <class Emit>
 void Encoding::encode_piece_of(ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b, Emit&& emit) const {
   if (__builtin_expect(b + 8 <= n, 1)) return encode_piece(caches, text + a, b - a, emit);
   [&]() __attribute__((noinline)) {
-    std::vector<uint8_t> copy(b - a + 8);
-    std::memcpy(copy.data(), text + a, b - a);
-    encode_piece(caches, copy.data(), b - a, emit);
+    uint8_t small[64 + 8];  // most last pieces: no allocation on short calls
+    std::vector<uint8_t> large;
+    uint8_t* copy = b - a <= 64 ? small : (large.resize(b - a + 8), large.data());
+    std::memcpy(copy, text + a, b - a);
+    std::memset(copy + (b - a), 0, 8);
+    encode_piece(caches, copy, b - a, emit);
   }();
 }
 
