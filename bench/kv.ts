@@ -199,7 +199,8 @@ async function realRows(real: Map<string, Tensor>, log: (l: string) => void): Pr
   for (const kind of ['key', 'value'] as const) {
     const parts = of(kind);
     const f32 = new Float32Array(parts.reduce((n, t) => n + t.data.length, 0));
-    parts.reduce((at, t) => (f32.set(t.data, at), at + t.data.length), 0);
+    let at = 0;
+    for (const t of parts) f32.set(t.data, at), (at += t.data.length);
     const shape = [parts.length, ...parts[0]!.shape];
     for (const dtype of ['bf16', 'f16'] as const) {
       log(`kv real ${kind}: lossless ${dtype} decode`);

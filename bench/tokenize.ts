@@ -58,21 +58,21 @@ async function peers(encoding: string): Promise<Record<string, Encode>> {
   return out;
 }
 
-function once(fn: () => unknown): number {
-  const t0 = performance.now();
-  fn();
-  return performance.now() - t0;
-}
-
-// Five runs for every contender (a 10-40 ms run is easily hit by a noisy neighbour; the median of three kept too many of them).
+// Five runs for every contender (a 10-40 ms run is easily hit by a noisy neighbour; the median of
+// three kept too many of them). After the pause, one untimed run brings back the caches and the
+// CPU's clock. `fn` may return a promise (encodeBatch), which is awaited inside its timing.
 const RUNS = 5;
-const middle = (times: number[]) => times.sort((a, b) => a - b)[times.length >> 1];
-// After the pause, one untimed run brings back the caches and the CPU's clock.
-const median = async (fn: () => unknown) => {
+async function median(fn: () => unknown): Promise<number> {
   await settle();
-  fn();
-  return middle(Array.from({ length: RUNS }, () => once(fn)));
-};
+  await fn();
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) {
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+  }
+  return times.sort((a, b) => a - b)[RUNS >> 1]!;
+}
 
 export const tokenizeSuite: Suite = {
   name: 'tokenize',
@@ -94,16 +94,7 @@ export const tokenizeSuite: Suite = {
         row('llm-kernels encodeOrdinary, 1 thread', ms);
         // Batch: the same text cut into 64 documents, spread over the pool.
         const docs = Array.from({ length: 64 }, (_, i) => text.slice((i * text.length) / 64, ((i + 1) * text.length) / 64));
-        const batch = async () => {
-          const start = performance.now();
-          await tok.encodeBatch(docs, { threads, disallowedSpecial: [] });
-          return performance.now() - start;
-        };
-        await settle();
-        await batch();
-        const batchTimes: number[] = [];
-        for (let i = 0; i < RUNS; i++) batchTimes.push(await batch());
-        row(`llm-kernels encodeBatch, ${threads} threads`, middle(batchTimes));
+        row(`llm-kernels encodeBatch, ${threads} threads`, await median(() => tok.encodeBatch(docs, { threads, disallowedSpecial: [] })));
         for (const [peer, encode] of Object.entries(others)) {
           log(`tokenize ${encoding} ${name}: ${peer}...`);
           const theirs = encode(text);
