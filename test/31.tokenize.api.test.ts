@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { Tokenizer, bpeMergeReference, encodingForModel, info } from 'llm-kernels';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { expectCode, freshSeed, rng } from './helpers.js';
+import { brown, udhrTexts } from './tokenize-data.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
 
 describe('Tokenizer API', () => {
   const tok = Tokenizer.fromEncoding('cl100k_base');
@@ -92,6 +98,27 @@ describe('Tokenizer API', () => {
     }
     const lone = Uint32Array.of(...tok.encode('ok'), ...tok.encodeOrdinary(new Uint8Array([0xe4, 0xb8])));
     expect(tok.decode(lone)).toBe('ok\ufffd');
+  });
+
+  it('large decodes equal the TextDecoder and outlive garbage collections', () => {
+    // From 64 KiB of text up, decode hands V8 an external string over memory
+    // the addon allocated; these must survive collections and be freed once.
+    const reference = (ids: ArrayLike<number>) => new TextDecoder('utf-8', { ignoreBOM: true }).decode(tok.decodeBytes(Uint32Array.from(ids)));
+    const multilingual = udhrTexts().map((t) => t.text).join('\n').slice(0, 300_000);
+    const texts = [brown.slice(0, 200_000), multilingual, 'é'.repeat(70_000), '😀'.repeat(20_000)];
+    const kept = texts.map((text) => {
+      const decoded = tok.decode(tok.encodeOrdinary(text));
+      expect(decoded).toBe(text);
+      return decoded;
+    });
+    const broken = [...tok.encodeOrdinary(multilingual), ...tok.encodeOrdinary(new Uint8Array([0xe4, 0xb8]))];
+    expect(tok.decode(broken)).toBe(reference(broken));
+    const r = rng(freshSeed('large decode'));
+    const random = Uint32Array.from({ length: 40_000 }, () => r() % 100000);
+    expect(tok.decode(random)).toBe(reference(random));
+    for (let i = 0; i < 20; i++) tok.decode(tok.encodeOrdinary(multilingual)); // garbage for the collector
+    gc();
+    kept.forEach((decoded, i) => expect(decoded).toBe(texts[i]));
   });
 
   it('rejects bad input with coded errors', () => {

@@ -1,7 +1,9 @@
 #include "args.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <type_traits>
 
 namespace llmk::addon {
@@ -93,6 +95,61 @@ TextArg::TextArg(const Napi::Value& v, const char* name) {
   } else {
     throw_type(v.Env(), "ERR_LLMK_BAD_ARGUMENT", std::string(name) + " must be a string or a Uint8Array");
   }
+}
+
+// Node-API's external strings (Node >= 20.4; experimental in Node 20's
+// headers, stable from Node-API 10), declared here so that the addon keeps
+// NAPI_VERSION 8. A basic finalizer: it only frees.
+extern "C" {
+napi_status node_api_create_external_string_latin1(napi_env, char*, size_t, napi_finalize, void*, napi_value*, bool*);
+napi_status node_api_create_external_string_utf16(napi_env, char16_t*, size_t, napi_finalize, void*, napi_value*, bool*);
+}
+
+namespace {
+void free_text(napi_env, void* data, void*) { std::free(data); }
+
+// External from 64 KiB of text; below V8's longest string (2^29 - 24 units),
+// so that too long a text fails in the copying call, with its error.
+bool external_size(size_t bytes, size_t units) {
+  return bytes >= (size_t(64) << 10) && units <= (size_t(1) << 28);
+}
+
+// A string made by a Node-API call: its status checked before its value is read.
+template <class Make>
+Napi::Value make_string(Napi::Env env, Make&& make) {
+  napi_value out;
+  NAPI_THROW_IF_FAILED(env, make(&out), Napi::Value());
+  return Napi::Value(env, out);
+}
+}  // namespace
+
+Utf16Buffer utf16_buffer(size_t units) {
+  auto* p = static_cast<char16_t*>(std::malloc(units ? 2 * units : 2));
+  if (!p) throw std::bad_alloc();
+  return Utf16Buffer(p);
+}
+
+Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n) {
+  if (!external_size(n, n))
+    return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, s, n, out); });
+  char* copy = static_cast<char*>(std::malloc(n));
+  if (!copy) throw std::bad_alloc();
+  std::memcpy(copy, s, n);
+  bool copied;  // Node frees it itself when it copies (V8 sandbox builds)
+  return make_string(env, [&](napi_value* out) {
+    return node_api_create_external_string_latin1(env, copy, n, free_text, nullptr, out, &copied);
+  });
+}
+
+Napi::Value utf16_to_js(Napi::Env env, Utf16Buffer units, size_t n) {
+  if (!external_size(2 * n, n))
+    return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, units.get(), n, out); });
+  // Given back: the room beyond n units (the buffer was sized for the worst case).
+  if (auto* fit = static_cast<char16_t*>(std::realloc(units.get(), 2 * n))) units.release(), units.reset(fit);
+  bool copied;
+  return make_string(env, [&](napi_value* out) {
+    return node_api_create_external_string_utf16(env, units.release(), n, free_text, nullptr, out, &copied);
+  });
 }
 
 Napi::Uint8Array bytes_to_js(Napi::Env env, const void* data, size_t n) {

@@ -172,18 +172,11 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
     return guard(info.Env(), [&] {
       const std::string& bytes = decode(info[0]);
       const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
-      napi_value out;
-      napi_status status;
-      if (bpe::is_ascii(data, bytes.size())) {
-        status = napi_create_string_latin1(info.Env(), bytes.data(), bytes.size(), &out);
-      } else {
-        char16_t* utf16 = thread_buffer<char16_t>(bytes.size());
-        size_t units;
-        if (!bpe::utf8_to_utf16(data, bytes.size(), utf16, units)) return info.Env().Undefined();
-        status = napi_create_string_utf16(info.Env(), utf16, units, &out);
-      }
-      NAPI_THROW_IF_FAILED(info.Env(), status, Napi::Value());
-      return Napi::Value(info.Env(), out);
+      if (bpe::is_ascii(data, bytes.size())) return latin1_to_js(info.Env(), bytes.data(), bytes.size());
+      Utf16Buffer utf16 = utf16_buffer(bytes.size());
+      size_t units;
+      if (!bpe::utf8_to_utf16(data, bytes.size(), utf16.get(), units)) return info.Env().Undefined();
+      return utf16_to_js(info.Env(), std::move(utf16), units);
     });
   }
 
