@@ -106,7 +106,14 @@ napi_status node_api_create_external_string_utf16(napi_env, char16_t*, size_t, n
 }
 
 namespace {
-void free_text(napi_env, void* data, void*) { std::free(data); }
+// The text's size is the finalizer's hint: V8 is told of the memory both
+// ways, or it would not collect the strings' small handles for a long time
+// while their text piled up outside its heap.
+void free_text(napi_env env, void* data, void* hint) {
+  std::free(data);
+  int64_t ignored;
+  napi_adjust_external_memory(env, -static_cast<int64_t>(reinterpret_cast<uintptr_t>(hint)), &ignored);
+}
 
 // External from 64 KiB of text; below V8's longest string (2^29 - 24 units),
 // so that too long a text fails in the copying call, with its error.
@@ -129,15 +136,25 @@ Utf16Buffer utf16_buffer(size_t units) {
   return Utf16Buffer(p);
 }
 
+// An external string over `bytes` of text, made by create(finalizer, hint, out, copied).
+template <class Create>
+Napi::Value external_string(Napi::Env env, size_t bytes, Create&& create) {
+  void* hint = reinterpret_cast<void*>(static_cast<uintptr_t>(bytes));
+  bool copied;  // true in V8 sandbox builds, where Node copies and frees the text itself
+  Napi::Value s = make_string(env, [&](napi_value* out) { return create(free_text, hint, out, &copied); });
+  int64_t ignored;
+  napi_adjust_external_memory(env, static_cast<int64_t>(bytes), &ignored);
+  return s;
+}
+
 Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n) {
   if (!external_size(n, n))
     return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, s, n, out); });
   char* copy = static_cast<char*>(std::malloc(n));
   if (!copy) throw std::bad_alloc();
   std::memcpy(copy, s, n);
-  bool copied;  // Node frees it itself when it copies (V8 sandbox builds)
-  return make_string(env, [&](napi_value* out) {
-    return node_api_create_external_string_latin1(env, copy, n, free_text, nullptr, out, &copied);
+  return external_string(env, n, [&](napi_finalize fin, void* hint, napi_value* out, bool* copied) {
+    return node_api_create_external_string_latin1(env, copy, n, fin, hint, out, copied);
   });
 }
 
@@ -146,9 +163,8 @@ Napi::Value utf16_to_js(Napi::Env env, Utf16Buffer units, size_t n) {
     return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, units.get(), n, out); });
   // Given back: the room beyond n units (the buffer was sized for the worst case).
   if (auto* fit = static_cast<char16_t*>(std::realloc(units.get(), 2 * n))) units.release(), units.reset(fit);
-  bool copied;
-  return make_string(env, [&](napi_value* out) {
-    return node_api_create_external_string_utf16(env, units.release(), n, free_text, nullptr, out, &copied);
+  return external_string(env, 2 * n, [&](napi_finalize fin, void* hint, napi_value* out, bool* copied) {
+    return node_api_create_external_string_utf16(env, units.release(), n, fin, hint, out, copied);
   });
 }
 

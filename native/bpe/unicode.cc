@@ -5,6 +5,10 @@
 #include <cstring>
 #include <iterator>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "unicode_tables.h"
 
 namespace llmk::bpe {
@@ -58,21 +62,44 @@ inline uint64_t load8(const uint8_t* s) {
 }  // namespace
 
 bool is_ascii(const uint8_t* s, size_t n) {
-  uint64_t any = 0;
   size_t i = 0;
-  for (; i + 8 <= n; i += 8) any |= load8(s + i);
+  for (; i + 32 <= n; i += 32)  // stops at the first block with a non-ASCII byte
+    if ((load8(s + i) | load8(s + i + 8) | load8(s + i + 16) | load8(s + i + 24)) & kHighBits) return false;
+  uint64_t any = 0;
   for (; i < n; ++i) any |= s[i];
-  return (any & kHighBits) == 0;
+  return (any & 0x80) == 0;
 }
+
+namespace {
+// Widens s[0..16) into o[0..16) and returns how many of those bytes are
+// ASCII before the first that is not (16: all). The units past that count
+// are garbage for the caller to overwrite.
+inline size_t widen_ascii16(const uint8_t* s, char16_t* o) {
+#if defined(__SSE2__)
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_unpacklo_epi8(v, _mm_setzero_si128()));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 8), _mm_unpackhi_epi8(v, _mm_setzero_si128()));
+  const unsigned high = static_cast<unsigned>(_mm_movemask_epi8(v));
+  return high ? static_cast<size_t>(__builtin_ctz(high)) : 16;
+#else
+  for (int k = 0; k < 16; ++k) o[k] = s[k];
+  if (const uint64_t high = load8(s) & kHighBits) return static_cast<size_t>(__builtin_ctzll(high)) / 8;
+  if (const uint64_t high = load8(s + 8) & kHighBits) return 8 + static_cast<size_t>(__builtin_ctzll(high)) / 8;
+  return 16;
+#endif
+}
+}  // namespace
 
 bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units) {
   char16_t* o = out;
   for (size_t i = 0; i < n;) {
     const uint8_t b0 = s[i];
     if (b0 < 0x80) {
-      if (i + 8 <= n && (load8(s + i) & kHighBits) == 0) {  // eight ASCII bytes
-        for (int k = 0; k < 8; ++k) o[k] = s[i + k];
-        o += 8, i += 8;
+      // A run of ASCII up to 16 bytes at a time. The 16 units written fit:
+      // no character takes more units than bytes, so o + 16 <= out + i + 16.
+      if (i + 16 <= n) {
+        const size_t k = widen_ascii16(s + i, o);
+        o += k, i += k;
       } else {
         *o++ = b0, ++i;
       }
