@@ -24,4 +24,5 @@ LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libubsan.s
 ASAN_OPTIONS=detect_leaks=0 \
 LLM_KERNELS_BINARY=build-sanitize/addon/Release/llm_kernels.node \
 LLM_KERNELS_BACKEND=cpu \
+LLMK_SANITIZED=1 \
   npx vitest run
