@@ -183,8 +183,10 @@ describe('Tokenizer async forms', () => {
     const r = rng(freshSeed('encodeBatch utf-16'));
     const units = ['a', ' ', 'é', 'ß', '中', '\u0800', '\uffff', '😀', '\ud800', '\udbff', '\udc00', '\udfff', '\n', '9'];
     const random = Array.from({ length: 200 }, () => Array.from({ length: r() % 60 }, () => units[r() % units.length]).join(''));
+    // mostly ASCII, in runs longer than the converter's 16-unit steps
+    const ascii = Array.from({ length: 100 }, () => Array.from({ length: r() % 120 }, () => (r() % 10 ? 'ab c'[r() % 4] : units[r() % units.length])).join(''));
     const edge = ['\ud800', '\udc00\ud800', 'x\ud83d', '\ud83dx', '\ud83d\ude00\ud83d', '\u07ff\u0800'];
-    const all = [...edge, ...random];
+    const all = [...edge, ...random, ...ascii];
     const got = await tok.encodeBatch(all, { threads: 2, disallowedSpecial: [] });
     all.forEach((t, i) => expect([...got[i]], JSON.stringify(t)).toEqual([...tok.encodeOrdinary(t)]));
     // and the bytes are Node's UTF-8 of the string (a lone surrogate becomes U+FFFD)

@@ -79,8 +79,9 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   // so that the event loop waits for a copy and not a conversion. Each text
   // is one task on the pool.
   struct BatchText {
-    std::string bytes;     // a Uint8Array's bytes
-    std::u16string units;  // or a string's units
+    std::string bytes;                  // a Uint8Array's bytes
+    std::unique_ptr<char16_t[]> units;  // or a string's units (not zero-filled first)
+    size_t n_units = 0;
   };
   Napi::Value JS_encodeOrdinaryBatchAsync(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
@@ -96,9 +97,9 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
         if (v.IsString()) {
           size_t n = 0;
           NAPI_THROW_IF_FAILED(info.Env(), napi_get_value_string_utf16(info.Env(), v, nullptr, 0, &n), Napi::Value());
-          t.units.resize(n + 1);  // room for the terminator napi writes
-          NAPI_THROW_IF_FAILED(info.Env(), napi_get_value_string_utf16(info.Env(), v, t.units.data(), n + 1, &n), Napi::Value());
-          t.units.resize(n);
+          t.units.reset(new char16_t[n + 1]);  // room for the terminator napi writes
+          NAPI_THROW_IF_FAILED(info.Env(), napi_get_value_string_utf16(info.Env(), v, t.units.get(), n + 1, &n), Napi::Value());
+          t.n_units = n;
         } else {
           TextArg bytes(v, "texts[i]");
           t.bytes.assign(reinterpret_cast<const char*>(bytes.data), bytes.size);
@@ -115,11 +116,11 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                   BatchText& t = (*texts)[i];
                   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(t.bytes.data());
                   size_t n = t.bytes.size();
-                  if (!t.units.empty()) {
-                    uint8_t* utf8 = thread_buffer<uint8_t>(3 * t.units.size());
-                    n = bpe::utf16_to_utf8(t.units.data(), t.units.size(), utf8);
+                  if (t.units) {
+                    uint8_t* utf8 = thread_buffer<uint8_t>(3 * t.n_units);
+                    n = bpe::utf16_to_utf8(t.units.get(), t.n_units, utf8);
                     bytes = utf8;
-                    std::u16string().swap(t.units);
+                    t.units.reset();
                   }
                   (*results)[i].reserve(n / 3 + 8);  // as encodeOrdinary: no regrowth on typical text
                   enc->encode_ordinary(bytes, n, (*results)[i]);

@@ -137,23 +137,42 @@ bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units) {
   return true;
 }
 
+namespace {
+// Narrows s[0..16) into o[0..16) and returns how many of those units are
+// ASCII before the first that is not (16: all); the bytes past that count
+// are garbage for the caller to overwrite.
+inline size_t narrow_ascii16(const char16_t* s, uint8_t* o) {
+#if defined(__SSE2__)
+  const __m128i lo = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+  const __m128i hi = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 8));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_packus_epi16(lo, hi));
+  const __m128i high_bits = _mm_set1_epi16(static_cast<short>(0xFF80));
+  const __m128i zero = _mm_setzero_si128();
+  const unsigned ascii = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(lo, high_bits), zero))) |
+                         static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(hi, high_bits), zero))) << 16;
+  return ascii == ~0u ? 16 : static_cast<size_t>(__builtin_ctz(~ascii)) / 2;
+#else
+  size_t k = 0;
+  for (; k < 16 && s[k] < 0x80; ++k) o[k] = static_cast<uint8_t>(s[k]);
+  return k;
+#endif
+}
+}  // namespace
+
 size_t utf16_to_utf8(const char16_t* s, size_t n, uint8_t* out) {
   uint8_t* o = out;
   for (size_t i = 0; i < n; ++i) {
     uint32_t c = s[i];
     if (c < 0x80) {
-      // Four ASCII units at a time where they come in runs.
-      uint64_t w;
-      while (i + 4 <= n && (std::memcpy(&w, s + i, 8), (w & 0xFF80FF80FF80FF80ull) == 0)) {
-        o[0] = uint8_t(w), o[1] = uint8_t(w >> 16), o[2] = uint8_t(w >> 32), o[3] = uint8_t(w >> 48);
-        o += 4, i += 4;
-      }
-      if (i == n) break;
-      c = s[i];
-      if (c < 0x80) {
+      // A run of ASCII up to 16 units at a time. The 16 bytes written fit:
+      // out has room for 3 bytes a unit and o <= out + 3 * i.
+      if (i + 16 <= n) {
+        const size_t k = narrow_ascii16(s + i, o);
+        o += k, i += k - 1;
+      } else {
         *o++ = static_cast<uint8_t>(c);
-        continue;
       }
+      continue;
     }
     if (c < 0x800) {
       *o++ = static_cast<uint8_t>(0xC0 | c >> 6);
