@@ -41,6 +41,7 @@
         "native/kv/container.cc",
         "native/addon/addon.cc",
         "native/addon/args.cc",
+        "native/addon/js_string.cc",
         "native/addon/async_job.cc",
         "native/addon/runtime.cc",
         "native/addon/vector.cc",

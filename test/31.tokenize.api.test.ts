@@ -124,7 +124,7 @@ describe('Tokenizer API', () => {
   // Not under ASan, whose quarantine holds freed memory on purpose.
   it.skipIf(process.env.LLMK_SANITIZED)('large decodes in a loop do not pile up memory outside the heap', () => {
     // The strings' text lies outside V8's heap; unless V8 is told its size it
-    // collects the small handles rarely (1000 × 600 KB here grew RSS by ~600 MB; told, by ~130 MB).
+    // collects the small handles rarely (1000 × 600 KB here grew RSS by ~600 MB; told, by ~130 MB: js_string.cc).
     const ids = tok.encodeOrdinary(udhrTexts().map((t) => t.text).join('\n').slice(0, 300_000));
     gc();
     const before = process.memoryUsage().rss;

@@ -1,9 +1,7 @@
 #include "args.h"
 
 #include <cmath>
-#include <cstdlib>
 #include <cstring>
-#include <new>
 #include <type_traits>
 
 namespace llmk::addon {
@@ -95,77 +93,6 @@ TextArg::TextArg(const Napi::Value& v, const char* name) {
   } else {
     throw_type(v.Env(), "ERR_LLMK_BAD_ARGUMENT", std::string(name) + " must be a string or a Uint8Array");
   }
-}
-
-// Node-API's external strings (Node >= 20.4; experimental in Node 20's
-// headers, stable from Node-API 10), declared here so that the addon keeps
-// NAPI_VERSION 8. A basic finalizer: it only frees.
-extern "C" {
-napi_status node_api_create_external_string_latin1(napi_env, char*, size_t, napi_finalize, void*, napi_value*, bool*);
-napi_status node_api_create_external_string_utf16(napi_env, char16_t*, size_t, napi_finalize, void*, napi_value*, bool*);
-}
-
-namespace {
-// The text's size is the finalizer's hint: V8 is told of the memory both
-// ways, or it would not collect the strings' small handles for a long time
-// while their text piled up outside its heap.
-void free_text(napi_env env, void* data, void* hint) {
-  std::free(data);
-  int64_t ignored;
-  napi_adjust_external_memory(env, -static_cast<int64_t>(reinterpret_cast<uintptr_t>(hint)), &ignored);
-}
-
-// External from 64 KiB of text; below V8's longest string (2^29 - 24 units),
-// so that too long a text fails in the copying call, with its error.
-bool external_size(size_t bytes, size_t units) {
-  return bytes >= (size_t(64) << 10) && units <= (size_t(1) << 28);
-}
-
-// A string made by a Node-API call: its status checked before its value is read.
-template <class Make>
-Napi::Value make_string(Napi::Env env, Make&& make) {
-  napi_value out;
-  NAPI_THROW_IF_FAILED(env, make(&out), Napi::Value());
-  return Napi::Value(env, out);
-}
-}  // namespace
-
-Utf16Buffer utf16_buffer(size_t units) {
-  auto* p = static_cast<char16_t*>(std::malloc(units ? 2 * units : 2));
-  if (!p) throw std::bad_alloc();
-  return Utf16Buffer(p);
-}
-
-// An external string over `bytes` of text, made by create(finalizer, hint, out, copied).
-template <class Create>
-Napi::Value external_string(Napi::Env env, size_t bytes, Create&& create) {
-  void* hint = reinterpret_cast<void*>(static_cast<uintptr_t>(bytes));
-  bool copied;  // true in V8 sandbox builds, where Node copies and frees the text itself
-  Napi::Value s = make_string(env, [&](napi_value* out) { return create(free_text, hint, out, &copied); });
-  int64_t ignored;
-  napi_adjust_external_memory(env, static_cast<int64_t>(bytes), &ignored);
-  return s;
-}
-
-Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n) {
-  if (!external_size(n, n))
-    return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, s, n, out); });
-  char* copy = static_cast<char*>(std::malloc(n));
-  if (!copy) throw std::bad_alloc();
-  std::memcpy(copy, s, n);
-  return external_string(env, n, [&](napi_finalize fin, void* hint, napi_value* out, bool* copied) {
-    return node_api_create_external_string_latin1(env, copy, n, fin, hint, out, copied);
-  });
-}
-
-Napi::Value utf16_to_js(Napi::Env env, Utf16Buffer units, size_t n) {
-  if (!external_size(2 * n, n))
-    return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, units.get(), n, out); });
-  // Given back: the room beyond n units (the buffer was sized for the worst case).
-  if (auto* fit = static_cast<char16_t*>(std::realloc(units.get(), 2 * n))) units.release(), units.reset(fit);
-  return external_string(env, 2 * n, [&](napi_finalize fin, void* hint, napi_value* out, bool* copied) {
-    return node_api_create_external_string_utf16(env, units.release(), n, fin, hint, out, copied);
-  });
 }
 
 Napi::Uint8Array bytes_to_js(Napi::Env env, const void* data, size_t n) {

@@ -6,7 +6,6 @@
 #include <napi.h>
 
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <string>
 
@@ -68,21 +67,6 @@ T* thread_buffer(size_t n) {
   }
   return buffer.get();
 }
-
-// Memory from malloc, for text that may become a JS string's own.
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-using Utf16Buffer = std::unique_ptr<char16_t[], FreeDeleter>;
-Utf16Buffer utf16_buffer(size_t units);
-
-// New JS strings from Latin-1 chars (a copy) or UTF-16 units (taken over).
-// From 64 KiB up the string is external: V8 keeps the text where it lies and
-// frees it through a finalizer, instead of copying it into fresh pages of
-// its own (and scanning UTF-16 for a one-byte form) — on 1 MiB of
-// multilingual text that copy took as long as decoding the tokens.
-Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n);
-Napi::Value utf16_to_js(Napi::Env env, Utf16Buffer units, size_t n);
 
 // A new Uint8Array holding a copy of n bytes.
 Napi::Uint8Array bytes_to_js(Napi::Env env, const void* data, size_t n);

@@ -20,6 +20,7 @@
 #include "../bpe/unicode.h"
 #include "args.h"
 #include "exports.h"
+#include "js_string.h"
 
 namespace llmk::addon {
 
@@ -174,9 +175,9 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
       const std::string& bytes = decode(info[0]);
       const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
       if (bpe::is_ascii(data, bytes.size())) return latin1_to_js(info.Env(), bytes.data(), bytes.size());
-      Utf16Buffer utf16 = utf16_buffer(bytes.size());
+      TextBuffer utf16(2 * bytes.size());
       size_t units;
-      if (!bpe::utf8_to_utf16(data, bytes.size(), utf16.get(), units)) return info.Env().Undefined();
+      if (!bpe::utf8_to_utf16(data, bytes.size(), utf16.units(), units)) return info.Env().Undefined();
       return utf16_to_js(info.Env(), std::move(utf16), units);
     });
   }

@@ -334,7 +334,7 @@ size_t next_pieces(Pattern kind, const uint8_t* s, size_t n, size_t i, size_t* e
 }
 
 size_t next_piece(Pattern kind, const uint8_t* s, size_t n, size_t i) {
-  size_t end;
+  size_t end = i;  // i == n: no piece
   next_pieces(kind, s, n, i, &end, 1);
   return end - i;
 }
