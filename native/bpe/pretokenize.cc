@@ -2,6 +2,10 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "unicode.h"
 
 namespace llmk::bpe {
@@ -318,9 +322,140 @@ size_t pieces(const Text& t, size_t i, size_t* ends, size_t max) {
   return count;
 }
 
+// ASCII windows. Most English text is ASCII letters, spaces and punctuation.
+// Over bytes of only those (no digit, quote, control character or byte from
+// 0x80 up) the pieces of the Gpt2, Cl100k and O200k patterns follow from
+// each byte's class and its neighbours', so 64 bytes are split at once,
+// with a bit a byte. A piece starts at
+//   - a run of letters, unless a space comes right before it, or (Cl100k,
+//     O200k: [^\r\n\p{L}\p{N}]?\p{L}+) a lone punctuation mark that follows
+//     a letter or opens the window;
+//   - a run of punctuation, unless a space comes before it (' ?[^\s\p{L}\p{N}]+');
+//   - the last space before a non-space, which goes with what follows, and
+//     the first of several spaces (\s+(?!\S));
+//   - (O200k) an upper-case letter after a lower-case one ([U]*[Lw]+).
+// For Cl100k and O200k a newline between a punctuation mark and a letter
+// (a sentence per line) ends the punctuation's piece ([\r\n]* after it),
+// and the letters start a piece of their own. A start is known once the byte after it is, so starts are taken up to the
+// second last clean byte, and the piece from the last start is left to the
+// next call. The window's first byte starts a piece (the caller's position).
+struct WindowClasses {
+  uint64_t letter = 0, upper = 0, space = 0, newline = 0, other = 0;  // other: not letter, space or punctuation
+};
+
+// `upper` only when asked (O200k). Returns false, leaving the rest
+// unclassified, when one of the first 3 bytes is neither a letter, a space,
+// punctuation nor a newline: such a window decides nothing.
+template <bool kUpper>
+bool classify_window(const uint8_t* s, WindowClasses& c) {
+#if defined(__SSE2__)
+  // x + 0x80 - lo < count - 128, signed: lo <= x < lo + count. Bytes from
+  // 0x80 up fall outside every range used here (none reaches past 0x7A).
+  auto in_range = [](__m128i x, char lo, int count) {
+    return _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(static_cast<char>(0x80 - lo))),
+                          _mm_set1_epi8(static_cast<char>(-128 + count)));
+  };
+  auto mask = [](__m128i m) { return static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(m))); };
+  for (int k = 0; k < 4; ++k) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * k));
+    const __m128i letter = in_range(_mm_or_si128(b, _mm_set1_epi8(0x20)), 'a', 26);
+    // controls and bytes from 0x80 up (both below ' ', signed), digits, the quote
+    const __m128i other = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(' ')), in_range(b, '0', 10)),
+                                       _mm_cmpeq_epi8(b, _mm_set1_epi8('\'')));
+    const __m128i newline = _mm_cmpeq_epi8(b, _mm_set1_epi8('\n'));
+    const int shift = 16 * k;
+    c.other |= mask(other) << shift;
+    c.newline |= mask(newline) << shift;
+    if (k == 0 && (c.other & ~c.newline & 7)) return false;
+    c.letter |= mask(letter) << shift;
+    if (kUpper) c.upper |= mask(in_range(b, 'A', 26)) << shift;
+    c.space |= mask(_mm_cmpeq_epi8(b, _mm_set1_epi8(' '))) << shift;
+  }
+#else
+  for (int k = 0; k < 64; ++k) {
+    const uint8_t b = s[k];
+    const uint64_t bit = uint64_t(1) << k;
+    if (ascii_letter(b)) c.letter |= bit;
+    if (kUpper && ascii_upper(b)) c.upper |= bit;
+    if (b == ' ') c.space |= bit;
+    if (b == '\n') c.newline |= bit;
+    if (b >= 0x80 || b < ' ' || static_cast<uint8_t>(b - '0') < 10 || b == '\'') c.other |= bit;
+  }
+#endif
+  return true;
+}
+
+enum class WindowRules { Gpt2, Cl100k, O200k };
+
+// The ends of the pieces that start in s[0..64) (s[0] starts one), at most
+// `room`; 0 when the window's clean bytes decide none. `clean` gets the
+// number of leading clean bytes.
+template <WindowRules R>
+size_t window_pieces(const uint8_t* s, size_t at, size_t* ends, size_t room, size_t& clean) {
+  WindowClasses c;
+  if (!classify_window<R == WindowRules::O200k>(s, c)) return clean = 0, 0;
+  const uint64_t letter = c.letter, space = c.space, punct = ~(c.letter | c.space | c.other);
+  // Newlines after punctuation and before a letter: part of the punctuation's piece.
+  const uint64_t trailing_newline = R == WindowRules::Gpt2 ? 0 : c.newline & punct << 1 & letter >> 1;
+  const uint64_t other = c.other & ~trailing_newline;
+  clean = other ? static_cast<size_t>(__builtin_ctzll(other)) : 64;
+  if (clean < 3) return 0;
+  const uint64_t letter_before = letter << 1 | 1;  // the window's start counts as after a letter
+  const uint64_t space_before = space << 1, punct_before = punct << 1, letter_two_before = letter << 2 | 2;
+  const uint64_t space_after = space >> 1;
+  uint64_t starts = (space & ~space_after) | (space & ~space_before & space_after) | (punct & ~punct_before & ~space_before);
+  uint64_t letter_starts = letter & ~letter_before & ~space_before;
+  if (R != WindowRules::Gpt2) letter_starts &= ~(punct_before & letter_two_before);
+  starts |= letter_starts;
+  if (R == WindowRules::O200k) starts |= c.upper & (letter & ~c.upper) << 1;
+  starts &= ((uint64_t(1) << (clean - 1)) - 1) & ~uint64_t(1);  // decided, and past the window's own start
+  size_t count = 0;
+  for (; starts && count < room; starts &= starts - 1) ends[count++] = at + static_cast<size_t>(__builtin_ctzll(starts));
+  return count;
+}
+
+// pieces<End> with ASCII windows wherever 64 bytes are left. The matcher
+// takes over until past the byte that stopped a window, and after a window
+// that decides nothing for 1, 2, 4, ... 64 pieces until a window yields 4
+// (text that is not mostly ASCII would otherwise pay for a window a piece).
+template <size_t (*End)(const Text&, size_t), WindowRules R>
+size_t pieces_by_windows(const Text& t, size_t i, size_t* ends, size_t max) {
+  size_t count = 0, matcher_until = i, matcher_pieces = 0, backoff = 1;
+  while (count < max && i < t.n) {
+    if (i >= matcher_until && matcher_pieces == 0 && i + 64 <= t.n) {
+      size_t clean;
+      const size_t got = window_pieces<R>(t.s + i, i, ends + count, max - count, clean);
+      // The matcher takes the byte that stopped the window (a window from
+      // just before it would stop at once).
+      matcher_until = i + clean + 1;
+      if (got >= 4) backoff = 1;  // a window that paid off
+      if (got) {
+        count += got;
+        i = ends[count - 1];
+        continue;
+      }
+      matcher_pieces = backoff;
+      backoff = backoff < 64 ? 2 * backoff : 64;
+    }
+    ends[count++] = i = End(t, i);
+    if (matcher_pieces) --matcher_pieces;
+  }
+  return count;
+}
+
 }  // namespace
 
 size_t next_pieces(Pattern kind, const uint8_t* s, size_t n, size_t i, size_t* ends, size_t max) {
+  const Text t{s, n};
+  switch (kind) {
+    case Pattern::Gpt2: return pieces_by_windows<gpt2, WindowRules::Gpt2>(t, i, ends, max);
+    case Pattern::Cl100k: return pieces_by_windows<cl100k, WindowRules::Cl100k>(t, i, ends, max);
+    case Pattern::O200k: return pieces_by_windows<o200k, WindowRules::O200k>(t, i, ends, max);
+    default: return next_pieces_by_matcher(kind, s, n, i, ends, max);
+  }
+}
+
+size_t next_pieces_by_matcher(Pattern kind, const uint8_t* s, size_t n, size_t i, size_t* ends, size_t max) {
   const Text t{s, n};
   switch (kind) {
     case Pattern::Gpt2: return pieces<gpt2>(t, i, ends, max);

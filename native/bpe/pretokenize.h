@@ -38,6 +38,10 @@ size_t next_piece(Pattern kind, const uint8_t* s, size_t n, size_t i);
 // (fewer only where the text ends). Returns how many. In batches, the
 // pattern's matcher runs inlined in one loop rather than a call a piece.
 size_t next_pieces(Pattern kind, const uint8_t* s, size_t n, size_t i, size_t* ends, size_t max);
+// The same from the patterns' matchers alone: next_pieces splits runs of
+// plain ASCII 64 bytes at a time with bit masks, and is held to this
+// reference by the native self-test.
+size_t next_pieces_by_matcher(Pattern kind, const uint8_t* s, size_t n, size_t i, size_t* ends, size_t max);
 
 template <class F>
 void split(Pattern kind, const uint8_t* s, size_t n, F&& piece) {

@@ -44,5 +44,6 @@ void check_vector_add(Context& ctx);  // vector_checks.cc
 void check_bleu(Context& ctx);        // bleu_checks.cc
 void check_kv(Context& ctx);          // kv_checks.cc
 void check_bpe(Context& ctx);         // bpe_checks.cc
+void check_pretokenize(Context& ctx); // pretokenize_checks.cc
 
 }  // namespace llmk::selftest

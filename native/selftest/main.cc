@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
       {"bleu", llmk::selftest::check_bleu},
       {"kv", llmk::selftest::check_kv},
       {"bpe", llmk::selftest::check_bpe},
+      {"pretokenize", llmk::selftest::check_pretokenize},
   };
   int failed = 0, passed = 0;
   for (const auto& c : checks) {
