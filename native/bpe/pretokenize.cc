@@ -322,30 +322,33 @@ size_t pieces(const Text& t, size_t i, size_t* ends, size_t max) {
   return count;
 }
 
-// ASCII windows. Most English text is ASCII letters, spaces and punctuation.
-// Over bytes of only those (no digit, quote, control character or byte from
-// 0x80 up) the pieces of the Gpt2, Cl100k and O200k patterns follow from
-// each byte's class and its neighbours', so 64 bytes are split at once,
-// with a bit a byte. A piece starts at
+// ASCII windows. Most English text is ASCII letters, digits, spaces and
+// punctuation. Over bytes of only those (no quote, control character or
+// byte from 0x80 up) the pieces of the Gpt2, Cl100k and O200k patterns
+// follow from each byte's class and its neighbours', so 64 bytes are split
+// at once, with a bit a byte. A piece starts at
 //   - a run of letters, unless a space comes right before it, or (Cl100k,
 //     O200k: [^\r\n\p{L}\p{N}]?\p{L}+) a lone punctuation mark that follows
-//     a letter or opens the window;
+//     a letter or a digit or opens the window;
+//   - a run of digits (Gpt2: unless a space comes before it, ' ?\p{N}+'),
+//     and (Cl100k, O200k: \p{N}{1,3}) every third digit of the run;
 //   - a run of punctuation, unless a space comes before it (' ?[^\s\p{L}\p{N}]+');
 //   - the last space before a non-space, which goes with what follows, and
 //     the first of several spaces (\s+(?!\S));
 //   - (O200k) an upper-case letter after a lower-case one ([U]*[Lw]+).
-// For Cl100k and O200k a newline between a punctuation mark and a letter
-// (a sentence per line) ends the punctuation's piece ([\r\n]* after it),
-// and the letters start a piece of their own. A start is known once the byte after it is, so starts are taken up to the
-// second last clean byte, and the piece from the last start is left to the
-// next call. The window's first byte starts a piece (the caller's position).
+// For Cl100k and O200k a newline between a punctuation mark and a letter or
+// digit (a sentence per line) ends the punctuation's piece ([\r\n]* after
+// it). A start is known once the byte after it is, so starts are taken up
+// to the second last clean byte, and the piece from the last start is left
+// to the next call. The window's first byte starts a piece (the caller's
+// position).
 struct WindowClasses {
-  uint64_t letter = 0, upper = 0, space = 0, newline = 0, other = 0;  // other: not letter, space or punctuation
+  uint64_t letter = 0, upper = 0, digit = 0, space = 0, newline = 0, other = 0;  // other: none of the rest, nor punctuation
 };
 
 // `upper` only when asked (O200k). Returns false, leaving the rest
-// unclassified, when one of the first 3 bytes is neither a letter, a space,
-// punctuation nor a newline: such a window decides nothing.
+// unclassified, when one of the first 3 bytes is neither a letter, a digit,
+// a space, punctuation nor a newline: such a window decides nothing.
 template <bool kUpper>
 bool classify_window(const uint8_t* s, WindowClasses& c) {
 #if defined(__SSE2__)
@@ -359,15 +362,15 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
   for (int k = 0; k < 4; ++k) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * k));
     const __m128i letter = in_range(_mm_or_si128(b, _mm_set1_epi8(0x20)), 'a', 26);
-    // controls and bytes from 0x80 up (both below ' ', signed), digits, the quote
-    const __m128i other = _mm_or_si128(_mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(' ')), in_range(b, '0', 10)),
-                                       _mm_cmpeq_epi8(b, _mm_set1_epi8('\'')));
+    // controls and bytes from 0x80 up (both below ' ', signed), the quote
+    const __m128i other = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(b, _mm_set1_epi8('\'')));
     const __m128i newline = _mm_cmpeq_epi8(b, _mm_set1_epi8('\n'));
     const int shift = 16 * k;
     c.other |= mask(other) << shift;
     c.newline |= mask(newline) << shift;
     if (k == 0 && (c.other & ~c.newline & 7)) return false;
     c.letter |= mask(letter) << shift;
+    c.digit |= mask(in_range(b, '0', 10)) << shift;
     if (kUpper) c.upper |= mask(in_range(b, 'A', 26)) << shift;
     c.space |= mask(_mm_cmpeq_epi8(b, _mm_set1_epi8(' '))) << shift;
   }
@@ -379,7 +382,8 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
     if (kUpper && ascii_upper(b)) c.upper |= bit;
     if (b == ' ') c.space |= bit;
     if (b == '\n') c.newline |= bit;
-    if (b >= 0x80 || b < ' ' || static_cast<uint8_t>(b - '0') < 10 || b == '\'') c.other |= bit;
+    if (static_cast<uint8_t>(b - '0') < 10) c.digit |= bit;
+    if (b >= 0x80 || b < ' ' || b == '\'') c.other |= bit;
   }
 #endif
   return true;
@@ -394,19 +398,32 @@ template <WindowRules R>
 size_t window_pieces(const uint8_t* s, size_t at, size_t* ends, size_t room, size_t& clean) {
   WindowClasses c;
   if (!classify_window<R == WindowRules::O200k>(s, c)) return clean = 0, 0;
-  const uint64_t letter = c.letter, space = c.space, punct = ~(c.letter | c.space | c.other);
-  // Newlines after punctuation and before a letter: part of the punctuation's piece.
-  const uint64_t trailing_newline = R == WindowRules::Gpt2 ? 0 : c.newline & punct << 1 & letter >> 1;
+  const uint64_t letter = c.letter, digit = c.digit, space = c.space, punct = ~(letter | digit | space | c.other);
+  // Newlines after punctuation and before a letter or digit: part of the punctuation's piece.
+  const uint64_t trailing_newline = R == WindowRules::Gpt2 ? 0 : c.newline & punct << 1 & (letter | digit) >> 1;
   const uint64_t other = c.other & ~trailing_newline;
   clean = other ? static_cast<size_t>(__builtin_ctzll(other)) : 64;
   if (clean < 3) return 0;
-  const uint64_t letter_before = letter << 1 | 1;  // the window's start counts as after a letter
-  const uint64_t space_before = space << 1, punct_before = punct << 1, letter_two_before = letter << 2 | 2;
+  // The window's start counts as after a letter (its first byte starts a piece).
+  const uint64_t letter_before = letter << 1 | 1;
+  const uint64_t space_before = space << 1, punct_before = punct << 1, word_two_before = (letter | digit) << 2 | 2;
   const uint64_t space_after = space >> 1;
   uint64_t starts = (space & ~space_after) | (space & ~space_before & space_after) | (punct & ~punct_before & ~space_before);
   uint64_t letter_starts = letter & ~letter_before & ~space_before;
-  if (R != WindowRules::Gpt2) letter_starts &= ~(punct_before & letter_two_before);
+  if (R != WindowRules::Gpt2) letter_starts &= ~(punct_before & word_two_before);
   starts |= letter_starts;
+  const uint64_t digit_starts = digit & ~(digit << 1);
+  if (R == WindowRules::Gpt2) {
+    starts |= digit_starts & ~space_before;
+  } else {
+    starts |= digit_starts;
+    for (uint64_t runs = digit_starts; runs; runs &= runs - 1) {  // into threes
+      const unsigned r = static_cast<unsigned>(__builtin_ctzll(runs));
+      const uint64_t run = digit >> r;
+      const unsigned length = ~run ? static_cast<unsigned>(__builtin_ctzll(~run)) : 64;
+      for (unsigned k = r + 3; k < r + length; k += 3) starts |= uint64_t(1) << k;
+    }
+  }
   if (R == WindowRules::O200k) starts |= c.upper & (letter & ~c.upper) << 1;
   starts &= ((uint64_t(1) << (clean - 1)) - 1) & ~uint64_t(1);  // decided, and past the window's own start
   size_t count = 0;

@@ -1,8 +1,8 @@
 // The pre-tokenizer's ASCII windows against its matchers alone
 // (next_pieces_by_matcher, the reference): the same pieces for the Gpt2,
 // Cl100k and O200k patterns on fresh random text made of what the windows
-// decide (letters of both cases, spaces, punctuation, a newline between
-// punctuation and a letter) mixed with what stops them (digits, quotes and
+// decide (letters of both cases, digits, spaces, punctuation, a newline
+// between punctuation and a letter or digit) mixed with what stops them (quotes and
 // contractions, other whitespace, newlines elsewhere, non-ASCII letters and
 // spaces), in batches of every size.
 #include <random>
@@ -30,10 +30,12 @@ std::string random_text(std::mt19937& rng, size_t length) {
       s += ' ';
     } else if (r < 74) {
       s += kPunct[rng() % (sizeof kPunct - 1)];
-    } else if (r < 80) {
+    } else if (r < 78) {
       s += ".\n";
-      s += static_cast<char>((rng() % 2 ? 'A' : 'a') + rng() % 26);
-    } else if (r < 84 + rng() % 2) {
+      s += rng() % 4 ? static_cast<char>((rng() % 2 ? 'A' : 'a') + rng() % 26) : static_cast<char>('0' + rng() % 10);
+    } else if (r < 84) {
+      s += static_cast<char>('0' + rng() % 10);
+    } else if (r < 86 + rng() % 2) {
       s += kRare[rng() % (sizeof kRare / sizeof *kRare)];
     } else {
       s += static_cast<char>('a' + rng() % 26);
