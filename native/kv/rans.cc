@@ -93,11 +93,17 @@ inline uint32_t encode_step(uint32_t x, const EncSymbol& e) {
   return x + e.bias + q * e.cmpl_freq;
 }
 
+// Renormalises (at most two bytes: states stay below 2^31 and x_max is at
+// least 2^19) and codes. Whether a byte goes out is a coin toss, so no jumps:
+// both bytes are written below p, and p moves past those that count (the
+// buffer keeps room for two a symbol).
 inline void encode_symbol(uint32_t& x, uint8_t*& p, const EncSymbol& e) {
-  while (x >= e.x_max) {
-    *--p = static_cast<uint8_t>(x);
-    x >>= 8;
-  }
+  p[-1] = static_cast<uint8_t>(x);
+  const uint32_t first = x >= e.x_max;
+  p -= first, x >>= 8 * first;
+  p[-1] = static_cast<uint8_t>(x);
+  const uint32_t second = x >= e.x_max;
+  p -= second, x >>= 8 * second;
   x = encode_step(x, e);
 }
 
@@ -213,11 +219,11 @@ const uint8_t* encode_lanes(const uint8_t* sym, size_t n, const uint32_t freq[25
   for (size_t i = n; i-- > 0;) {
     uint32_t& s = x[i % kLanes];
     const uint8_t c = sym[i];
-    if (s >= ((kLaneL >> kProbBits) << 16) * freq[c]) {
-      p -= 2;
-      p[0] = static_cast<uint8_t>(s), p[1] = static_cast<uint8_t>(s >> 8);
-      s >>= 16;
-    }
+    // A word goes out about every other symbol: written below p either way,
+    // kept by moving p (no jump to mispredict).
+    const uint32_t out = s >= ((kLaneL >> kProbBits) << 16) * freq[c];
+    p[-2] = static_cast<uint8_t>(s), p[-1] = static_cast<uint8_t>(s >> 8);
+    p -= 2 * out, s >>= 16 * out;
     s = encode_step(s, table[c]);  // states stay below 2^31, where the reciprocal division is exact
   }
   return put_states(p, x, kLanes);
