@@ -131,21 +131,22 @@ void dequantize_tile(const CodecParams& p, const Quantized& t, const void* raw_s
     }
 }
 
-// The residuals of token `tok` under one predictor, for every channel.
-void residual_row(const Quantized& t, Predictor pred, uint32_t tok, int64_t* out) {
+// The residuals of token `tok` under one predictor, for every channel (codes
+// lie in (-2^30, 2^30): their differences fit int32).
+void residual_row(const Quantized& t, Predictor pred, uint32_t tok, int32_t* out) {
   const size_t dim = t.dim;
   const int32_t* row = t.q.data() + tok * dim;
   const int32_t* ref = nullptr;
   if (pred == Predictor::Previous && tok > 0) ref = row - dim;
   if (pred == Predictor::Anchor && tok % kAnchorGroup) ref = row - (tok % kAnchorGroup) * dim;
   if (ref) {
-    for (size_t d = 0; d < dim; ++d) out[d] = static_cast<int64_t>(row[d]) - ref[d];
+    for (size_t d = 0; d < dim; ++d) out[d] = row[d] - ref[d];
   } else if (pred == Predictor::Zero) {
     for (size_t d = 0; d < dim; ++d) out[d] = row[d];
   } else if (t.kind == Kind::Key) {
-    for (size_t d = 0; d < dim; ++d) out[d] = static_cast<int64_t>(row[d]) - t.base[d];
+    for (size_t d = 0; d < dim; ++d) out[d] = row[d] - t.base[d];
   } else {
-    const int64_t base = t.base[tok];
+    const int32_t base = t.base[tok];
     for (size_t d = 0; d < dim; ++d) out[d] = row[d] - base;
   }
 }
@@ -194,6 +195,21 @@ double list_cost(const std::vector<T>& values) {
   }
   return 8 * bytes;
 }
+
+// The bits a residual symbol is guessed to cost when ranking predictors per
+// channel: about 2 log2(z) + 1 (the bit length of z + 1, twice), 40 for an
+// escape. Good enough to rank; the plan's real cost is counted after.
+constexpr struct SymbolCost {
+  uint8_t bits[256];
+  constexpr SymbolCost() : bits() {
+    for (int z = 0; z < 255; ++z) {
+      int length = 0;
+      for (int v = z + 1; v; v >>= 1) ++length;
+      bits[z] = static_cast<uint8_t>(2 * length);
+    }
+    bits[255] = 40;
+  }
+} kSymbolCost;
 
 constexpr int kPredictors = 4;
 constexpr Predictor kAllPredictors[kPredictors] = {Predictor::None, Predictor::Previous, Predictor::Anchor,
@@ -252,20 +268,24 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
   uint32_t hist[kPredictors + 1][256] = {};
   double escape_bits[kPredictors + 1] = {};
   std::vector<uint32_t> channel_cost(static_cast<size_t>(kPredictors) * dim, 0);
-  std::vector<int64_t> res(dim);
+  std::vector<int32_t> res(dim);
   for (int k = 0; k < kPredictors; ++k) {
     sym[k].resize(static_cast<size_t>(samples) * dim);
     uint32_t* cost = channel_cost.data() + static_cast<size_t>(k) * dim;
     for (uint32_t j = 0; j < samples; ++j) {
       residual_row(t, kAllPredictors[k], j * stride, res.data());
       uint8_t* out = sym[k].data() + static_cast<size_t>(j) * dim;
+      uint32_t escaped = 0;
       for (uint32_t d = 0; d < dim; ++d) {
-        const uint64_t z = zigzag(res[d]);
-        out[d] = static_cast<uint8_t>(z < 255 ? z : 255);
-        // About 2 log2(z) + 1 bits: good enough to rank predictors per channel.
-        cost[d] += z < 255 ? 2 * (32 - __builtin_clz(static_cast<uint32_t>(z) + 1)) : 40;
-        if (z >= 255) escape_bits[k] += 8 * varint_bytes(z - 255);
+        const uint32_t z = zigzag32(res[d]);
+        const uint8_t symbol = static_cast<uint8_t>(std::min<uint32_t>(z, 255));
+        out[d] = symbol;
+        cost[d] += kSymbolCost.bits[symbol];
+        escaped |= z >= 255;
       }
+      if (escaped)  // rare: apart, so that the loop above has no jumps
+        for (uint32_t d = 0; d < dim; ++d)
+          if (const uint32_t z = zigzag32(res[d]); z >= 255) escape_bits[k] += 8 * varint_bytes(z - 255);
     }
     count_symbols(sym[k].data(), sym[k].size(), hist[k]);
   }
@@ -304,12 +324,17 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
     const int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
     const RowSources sources = predictions.row(tok, tok > 0 ? q - dim : q, q - static_cast<size_t>(tok % kAnchorGroup) * dim);
     uint8_t* sym = plan.symbols.data() + static_cast<size_t>(tok) * dim;
+    // Codes and predictions lie in (-2^30, 2^30): the difference fits int32.
+    // The symbols in a loop the compiler vectorises; the rare escapes apart.
+    uint32_t escaped = 0;
     for (uint32_t d = 0; d < dim; ++d) {
-      // Codes and predictions lie in (-2^30, 2^30): the difference fits int32.
       const uint32_t z = zigzag32(q[d] - prediction_of(sources, d));
       sym[d] = static_cast<uint8_t>(std::min<uint32_t>(z, 255));
-      if (z >= 255) plan.escapes.varint(z - 255);
+      escaped |= z >= 255;
     }
+    if (escaped)
+      for (uint32_t d = 0; d < dim; ++d)
+        if (const uint32_t z = zigzag32(q[d] - prediction_of(sources, d)); z >= 255) plan.escapes.varint(z - 255);
   }
   count_symbols(plan.symbols.data(), n, plan.hist);
   plan.uses_base = uses_base_k(best);
