@@ -7,10 +7,17 @@
 
 // Node-API's external strings (Node >= 20.4; experimental in Node 20's
 // headers, stable from Node-API 10), declared here so that the addon keeps
-// NAPI_VERSION 8. Our finalizer is a basic one: it only frees.
+// NAPI_VERSION 8. Weak where the platform has weak imports: a runtime
+// without them leaves them null and gets copied strings instead of a
+// failed call. Our finalizer is a basic one: it only frees.
+#if defined(__GNUC__) && !defined(_WIN32)
+#define LLMK_WEAK_IMPORT __attribute__((weak))
+#else
+#define LLMK_WEAK_IMPORT
+#endif
 extern "C" {
-napi_status node_api_create_external_string_latin1(napi_env, char*, size_t, napi_finalize, void*, napi_value*, bool*);
-napi_status node_api_create_external_string_utf16(napi_env, char16_t*, size_t, napi_finalize, void*, napi_value*, bool*);
+napi_status node_api_create_external_string_latin1(napi_env, char*, size_t, napi_finalize, void*, napi_value*, bool*) LLMK_WEAK_IMPORT;
+napi_status node_api_create_external_string_utf16(napi_env, char16_t*, size_t, napi_finalize, void*, napi_value*, bool*) LLMK_WEAK_IMPORT;
 }
 
 namespace llmk::addon {
@@ -32,7 +39,10 @@ void free_text(napi_env env, void* data, void* hint) {
 
 // External from kExternalBytes of text; below V8's longest string (2^29 - 24
 // units), so that too long a text fails in the copying call, with its error.
-bool external_size(size_t bytes, size_t units) { return bytes >= kExternalBytes && units <= (size_t(1) << 28); }
+template <class Create>
+bool external_size(Create* create, size_t bytes, size_t units) {
+  return create != nullptr && bytes >= kExternalBytes && units <= (size_t(1) << 28);
+}
 
 // A string made by a Node-API call: its status checked before its value is read.
 template <class Make>
@@ -66,7 +76,7 @@ void TextBuffer::shrink_to(size_t bytes) {
 }
 
 Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n) {
-  if (!external_size(n, n))
+  if (!external_size(&node_api_create_external_string_latin1, n, n))
     return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, s, n, out); });
   TextBuffer copy(n);
   std::memcpy(copy.chars(), s, n);
@@ -76,7 +86,7 @@ Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n) {
 }
 
 Napi::Value utf16_to_js(Napi::Env env, TextBuffer units, size_t n) {
-  if (!external_size(2 * n, n))
+  if (!external_size(&node_api_create_external_string_utf16, 2 * n, n))
     return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, units.units(), n, out); });
   units.shrink_to(2 * n);  // the buffer was sized for the worst case
   return external_string(env, units, [&](void* data, napi_finalize fin, void* hint, napi_value* out, bool* copied) {
