@@ -56,13 +56,15 @@ void normalize(const uint32_t hist[256], size_t n, uint32_t freq[256]) {
 // a rounded-up reciprocal and a shift (exact for every state below 2^31, the
 // method of ryg_rans).
 struct EncSymbol {
-  uint32_t x_max, rcp_freq, bias, cmpl_freq, rcp_shift;
+  uint32_t x_max, rcp_freq, bias;
+  uint16_t cmpl_freq, rcp_shift;  // 16 bytes an entry
 };
 
-EncSymbol enc_symbol(uint32_t start, uint32_t freq) {
+// x_max_unit: the renormalisation bound of a symbol of frequency 1.
+EncSymbol enc_symbol(uint32_t start, uint32_t freq, uint32_t x_max_unit) {
   EncSymbol e;
-  e.x_max = ((kRansL >> kProbBits) << 8) * freq;
-  e.cmpl_freq = kProbScale - freq;
+  e.x_max = x_max_unit * freq;
+  e.cmpl_freq = static_cast<uint16_t>(kProbScale - freq);
   if (freq < 2) {
     // x / 1 = x: a reciprocal of 2^32 - 1 with no shift gives x - 1, fixed by the bias.
     e.rcp_freq = ~0u;
@@ -72,17 +74,17 @@ EncSymbol enc_symbol(uint32_t start, uint32_t freq) {
     uint32_t shift = 0;
     while (freq > (1u << shift)) ++shift;
     e.rcp_freq = static_cast<uint32_t>(((uint64_t{1} << (shift + 31)) + freq - 1) / freq);
-    e.rcp_shift = shift - 1;
+    e.rcp_shift = static_cast<uint16_t>(shift - 1);
     e.bias = start;
   }
   return e;
 }
 
 // Every present symbol's constants.
-void build_encode_table(const uint32_t freq[256], EncSymbol table[256]) {
+void build_encode_table(const uint32_t freq[256], uint32_t x_max_unit, EncSymbol table[256]) {
   uint32_t cum = 0;
   for (int s = 0; s < 256; ++s) {
-    if (freq[s]) table[s] = enc_symbol(cum, freq[s]);
+    if (freq[s]) table[s] = enc_symbol(cum, freq[s], x_max_unit);
     cum += freq[s];
   }
 }
@@ -126,7 +128,7 @@ inline uint32_t read_state(const uint8_t* b) {
 // (states first). Symbol i uses state i % 4.
 const uint8_t* rans_encode(const uint8_t* sym, size_t n, const uint32_t freq[256], std::vector<uint8_t>& buf) {
   EncSymbol table[256];
-  build_encode_table(freq, table);
+  build_encode_table(freq, (kRansL >> kProbBits) << 8, table);
   buf.resize(2 * n + 32);  // a state emits at most 2 bytes a symbol
   uint8_t* end = buf.data() + buf.size();
   uint8_t* p = end;
@@ -211,20 +213,20 @@ void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t
 // decoder, going forward, meets them in lane order.
 const uint8_t* encode_lanes(const uint8_t* sym, size_t n, const uint32_t freq[256], std::vector<uint8_t>& buf) {
   EncSymbol table[256];
-  build_encode_table(freq, table);
+  build_encode_table(freq, (kLaneL >> kProbBits) << 16, table);
   buf.resize(2 * n + 4 * kLanes);  // at most one 16-bit word a symbol
   uint8_t* p = buf.data() + buf.size();
   uint32_t x[kLanes];
   std::fill(x, x + kLanes, kLaneL);
   for (size_t i = n; i-- > 0;) {
     uint32_t& s = x[i % kLanes];
-    const uint8_t c = sym[i];
+    const EncSymbol& e = table[sym[i]];
     // A word goes out about every other symbol: written below p either way,
     // kept by moving p (no jump to mispredict).
-    const uint32_t out = s >= ((kLaneL >> kProbBits) << 16) * freq[c];
+    const uint32_t out = s >= e.x_max;
     p[-2] = static_cast<uint8_t>(s), p[-1] = static_cast<uint8_t>(s >> 8);
     p -= 2 * out, s >>= 16 * out;
-    s = encode_step(s, table[c]);  // states stay below 2^31, where the reciprocal division is exact
+    s = encode_step(s, e);  // states stay below 2^31, where the reciprocal division is exact
   }
   return put_states(p, x, kLanes);
 }
