@@ -32,7 +32,8 @@ export async function medians(tasks: Record<string, () => unknown>, timeMs = 100
   return out;
 }
 
-const gc: () => void = (() => {
+/** A full garbage collection (V8's `gc`, exposed at load without a command-line flag). */
+export const gc: () => void = (() => {
   setFlagsFromString('--expose-gc');
   return runInNewContext('gc') as () => void;
 })();

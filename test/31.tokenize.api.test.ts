@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Tokenizer, bpeMergeReference, encodingForModel, info } from 'llm-kernels';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
-import { expectCode, freshSeed, rng } from './helpers.js';
+import { expectCode, freshSeed, gc, rng } from './helpers.js';
 import { brown, udhrTexts } from './tokenize-data.js';
-
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as () => void;
 
 describe('Tokenizer API', () => {
   const tok = Tokenizer.fromEncoding('cl100k_base');

@@ -3,6 +3,7 @@ import { expect } from 'vitest';
 
 /** mulberry32, the seeded generator of the golden data (test/data/bleu/gen.mjs) and of the benchmarks. */
 export { mulberry32 as rng } from '../bench/bleu-data.js';
+export { gc } from '../bench/harness.js';
 
 /** A fresh seed per run, printed so a failure can be replayed with LLMK_SEED. */
 export function freshSeed(label: string): number {

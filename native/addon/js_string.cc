@@ -1,5 +1,8 @@
 #include "js_string.h"
 
+#include "../bpe/unicode.h"
+#include "args.h"
+
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -25,6 +28,35 @@ namespace llmk::addon {
 namespace {
 
 constexpr size_t kExternalBytes = size_t(64) << 10;  // external strings from here up
+
+// Room for the text of one string (malloc'd): freed unless a string took it over.
+class TextBuffer {
+ public:
+  explicit TextBuffer(size_t bytes) : data_(std::malloc(bytes ? bytes : 1)), capacity_(bytes ? bytes : 1) {
+    if (!data_) throw std::bad_alloc();
+  }
+  ~TextBuffer() { std::free(data_); }
+  TextBuffer(const TextBuffer&) = delete;
+  TextBuffer& operator=(const TextBuffer&) = delete;
+
+  char* chars() const { return static_cast<char*>(data_); }
+  char16_t* units() const { return static_cast<char16_t*>(data_); }
+  size_t capacity() const { return capacity_; }
+  void shrink_to(size_t bytes) {  // gives back the room past `bytes`
+    if (bytes == 0 || bytes >= capacity_) return;
+    if (void* p = std::realloc(data_, bytes)) data_ = p, capacity_ = bytes;
+  }
+  void* release() {
+    void* p = data_;
+    data_ = nullptr;
+    return p;
+  }
+
+ private:
+  void* data_;
+  size_t capacity_;
+};
+
 
 // The buffer's capacity is the finalizer's hint. V8 is told of the memory
 // both ways, or it would not collect the strings' small handles for a long
@@ -64,17 +96,7 @@ Napi::Value external_string(Napi::Env env, TextBuffer& text, Create&& create) {
   return s;
 }
 
-}  // namespace
-
-TextBuffer::TextBuffer(size_t bytes) : data_(std::malloc(bytes ? bytes : 1)), capacity_(bytes ? bytes : 1) {
-  if (!data_) throw std::bad_alloc();
-}
-
-void TextBuffer::shrink_to(size_t bytes) {
-  if (bytes == 0 || bytes >= capacity_) return;
-  if (void* p = std::realloc(data_, bytes)) data_ = p, capacity_ = bytes;
-}
-
+// A string of n Latin-1 chars (copied).
 Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n) {
   if (!external_size(&node_api_create_external_string_latin1, n, n))
     return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, s, n, out); });
@@ -85,13 +107,30 @@ Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n) {
   });
 }
 
-Napi::Value utf16_to_js(Napi::Env env, TextBuffer units, size_t n) {
+// A string of the n UTF-16 units in `units` (taken over when external).
+Napi::Value utf16_to_js(Napi::Env env, TextBuffer& units, size_t n) {
   if (!external_size(&node_api_create_external_string_utf16, 2 * n, n))
     return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, units.units(), n, out); });
   units.shrink_to(2 * n);  // the buffer was sized for the worst case
   return external_string(env, units, [&](void* data, napi_finalize fin, void* hint, napi_value* out, bool* copied) {
     return node_api_create_external_string_utf16(env, static_cast<char16_t*>(data), n, fin, hint, out, copied);
   });
+}
+
+}  // namespace
+
+Napi::Value utf8_to_js(Napi::Env env, const uint8_t* s, size_t n) {
+  if (bpe::is_ascii(s, n)) return latin1_to_js(env, reinterpret_cast<const char*>(s), n);
+  size_t units;  // at most n
+  if (2 * n < kExternalBytes) {
+    // Short text, the most common call: this thread's scratch, no allocation.
+    char16_t* utf16 = thread_buffer<char16_t>(n);
+    if (!bpe::utf8_to_utf16(s, n, utf16, units)) return env.Undefined();
+    return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, utf16, units, out); });
+  }
+  TextBuffer utf16(2 * n);
+  if (!bpe::utf8_to_utf16(s, n, utf16.units(), units)) return env.Undefined();
+  return utf16_to_js(env, utf16, units);
 }
 
 }  // namespace llmk::addon

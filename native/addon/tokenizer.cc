@@ -173,12 +173,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   Napi::Value JS_decodeText(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       const std::string& bytes = decode(info[0]);
-      const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
-      if (bpe::is_ascii(data, bytes.size())) return latin1_to_js(info.Env(), bytes.data(), bytes.size());
-      TextBuffer utf16(2 * bytes.size());
-      size_t units;
-      if (!bpe::utf8_to_utf16(data, bytes.size(), utf16.units(), units)) return info.Env().Undefined();
-      return utf16_to_js(info.Env(), std::move(utf16), units);
+      return utf8_to_js(info.Env(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
     });
   }
 
