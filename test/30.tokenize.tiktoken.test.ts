@@ -83,14 +83,18 @@ describe.each(NAMES)('%s against tiktoken', (name) => {
   it('special tokens: allowed, disallowed and ordinary, as tiktoken', () => {
     const tok = Tokenizer.fromEncoding(name);
     const p = peer(name);
+    // Near misses of the tokens' shared prefix '<|' before, between and after them.
+    for (const text of ['a<|endoftext|>b <|endoftext|><|endoftext|> c', '<|<|endof <|endoftext|>x<|fim_prefix|<|fim_prefix|>|><|', '<<||<|endoftext|']) {
+      expect([...tok.encode(text, { allowedSpecial: 'all' })]).toEqual([...p.encode(text, 'all')]);
+      expect([...tok.encode(text, { allowedSpecial: ['<|endoftext|>'], disallowedSpecial: [] })]).toEqual([...p.encode(text, ['<|endoftext|>'], [])]);
+      expect([...tok.encode(text, { disallowedSpecial: [] })]).toEqual([...p.encode(text, [], [])]);
+      expect([...tok.encodeOrdinary(text)]).toEqual([...p.encode_ordinary(text)]);
+      expect(tok.count(text, { allowedSpecial: 'all' })).toBe(p.encode(text, 'all').length);
+    }
     const text = 'a<|endoftext|>b <|endoftext|><|endoftext|> c';
-    expect([...tok.encode(text, { allowedSpecial: 'all' })]).toEqual([...p.encode(text, 'all')]);
-    expect([...tok.encode(text, { allowedSpecial: ['<|endoftext|>'] })]).toEqual([...p.encode(text, ['<|endoftext|>'])]);
-    expect([...tok.encode(text, { disallowedSpecial: [] })]).toEqual([...p.encode(text, [], [])]);
-    expect([...tok.encodeOrdinary(text)]).toEqual([...p.encode_ordinary(text)]);
     expect(() => tok.encode(text)).toThrow(expect.objectContaining({ code: 'ERR_LLMK_DISALLOWED_SPECIAL' }));
     expect(() => p.encode(text)).toThrow();
-    expect(tok.count(text, { allowedSpecial: 'all' })).toBe(p.encode(text, 'all').length);
+    expect(() => tok.encode('<|endof <|endoftext')).not.toThrow();
     for (const [special, id] of Object.entries(tok.specialTokens)) expect(tok.encode(special, { allowedSpecial: 'all' })[0]).toBe(id);
   });
 
