@@ -47,6 +47,10 @@ class Encoding {
 
  private:
   struct ThreadCaches;
+  template <bool kListed>
+  void encode_ordinary_by(const uint8_t* text, size_t n, std::vector<Rank>& out) const;
+  template <bool kListed>
+  size_t count_ordinary_by(const uint8_t* text, size_t n, size_t limit) const;
   static ThreadCaches& thread_caches();
   // The rank of the n bytes that join two adjacent parts of ranks `left` and
   // `right`, or kNoRank (through the thread's pair cache).
@@ -55,12 +59,13 @@ class Encoding {
   Rank rank_of_padded(const uint8_t* bytes, size_t n) const;
   template <class Emit>
   void merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
-  template <class Emit>
-  void merge_listed(const uint8_t* piece, size_t n, Emit&& emit) const;
-  template <class Emit>
+  // Appends the piece's tokens to `out`.
+  void merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, std::vector<Rank>& out) const;
+  // kListed: the rule of listed merges (listed_merges_), else of ranks.
+  template <bool kListed, class Emit>
   void encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
   // encode_piece of text[a, b), which ends the n-byte text or not.
-  template <class Emit>
+  template <bool kListed, class Emit>
   void encode_piece_of(ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b, Emit&& emit) const;
   // One rank-table entry: enough to accept or reject a candidate without
   // touching the arena for tokens of up to 8 bytes (nearly all lookups).
@@ -122,11 +127,23 @@ class Encoding {
   Rank fallback_id_[256];
   std::vector<MergeSlot> merges_;
   uint64_t merge_mask_ = 0;
+  int merge_shift_ = 64;  // 64 - log2(slots)
+  // Per id: 1 when some merge names it (on either side). A symbol that no
+  // merge names never joins, and splits a piece into runs merged apart.
+  std::vector<uint8_t> merging_;
+  // Pairs of symbols (left << 32 | right) some merge could join across;
+  // empty when not known (see find_crossings).
+  std::vector<uint64_t> crossings_;
+  int crossing_shift_ = 64;
+  void find_crossings();
+  bool may_cross(Rank left, Rank right) const;
+  bool end_symbols(Rank id, Rank& first, Rank& last) const;
   Rank byte_id_[256];
   // Ranks of every two-byte string (256 KiB, cache-resident): merges start
   // by looking up each adjacent byte pair, which would otherwise each miss
   // the cache in the large rank table.
   std::vector<Rank> pair_rank_;
+  uint64_t merge_slot(uint64_t pair) const;  // where a pair's probe starts
   const MergeSlot* find_merge(Rank left, Rank right) const;
 };
 
