@@ -1,7 +1,8 @@
 /**
  * Tokenizer throughput side by side with the JavaScript peers, in one
  * process, on the same texts: tiktoken (WASM build of the Rust core),
- * js-tiktoken and gpt-tokenizer. Every contender's ids are checked equal
+ * js-tiktoken and gpt-tokenizer, and tokenizer.json files against
+ * Hugging Face's `tokenizers`. Every contender's ids are checked equal
  * to ours before any time is compared. Peers missing from the install are
  * skipped (they are devDependencies).
  */
@@ -11,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { Tokenizer, getThreads } from 'llm-kernels';
 import { packageRoot } from '../lib/native.js';
 import { medians, settle, type Row, type Suite } from './harness.js';
+import { huggingFaceFiles } from './tokenizer-files.js';
 
 const require = createRequire(import.meta.url);
 
@@ -76,7 +78,7 @@ async function median(fn: () => unknown): Promise<number> {
 
 export const tokenizeSuite: Suite = {
   name: 'tokenize',
-  description: 'encode throughput (MB/s of UTF-8 input), one thread, vs tiktoken (WASM), js-tiktoken, gpt-tokenizer; batch on all threads; decode; short strings; load time',
+  description: 'encode throughput (MB/s of UTF-8 input), one thread, vs tiktoken (WASM), js-tiktoken, gpt-tokenizer; batch on all threads; decode; short strings; load time; tokenizer.json files vs tokenizers',
   async run(log) {
     const rows: Row[] = [];
     const threads = getThreads();
@@ -116,6 +118,40 @@ export const tokenizeSuite: Suite = {
       for (const [who, t] of Object.entries(m))
         rows.push({ suite: 'tokenize', name: `${encoding} 1000 ten-word strings: ${who}`, medianMs: t, 'x peer': who === 'llm-kernels' ? '' : t / m['llm-kernels'] });
     }
+    rows.push(...(await huggingFaceRows(log)));
     return rows;
   },
 };
+
+/**
+ * tokenizer.json files against Hugging Face's `tokenizers` (its native
+ * binding) on the same texts: our encodeOrdinary against its
+ * encode(text, null, { addSpecialTokens: false }), ids checked equal first.
+ */
+async function huggingFaceRows(log: (line: string) => void): Promise<Row[]> {
+  type HfTokenizer = { encode(t: string, pair: null, o: object): Promise<{ getIds(): number[] }> };
+  let hf: { Tokenizer: { fromString(json: string): HfTokenizer } };
+  try {
+    hf = (await import('tokenizers')) as never;
+  } catch {
+    return [{ suite: 'tokenize', name: 'tokenizer.json vs tokenizers', medianMs: NaN, note: 'tokenizers not installed (a devDependency)' }];
+  }
+  const rows: Row[] = [];
+  for (const [file, load] of huggingFaceFiles()) {
+    const json = load();
+    const ours = Tokenizer.fromHuggingFace(json);
+    const theirs = hf.Tokenizer.fromString(json);
+    for (const { name, text } of texts()) {
+      log(`tokenize ${file} ${name}: tokenizers...`);
+      const bytes = Buffer.byteLength(text);
+      const want = (await theirs.encode(text, null, { addSpecialTokens: false })).getIds();
+      const got = ours.encodeOrdinary(text);
+      const same = got.length === want.length && got.every((v, i) => v === want[i]);
+      const ms = await median(() => ours.encodeOrdinary(text));
+      const theirMs = await median(() => theirs.encode(text, null, { addSpecialTokens: false }));
+      rows.push({ suite: 'tokenize', name: `${file} ${name}: llm-kernels encodeOrdinary, 1 thread`, medianMs: ms, 'MB/s': bytes / ms / 1e3 });
+      rows.push({ suite: 'tokenize', name: `${file} ${name}: tokenizers`, medianMs: theirMs, 'MB/s': bytes / theirMs / 1e3, 'x peer': theirMs / ms, note: same ? 'same ids' : 'IDS DIFFER' });
+    }
+  }
+  return rows;
+}
