@@ -89,6 +89,16 @@ inline uint64_t filter_bits_of(uint64_t hash) { return uint64_t(1) << (hash >> 4
 
 inline uint32_t check_of(uint64_t hash, size_t n) { return uint32_t(n) | uint32_t(hash >> 40) << 8; }
 
+// Where a merge's pair of ids sits in the merge filter: a word (top bits of
+// a product) and two bits of it (from its middle: bits that depend on both ids).
+struct MergeFilterBits {
+  uint64_t word, bits;
+};
+inline MergeFilterBits merge_filter_bits(uint64_t pair, int shift) {
+  const uint64_t g = (pair ^ pair >> 29) * 0xC2B2AE3D27D4EB4Full;
+  return {g >> shift, uint64_t(1) << (g >> 20 & 63) | uint64_t(1) << (g >> 26 & 63)};
+}
+
 }  // namespace
 
 Encoding Encoding::load(const uint8_t* data, size_t size) {
@@ -143,6 +153,11 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     e.merging_.assign(count, 0);
     e.merge_mask_ = slots - 1;
     e.merge_shift_ = 64 - __builtin_ctzll(slots);
+    // The filter: 8 bits a merge, at least 64 words.
+    size_t words = 64;
+    while (words * 64 < 8 * size_t(n_merges)) words <<= 1;
+    e.merge_filter_.assign(words, 0);
+    e.merge_filter_shift_ = 64 - __builtin_ctzll(words);
     for (uint32_t k = 0; k < n_merges; ++k) {
       const Rank left = r.u32("merge"), right = r.u32("merge"), result = r.u32("merge");
       if (left >= count || right >= count || result >= count || !e.span_[left].length || !e.span_[right].length || !e.span_[result].length)
@@ -158,6 +173,8 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
       if (e.merges_[s].pair == pair) continue;  // a repeated merge keeps its first priority
       e.merges_[s] = {pair, k, result};
       e.merging_[left] = e.merging_[right] = 1;
+      const MergeFilterBits f = merge_filter_bits(pair, e.merge_filter_shift_);
+      e.merge_filter_[f.word] |= f.bits;
     }
   }
   if (r.left != 0) bad("trailing bytes");
@@ -204,6 +221,18 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     std::snprintf(name, sizeof name, "<0x%02X>", b);
     e.fallback_id_[b] = e.rank_of(name);
     if (e.byte_fallback_ && e.fallback_id_[b] == kNoRank) bad(std::string("byte_fallback without the token ") + name);
+  }
+  if (e.char_symbols_) {
+    // Two- and three-byte characters' ids, from the tokens that are one such character.
+    e.char_id_.assign(0x10000, kNoRank);
+    for (uint32_t rank = 0; rank < count; ++rank) {
+      const uint8_t* bytes = reinterpret_cast<const uint8_t*>(e.arena_.data()) + e.span_[rank].offset;
+      size_t len = 0;
+      const size_t n = e.span_[rank].length;
+      if (n < 2 || n > 3) continue;
+      const uint32_t cp = decode_utf8(bytes, n, 0, len);
+      if (len == n) e.char_id_[cp] = rank;
+    }
   }
   if (e.listed_merges_) e.find_crossings();
   return e;
@@ -271,6 +300,8 @@ uint64_t Encoding::merge_slot(uint64_t pair) const {
 
 const Encoding::MergeSlot* Encoding::find_merge(Rank left, Rank right) const {
   const uint64_t pair = uint64_t(left) << 32 | right;
+  const MergeFilterBits f = merge_filter_bits(pair, merge_filter_shift_);
+  if ((merge_filter_[f.word] & f.bits) != f.bits) return nullptr;
   for (uint64_t s = merge_slot(pair);; s = (s + 1) & merge_mask_) {
     const MergeSlot& m = merges_[s];
     if (m.pair == pair) return &m;
@@ -570,8 +601,10 @@ void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n
   } else {
     for (size_t i = 0; i < n;) {
       size_t len;
-      decode_utf8(piece, n, i, len);
-      const Rank r = rank_of(std::string_view(reinterpret_cast<const char*>(piece + i), len));
+      const uint32_t cp = decode_utf8(piece, n, i, len);
+      const Rank r = len == 1 ? byte_id_[piece[i]]
+                     : len < 4 ? char_id_[cp]
+                               : rank_of(std::string_view(reinterpret_cast<const char*>(piece + i), len));
       if (r != kNoRank) {
         id.push_back(r);
       } else if (byte_fallback_) {
