@@ -181,7 +181,11 @@ describe('Tokenizer async forms', () => {
     // mostly ASCII, in runs longer than the converter's 16-unit steps
     const ascii = Array.from({ length: 100 }, () => Array.from({ length: r() % 120 }, () => (r() % 10 ? 'ab c'[r() % 4] : units[r() % units.length])).join(''));
     const edge = ['\ud800', '\udc00\ud800', 'x\ud83d', '\ud83dx', '\ud83d\ude00\ud83d', '\u07ff\u0800'];
-    const all = [...edge, ...random, ...ascii];
+    // ASCII strings go over as bytes: characters whose low byte is ASCII ('Ł' is U+0141, a
+    // lone U+D841) and Latin-1 ones must not pass for ASCII, before or after the first 64
+    const disguised = ['Ł', 'ţ', '\u2041', '\ud841', '\udc41', 'é', '\u00ff', '\u0100'];
+    const prefixed = disguised.flatMap((c) => [1, 63, 64, 65, 200].map((k) => 'ab '.repeat(k).slice(0, k) + c + ' tail'));
+    const all = [...edge, ...random, ...ascii, ...prefixed, 'plain ASCII '.repeat(100), ''];
     const got = await tok.encodeBatch(all, { threads: 2, disallowedSpecial: [] });
     all.forEach((t, i) => expect([...got[i]], JSON.stringify(t)).toEqual([...tok.encodeOrdinary(t)]));
     // and the bytes are Node's UTF-8 of the string (a lone surrogate becomes U+FFFD)

@@ -75,15 +75,38 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
     });
   }
 
-  // Texts are copied on the main thread (the worker may not touch JS values):
-  // strings as their UTF-16 units, a plain copy, and made UTF-8 on the pool,
-  // so that the event loop waits for a copy and not a conversion. Each text
-  // is one task on the pool.
+  // Texts are copied on the main thread (the worker may not touch JS values),
+  // so that the event loop waits for a copy and not a conversion: an ASCII
+  // string as its UTF-8 (a byte a character: a plain copy of V8's one-byte
+  // strings), any other string as its UTF-16 units, made UTF-8 on the pool.
+  // Each text is one task on the pool.
   struct BatchText {
-    std::string bytes;                  // a Uint8Array's bytes
+    std::string bytes;                  // a Uint8Array's bytes or an ASCII string
     std::unique_ptr<char16_t[]> units;  // or a string's units (not zero-filled first)
     size_t n_units = 0;
   };
+  // An ASCII string's bytes into t.bytes; false (t.bytes empty) for any other.
+  // Its UTF-8 is written into n bytes: n bytes all below 0x80 are n ASCII
+  // characters, the whole string (any other character, a lone surrogate
+  // included, leaves a byte of 0x80 or more). The first 64 characters are
+  // looked at first (their Latin-1, where a wider character can pass for
+  // ASCII: a guess only), so that text that is not ASCII seldom pays for a
+  // conversion in vain.
+  static bool copy_if_ascii(napi_env env, napi_value v, size_t n, BatchText& t) {
+    char head[65];
+    size_t got = 0;
+    if (napi_get_value_string_latin1(env, v, head, sizeof head, &got) != napi_ok ||
+        !bpe::is_ascii(reinterpret_cast<const uint8_t*>(head), got))
+      return false;
+    t.bytes.resize(n + 1);  // room for the terminator napi writes
+    if (napi_get_value_string_utf8(env, v, t.bytes.data(), n + 1, &got) == napi_ok && got == n &&
+        bpe::is_ascii(reinterpret_cast<const uint8_t*>(t.bytes.data()), n)) {
+      t.bytes.resize(n);
+      return true;
+    }
+    std::string().swap(t.bytes);
+    return false;
+  }
   Napi::Value JS_encodeOrdinaryBatchAsync(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       if (!info[0].IsArray()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "texts must be an array");
@@ -98,6 +121,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
         if (v.IsString()) {
           size_t n = 0;
           NAPI_THROW_IF_FAILED(info.Env(), napi_get_value_string_utf16(info.Env(), v, nullptr, 0, &n), Napi::Value());
+          if (copy_if_ascii(info.Env(), v, n, t)) continue;
           t.units.reset(new char16_t[n + 1]);  // room for the terminator napi writes
           NAPI_THROW_IF_FAILED(info.Env(), napi_get_value_string_utf16(info.Env(), v, t.units.get(), n + 1, &n), Napi::Value());
           t.n_units = n;
