@@ -128,6 +128,12 @@ describe('fromHuggingFace rejects what it does not support, naming it', () => {
     const j = base();
     j.model.merges = [...j.model.merges, 'nope nada'];
     expectCode(() => Tokenizer.fromHuggingFace(j), RangeError, 'ERR_LLMK_BAD_ENCODING', /not in the vocabulary/);
+    // names an object's inherited properties do not make tokens
+    for (const m of ['constructor toString', '__proto__ hasOwnProperty', ['valueOf', 'constructor']]) {
+      const k = base();
+      k.model.merges = [...k.model.merges, m];
+      expectCode(() => Tokenizer.fromHuggingFace(k), RangeError, 'ERR_LLMK_BAD_ENCODING', /not in the vocabulary/);
+    }
     expectCode(() => Tokenizer.fromHuggingFace('{ not json'), RangeError, 'ERR_LLMK_BAD_ENCODING', /not valid JSON/);
     expectCode(() => Tokenizer.fromHuggingFace(42 as never), TypeError, 'ERR_LLMK_BAD_ARGUMENT');
   });

