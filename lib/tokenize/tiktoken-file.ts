@@ -39,11 +39,14 @@ export interface ListedMerges {
   unk: number | undefined;
   /** left, right, result ids, by priority. */
   triples: ArrayLike<number>;
+  /** What each id decodes to, where that is not its bytes (SentencePiece decoders); flag bit 4. */
+  decoded?: ReadonlyMap<number, Uint8Array>;
 }
 
 /**
  * The binary encoding data native/bpe/encoding.cc loads: version 1 (ranks,
- * pattern, special tokens), or version 2 when merges are listed (Hugging Face).
+ * pattern, special tokens), or version 2 when merges are listed (Hugging Face),
+ * then with each id's decoded bytes when they differ from its own (flag 16).
  */
 /** Token bytes by id: a map, or packed (id i has lengths[i] bytes, back to back in data; 0: no token). */
 export type TokenBytes = ReadonlyMap<number, Uint8Array> | { data: Uint8Array; lengths: ArrayLike<number> };
@@ -74,7 +77,8 @@ export function encodingData(ranks: TokenBytes, pattern: string, specials: Recor
   });
   // One buffer written in place: this runs for every trained and loaded tokenizer.
   const size = 8 + 4 + 4 + pat.length + 4 + specialList.reduce((n, [, b]) => n + 6 + b.length, 0) + count + tokenBytes +
-    (merges ? 1 + 4 + 4 + merges.triples.length * 4 : 0);
+    (merges ? 1 + 4 + 4 + merges.triples.length * 4 : 0) +
+    (merges?.decoded ? count + [...merges.decoded.values()].reduce((n, b) => n + b.length, 0) : 0);
   const out = Buffer.alloc(size);
   let at = out.write(merges ? 'LLMKBPE\x02' : 'LLMKBPE\x01', 0, 'latin1');
   at = out.writeUInt32LE(count, at);
@@ -103,11 +107,22 @@ export function encodingData(ranks: TokenBytes, pattern: string, specials: Recor
     }
   }
   if (merges) {
-    out[at++] = merges.flags;
+    out[at++] = merges.flags | (merges.decoded ? 16 : 0);
     at = out.writeUInt32LE(merges.unk ?? 0xffffffff, at);
     at = out.writeUInt32LE(merges.triples.length / 3, at);
     const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
     for (let i = 0; i < merges.triples.length; i++, at += 4) view.setUint32(at, merges.triples[i]!, true);
+    if (merges.decoded) {
+      for (let r = 0; r < count; r++) {
+        const bytes = merges.decoded.get(r);
+        if (bytes && bytes.length > 255) throw rangeError('ERR_LLMK_UNSUPPORTED', `token ${r} decodes to more than 255 bytes`);
+        out[at++] = bytes ? bytes.length : 0;
+        if (bytes) {
+          out.set(bytes, at);
+          at += bytes.length;
+        }
+      }
+    }
   }
   return out;
 }

@@ -45,6 +45,7 @@ export interface TokenDecoder {
 const cache = new Map<EncodingName, Tokenizer>();
 // ignoreBOM keeps a leading U+FEFF: it is text like any other (tiktoken keeps it).
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
+const strictUtf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
 const encoder = new TextEncoder();
 
 function checkText(text: unknown, name = 'text'): TextInput {
@@ -326,43 +327,53 @@ export class Tokenizer {
 
   /** The bytes of the ids, concatenated (for SentencePiece-style tokenizers, after their decoder). */
   decodeBytes(ids: Uint32Array | readonly number[]): Uint8Array {
-    const bytes = this.sentencePieceBytes(toIds(ids), true);
-    return bytes ?? this.core.decodeBytes(toIds(ids));
+    return this.stripLeadingSpace(this.core.decodeBytes(toIds(ids)), true);
   }
 
-  private spDecoded?: Map<number, Uint8Array>;
-
-  // tokenizers' Replace('▁' → ' '), ByteFallback, Fuse and Strip decoders, token by token.
-  private sentencePieceBytes(ids: Uint32Array, atStart: boolean): Uint8Array | undefined {
-    const sp = this.hf?.sentencePiece;
-    if (!sp) return undefined;
-    this.spDecoded ??= new Map();
-    const marker = sp.marker;
-    const parts: Uint8Array[] = [];
-    for (const id of ids) {
-      let d = this.spDecoded.get(id);
-      if (!d) {
-        const raw = this.core.idToBytes(id);
-        if (!raw) throw rangeError('ERR_LLMK_BAD_TOKEN', `token id ${id} is not in the vocabulary`);
-        const text = utf8.decode(raw);
-        const fallback = sp.byteFallback ? /^<0x([0-9A-F]{2})>$/.exec(text) : null;
-        d = fallback ? Uint8Array.of(parseInt(fallback[1], 16)) : encoder.encode(marker ? text.replaceAll(marker, ' ') : text);
-        this.spDecoded.set(id, d);
-      }
-      parts.push(d);
-    }
-    const out = Buffer.concat(parts);
-    return atStart && sp.stripLeadingSpace && out[0] === 0x20 ? out.subarray(1) : out;
+  // tokenizers' Strip decoder (SentencePiece): the space the first token's '▁' became. The
+  // other SentencePiece decoders (Replace '▁' → ' ', ByteFallback, Fuse) are in the native
+  // decode table, which holds what each token decodes to.
+  private stripLeadingSpace<T extends Uint8Array | string>(decoded: T, atStart: boolean): T {
+    if (!atStart || !this.hf?.sentencePiece?.stripLeadingSpace) return decoded;
+    if (typeof decoded === 'string') return (decoded.startsWith(' ') ? decoded.slice(1) : decoded) as T;
+    return (decoded[0] === 0x20 ? decoded.subarray(1) : decoded) as T;
   }
 
-  /** The text of the ids; bytes that are not valid UTF-8 become U+FFFD, as tiktoken's decode. */
+  /**
+   * The text of the ids; bytes that are not valid UTF-8 become U+FFFD, as tiktoken's decode
+   * (for a SentencePiece model with byte fallback, as its ByteFallback decoder: one U+FFFD for
+   * each byte token of a run that is not valid UTF-8).
+   */
   decode(ids: Uint32Array | readonly number[]): string {
     const list = toIds(ids);
-    if (!this.hf?.sentencePiece) {
-      const text = this.core.decodeText(list);
-      if (text !== undefined) return text;
-    }
+    const text = this.core.decodeText(list);
+    if (text !== undefined) return this.stripLeadingSpace(text, true);
+    if (this.hf?.sentencePiece?.byteFallback) return this.stripLeadingSpace(this.decodeByteRuns(list), true);
     return utf8.decode(this.decodeBytes(list));
+  }
+
+  private byteTokens?: Set<number>;
+
+  // tokenizers' ByteFallback decoder, for text that is not valid UTF-8: runs of byte tokens
+  // (<0xXX>) as their UTF-8 text, or one U+FFFD a token where that is not valid.
+  private decodeByteRuns(ids: Uint32Array): string {
+    this.byteTokens ??= new Set(Array.from({ length: 256 }, (_, b) => this.core.tokenToId(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)));
+    const parts: string[] = [];
+    for (let i = 0; i < ids.length; ) {
+      const bytesRun = this.byteTokens.has(ids[i]!);
+      let j = i + 1;
+      while (j < ids.length && this.byteTokens.has(ids[j]!) === bytesRun) j++;
+      const bytes = this.core.decodeBytes(ids.subarray(i, j));
+      if (!bytesRun) parts.push(utf8.decode(bytes));
+      else
+        try {
+          parts.push(strictUtf8.decode(bytes));
+        } catch {
+          parts.push('\ufffd'.repeat(j - i));
+        }
+      i = j;
+    }
+    return parts.join('');
   }
 
   /** A streaming decoder whose chunks never split a UTF-8 character; each decoder keeps its own state. */
@@ -372,7 +383,7 @@ export class Tokenizer {
     return {
       write: (ids) => {
         const list = toIds(ids);
-        const bytes = this.sentencePieceBytes(list, atStart) ?? this.core.decodeBytes(list);
+        const bytes = this.stripLeadingSpace(this.core.decodeBytes(list), atStart);
         if (list.length) atStart = false;
         return stream.decode(bytes, { stream: true });
       },

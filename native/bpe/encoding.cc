@@ -135,8 +135,9 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
     e.arena_.append(reinterpret_cast<const char*>(bytes), len);
   }
   if (has_merges) {
-    // Version 2: u8 flags (bit 0: ignore_merges, 1: character symbols, 2: byte_fallback, 3: fuse_unk),
-    // u32 unknown-token id (or ~0), u32 count, {u32 left, u32 right, u32 result} per merge, by priority.
+    // Version 2: u8 flags (bit 0: ignore_merges, 1: character symbols, 2: byte_fallback, 3: fuse_unk,
+    // 4: decoded bytes follow), u32 unknown-token id (or ~0), u32 count, {u32 left, u32 right, u32 result}
+    // per merge, by priority.
     const uint8_t flags = *r.take(1, "flags");
     e.listed_merges_ = true;
     e.ignore_merges_ = flags & 1;
@@ -175,6 +176,21 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
       e.merging_[left] = e.merging_[right] = 1;
       const MergeFilterBits f = merge_filter_bits(pair, e.merge_filter_shift_);
       e.merge_filter_[f.word] |= f.bits;
+    }
+    if (flags & 16) {
+      // Then per id: u8 length and the bytes it decodes to (SentencePiece's
+      // decoders), which decode() copies instead of the token's bytes.
+      e.decode_span_.resize(count);
+      for (uint32_t rank = 0; rank < count; ++rank) {
+        const uint8_t len = *r.take(1, "decoded length");
+        const uint8_t* bytes = r.take(len, "decoded bytes");
+        e.decode_span_[rank] = {static_cast<uint32_t>(e.decode_arena_.size()), len};
+        e.decode_arena_.append(reinterpret_cast<const char*>(bytes), len);
+        Short& s = e.short_[rank];
+        std::memset(s.head, 0, sizeof s.head);
+        std::memcpy(s.head, bytes, std::min<size_t>(len, sizeof s.head));
+        s.length = e.span_[rank].length ? len : 0;
+      }
     }
   }
   if (r.left != 0) bad("trailing bytes");
@@ -341,6 +357,14 @@ bool Encoding::same_tail(uint64_t s, const uint8_t* bytes, size_t n) const {
 
 Rank Encoding::rank_of(std::string_view bytes) const {
   return find_slot(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())->rank;
+}
+
+bool Encoding::decoded_bytes(Rank id, std::string_view& bytes) const {
+  if (id < decode_span_.size() && span_[id].length != 0) {
+    bytes = std::string_view(decode_arena_.data() + decode_span_[id].offset, decode_span_[id].length);
+    return true;
+  }
+  return token_bytes(id, bytes);
 }
 
 bool Encoding::token_bytes(Rank id, std::string_view& bytes) const {
@@ -837,7 +861,7 @@ void Encoding::decode(const uint32_t* ids, size_t n, std::string& out) const {
       continue;
     }
     std::string_view bytes;
-    if (!token_bytes(id, bytes)) bad_token(id);
+    if (!decoded_bytes(id, bytes)) bad_token(id);
     if (out.size() - at < bytes.size() + 16) out.resize(2 * out.size() + bytes.size() + 16);
     std::memcpy(out.data() + at, bytes.data(), bytes.size());
     at += bytes.size();

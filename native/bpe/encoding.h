@@ -33,8 +33,10 @@ class Encoding {
   size_t count_ordinary(const uint8_t* text, size_t n, size_t limit = SIZE_MAX) const;
   // Total bytes of the ids; throws RangeError (ERR_LLMK_BAD_TOKEN) for an unknown id.
   size_t decoded_size(const uint32_t* ids, size_t n) const;
-  // The bytes of the ids into `out` (replacing its contents), in one pass;
-  // throws ERR_LLMK_BAD_TOKEN for an id outside the vocabulary.
+  // What the ids decode to into `out` (replacing its contents), in one pass:
+  // their bytes, or what a SentencePiece model's decoders make of them (the
+  // data's decoded bytes); throws ERR_LLMK_BAD_TOKEN for an id outside the
+  // vocabulary.
   void decode(const uint32_t* ids, size_t n, std::string& out) const;
 
   Rank rank_of(std::string_view bytes) const;  // kNoRank when absent
@@ -95,6 +97,11 @@ class Encoding {
   };
   static_assert(sizeof(Short) == 16, "decode copies whole entries");
   std::vector<Short> short_;
+  // Where an id decodes to other bytes than its own (SentencePiece), per
+  // rank: those bytes in decode_arena_; empty otherwise.
+  std::vector<Span> decode_span_;
+  std::string decode_arena_;
+  bool decoded_bytes(Rank id, std::string_view& bytes) const;
   std::vector<Slot> table_;  // open addressing, linear probing, up to 80 % full
   // Per slot, bytes 8-15 of its token (zero-padded), so that a piece of 9-16
   // bytes is checked without the arena: two independent cache misses
