@@ -126,10 +126,11 @@ export const tokenizeSuite: Suite = {
 /**
  * tokenizer.json files against Hugging Face's `tokenizers` (its native
  * binding) on the same texts: our encodeOrdinary against its
- * encode(text, null, { addSpecialTokens: false }), ids checked equal first.
+ * encode(text, null, { addSpecialTokens: false }), ids checked equal first,
+ * and decode against its decode(ids, false), texts checked equal first.
  */
 async function huggingFaceRows(log: (line: string) => void): Promise<Row[]> {
-  type HfTokenizer = { encode(t: string, pair: null, o: object): Promise<{ getIds(): number[] }> };
+  type HfTokenizer = { encode(t: string, pair: null, o: object): Promise<{ getIds(): number[] }>; decode(ids: number[], skipSpecial: boolean): Promise<string> };
   let hf: { Tokenizer: { fromString(json: string): HfTokenizer } };
   try {
     hf = (await import('tokenizers')) as never;
@@ -151,6 +152,12 @@ async function huggingFaceRows(log: (line: string) => void): Promise<Row[]> {
       const theirMs = await median(() => theirs.encode(text, null, { addSpecialTokens: false }));
       rows.push({ suite: 'tokenize', name: `${file} ${name}: llm-kernels encodeOrdinary, 1 thread`, medianMs: ms, 'MB/s': bytes / ms / 1e3 });
       rows.push({ suite: 'tokenize', name: `${file} ${name}: tokenizers`, medianMs: theirMs, 'MB/s': bytes / theirMs / 1e3, 'x peer': theirMs / ms, note: same ? 'same ids' : 'IDS DIFFER' });
+      const idList = [...got];
+      const sameText = ours.decode(got) === (await theirs.decode(idList, false));
+      const decodeMs = await median(() => ours.decode(got));
+      const theirDecodeMs = await median(() => theirs.decode(idList, false));
+      rows.push({ suite: 'tokenize', name: `${file} ${name}: llm-kernels decode (string)`, medianMs: decodeMs, 'MB/s': bytes / decodeMs / 1e3 });
+      rows.push({ suite: 'tokenize', name: `${file} ${name}: tokenizers decode`, medianMs: theirDecodeMs, 'MB/s': bytes / theirDecodeMs / 1e3, 'x peer': theirDecodeMs / decodeMs, note: sameText ? 'same text' : 'TEXT DIFFERS' });
     }
   }
   return rows;
