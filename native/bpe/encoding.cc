@@ -290,6 +290,8 @@ void Encoding::find_crossings() {
     pairs.push_back(uint64_t(last) << 32 | first);
   }
   if (!known) return;
+  std::sort(pairs.begin(), pairs.end());  // many merges share their ends (Llama-3: 280k merges, ~1/10 as many pairs)
+  pairs.erase(std::unique(pairs.begin(), pairs.end()), pairs.end());
   size_t slots = 16;
   while (slots < 2 * pairs.size()) slots <<= 1;
   crossings_.assign(slots, ~uint64_t(0));
