@@ -128,6 +128,14 @@ describe('fromHuggingFace rejects what it does not support, naming it', () => {
     const j = base();
     j.model.merges = [...j.model.merges, 'nope nada'];
     expectCode(() => Tokenizer.fromHuggingFace(j), RangeError, 'ERR_LLMK_BAD_ENCODING', /not in the vocabulary/);
+    for (const m of ['a b c', 'ab', '', ['a'], ['a', 'b', 'c'], [1, 2], 7, null]) {
+      const k = base();
+      k.model.merges = [...k.model.merges, m];
+      expectCode(() => Tokenizer.fromHuggingFace(k), RangeError, 'ERR_LLMK_BAD_ENCODING', /must be "a b" or \["a", "b"\]/);
+    }
+    const unk = base();
+    unk.model.unk_token = 'constructor';
+    expectCode(() => Tokenizer.fromHuggingFace(unk), RangeError, 'ERR_LLMK_BAD_ENCODING', /unk_token "constructor" is not in the vocabulary/);
     // names an object's inherited properties do not make tokens
     for (const m of ['constructor toString', '__proto__ hasOwnProperty', ['valueOf', 'constructor']]) {
       const k = base();

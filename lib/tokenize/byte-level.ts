@@ -13,8 +13,12 @@ export const BYTE_TO_CHAR: readonly string[] = (() => {
   return chars;
 })();
 
-/** The byte each vocabulary character stands for. */
-export const CHAR_TO_BYTE: ReadonlyMap<string, number> = new Map(BYTE_TO_CHAR.map((c, b) => [c, b]));
+// The byte each alphabet character stands for, by its code unit (all below U+0144); -1: none.
+const UNIT_TO_BYTE = (() => {
+  const table = new Int16Array(0x144).fill(-1);
+  BYTE_TO_CHAR.forEach((c, b) => (table[c.charCodeAt(0)] = b));
+  return table;
+})();
 
 export function bytesToByteLevel(bytes: Uint8Array): string {
   let s = '';
@@ -22,13 +26,18 @@ export function bytesToByteLevel(bytes: Uint8Array): string {
   return s;
 }
 
-/** The bytes of a byte-level string, or undefined when a character is not in the alphabet. */
-export function byteLevelToBytes(token: string): Uint8Array | undefined {
-  const out: number[] = [];
-  for (const ch of token) {
-    const b = CHAR_TO_BYTE.get(ch);
-    if (b === undefined) return undefined;
-    out.push(b);
+/**
+ * The bytes of a byte-level string, or undefined when a character is not in
+ * the alphabet. By code unit, through a table: this runs for every entry of a
+ * vocabulary (Llama-3: 128k) when a tokenizer.json loads.
+ */
+export function byteLevelToBytes(token: string): Buffer | undefined {
+  const out = Buffer.allocUnsafe(token.length);
+  for (let i = 0; i < token.length; i++) {
+    const unit = token.charCodeAt(i);
+    const b = unit < 0x144 ? UNIT_TO_BYTE[unit]! : -1;
+    if (b < 0) return undefined;
+    out[i] = b;
   }
-  return Uint8Array.from(out);
+  return out;
 }

