@@ -13,7 +13,7 @@ export { bleu, type CorpusBleu, type TextBleu } from './bleu/index.js';
 export type { BleuStats, BleuOptions, BleuAsyncOptions, TextBleuOptions, SignatureOptions, Candidates, References, PackedSequences, PackedReferences, TokenSeq } from './bleu/index.js';
 export { referenceStats as bleuReferenceStats } from './bleu/reference.js';
 export { Tokenizer, encodingForModel, type TextInput, type TokenDecoder, type BatchOptions, type TiktokenFileOptions } from './tokenize/tokenizer.js';
-export { bpeMergeReference } from './tokenize/reference.js';
+export { bpeMergeReference, listedMergeReference } from './tokenize/reference.js';
 export type { EncodingName } from './tokenize/encodings.js';
 export type { TrainOptions, TrainSource } from './tokenize/train.js';
 export { tokenPremium, udhrCorpus, type PremiumReport, type PremiumRow } from './tokenize/premium.js';

@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import * as hf from 'tokenizers';
-import { Tokenizer } from 'llm-kernels';
+import { Tokenizer, listedMergeReference } from 'llm-kernels';
 import { expectCode, freshSeed, rng, sameBytes } from './helpers.js';
 import { brown, udhrTexts } from './tokenize-data.js';
 import { huggingFaceFiles, packageDir as pkgDir } from '../bench/tokenizer-files.js';
@@ -144,6 +144,49 @@ describe('fromHuggingFace rejects what it does not support, naming it', () => {
     }
     expectCode(() => Tokenizer.fromHuggingFace('{ not json'), RangeError, 'ERR_LLMK_BAD_ENCODING', /not valid JSON/);
     expectCode(() => Tokenizer.fromHuggingFace(42 as never), TypeError, 'ERR_LLMK_BAD_ARGUMENT');
+  });
+});
+
+describe('listed merges against the reference (listedMergeReference) and tokenizers, on fresh random models', () => {
+  // Random SentencePiece-style models with no pre-tokenizer (every text one piece): symbols of
+  // one, two and three UTF-8 bytes, merges of random pairs of tokens. With `wordStarts`, no
+  // merge's right side starts with '▁' (as in Llama-2), so runs split before every '▁'; without,
+  // merges join across anything.
+  const alphabet = ['a', 'b', 'c', 'd', 'é', '中', '▁'];
+  function randomModel(r: () => number, wordStarts: boolean) {
+    const tokens = [...alphabet];
+    const merges: [string, string][] = [];
+    for (let tries = 0; merges.length < 120 && tries < 5000; tries++) {
+      const a = tokens[r() % tokens.length]!, b = tokens[r() % tokens.length]!;
+      if ((wordStarts && b.startsWith('▁')) || a.length + b.length > 12 || merges.some(([x, y]) => x === a && y === b)) continue;
+      merges.push([a, b]);
+      if (!tokens.includes(a + b)) tokens.push(a + b);
+    }
+    const vocab = Object.fromEntries(tokens.map((t, id) => [t, id]));
+    const json = JSON.stringify({
+      version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null,
+      decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'Fuse' }] },
+      model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false, vocab, merges },
+    });
+    const byPair = new Map<string, { priority: number; id: number }>();
+    merges.forEach(([a, b], priority) => byPair.set(`${vocab[a]} ${vocab[b]}`, { priority, id: vocab[a + b]! }));
+    return { json, vocab, mergeOf: (l: number, r: number) => byPair.get(`${l} ${r}`) };
+  }
+  it.each([true, false])('wordStarts %s', async (wordStarts) => {
+    const r = rng(freshSeed(`listed merges ${wordStarts}`));
+    for (let model = 0; model < 6; model++) {
+      const { json, vocab, mergeOf } = randomModel(r, wordStarts);
+      const ours = Tokenizer.fromHuggingFace(json);
+      const theirs = hf.Tokenizer.fromString(json);
+      for (let k = 0; k < 40; k++) {
+        // and long runs of two letters: runs past 64 symbols that no split shortens (the heap path)
+        const letters = k % 4 === 3 ? 2 : alphabet.length;
+        const chars = Array.from({ length: 1 + (r() % 300) }, () => alphabet[letters === 2 ? r() % 2 : r() % 4 === 0 ? 6 : r() % letters]!);
+        const want = listedMergeReference(chars.map((c) => vocab[c]!), mergeOf);
+        expect([...ours.encodeOrdinary(chars.join(''))], `model ${model}, text ${chars.join('')}`).toEqual(want);
+        if (k < 5) expect((await theirs.encode(chars.join(''), null, { addSpecialTokens: false })).getIds()).toEqual(want);
+      }
+    }
   });
 });
 

@@ -33,3 +33,29 @@ export function bpeMergeReference(bytes: Uint8Array, rankOf: (bytes: Uint8Array)
     return r;
   });
 }
+
+/**
+ * The readable reference for Hugging Face's BPE rule (tokenizers'
+ * Word::merge_all): from the initial symbols' ids, repeatedly join the
+ * adjacent pair listed first among the merges, the leftmost one on ties,
+ * until no adjacent pair is listed. Quadratic and obviously right; tests
+ * compare the native encoder (rescanning short runs, a heap for long ones,
+ * runs split where no merge can join) against it.
+ *
+ * @example
+ *   const merges = new Map([['1 2', { priority: 0, id: 3 }]]);
+ *   listedMergeReference([1, 2, 1], (l, r) => merges.get(`${l} ${r}`)); // [3, 1]
+ */
+export function listedMergeReference(ids: readonly number[], mergeOf: (left: number, right: number) => { priority: number; id: number } | undefined): number[] {
+  const parts = [...ids];
+  for (;;) {
+    let best = -1;
+    let bestPriority = Infinity;
+    for (let i = 0; i + 1 < parts.length; i++) {
+      const m = mergeOf(parts[i]!, parts[i + 1]!);
+      if (m && m.priority < bestPriority) (bestPriority = m.priority), (best = i);
+    }
+    if (best < 0) return parts;
+    parts.splice(best, 2, mergeOf(parts[best]!, parts[best + 1]!)!.id);
+  }
+}
