@@ -357,7 +357,7 @@ export class Tokenizer {
   // tokenizers' ByteFallback decoder, for text that is not valid UTF-8: runs of byte tokens
   // (<0xXX>) as their UTF-8 text, or one U+FFFD a token where that is not valid.
   private decodeByteRuns(ids: Uint32Array): string {
-    this.byteTokens ??= new Set(Array.from({ length: 256 }, (_, b) => this.core.tokenToId(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)));
+    this.byteTokens ??= new Set(Array.from({ length: 256 }, (_, b) => this.core.tokenToId(`<0x${b.toString(16).toUpperCase().padStart(2, '0')}>`)).filter((id) => id >= 0));
     const parts: string[] = [];
     for (let i = 0; i < ids.length; ) {
       const bytesRun = this.byteTokens.has(ids[i]!);
