@@ -89,6 +89,11 @@ inline uint64_t filter_bits_of(uint64_t hash) { return uint64_t(1) << (hash >> 4
 
 inline uint32_t check_of(uint64_t hash, size_t n) { return uint32_t(n) | uint32_t(hash >> 40) << 8; }
 
+// Where a pair of ids (left << 32 | right) starts its probe in a table of
+// 2^(64 - shift) slots: the product's top bits (its low bits would depend
+// on the right id alone).
+inline uint64_t pair_slot(uint64_t pair, int shift) { return (pair * 0x9E3779B97F4A7C15ull) >> shift; }
+
 // Where a merge's pair of ids sits in the merge filter: a word (top bits of
 // a product) and two bits of it (from its middle: bits that depend on both ids).
 struct MergeFilterBits {
@@ -169,7 +174,7 @@ Encoding Encoding::load(const uint8_t* data, size_t size) {
                       e.span_[right].length) != 0)
         bad("merge " + std::to_string(k) + " does not join its two tokens into its result");
       const uint64_t pair = uint64_t(left) << 32 | right;
-      uint64_t s = e.merge_slot(pair);
+      uint64_t s = pair_slot(pair, e.merge_shift_);
       while (e.merges_[s].pair != ~uint64_t(0) && e.merges_[s].pair != pair) s = (s + 1) & e.merge_mask_;
       if (e.merges_[s].pair == pair) continue;  // a repeated merge keeps its first priority
       e.merges_[s] = {pair, k, result};
@@ -297,7 +302,7 @@ void Encoding::find_crossings() {
   crossings_.assign(slots, ~uint64_t(0));
   crossing_shift_ = 64 - __builtin_ctzll(slots);
   for (uint64_t pair : pairs) {
-    uint64_t s = (pair * 0x9E3779B97F4A7C15ull) >> crossing_shift_;
+    uint64_t s = pair_slot(pair, crossing_shift_);
     while (crossings_[s] != ~uint64_t(0) && crossings_[s] != pair) s = (s + 1) & (slots - 1);
     crossings_[s] = pair;
   }
@@ -305,22 +310,17 @@ void Encoding::find_crossings() {
 
 bool Encoding::may_cross(Rank left, Rank right) const {
   const uint64_t pair = uint64_t(left) << 32 | right, mask = crossings_.size() - 1;
-  for (uint64_t s = (pair * 0x9E3779B97F4A7C15ull) >> crossing_shift_;; s = (s + 1) & mask) {
+  for (uint64_t s = pair_slot(pair, crossing_shift_);; s = (s + 1) & mask) {
     if (crossings_[s] == pair) return true;
     if (crossings_[s] == ~uint64_t(0)) return false;
   }
-}
-
-// The top bits of the product (its low bits would depend on the right id alone).
-uint64_t Encoding::merge_slot(uint64_t pair) const {
-  return (pair * 0x9E3779B97F4A7C15ull) >> merge_shift_;
 }
 
 const Encoding::MergeSlot* Encoding::find_merge(Rank left, Rank right) const {
   const uint64_t pair = uint64_t(left) << 32 | right;
   const MergeFilterBits f = merge_filter_bits(pair, merge_filter_shift_);
   if ((merge_filter_[f.word] & f.bits) != f.bits) return nullptr;
-  for (uint64_t s = merge_slot(pair);; s = (s + 1) & merge_mask_) {
+  for (uint64_t s = pair_slot(pair, merge_shift_);; s = (s + 1) & merge_mask_) {
     const MergeSlot& m = merges_[s];
     if (m.pair == pair) return &m;
     if (m.pair == ~uint64_t(0)) return nullptr;
@@ -474,8 +474,8 @@ struct Encoding::ThreadCaches {
   };
   static constexpr unsigned kListedBits = 13;
   Listed listed[1u << kListedBits] = {};
-  // merge_listed's symbols and tokens, kept between pieces.
-  std::vector<Rank> symbols, listed_tokens;
+  // merge_listed's symbols, kept between pieces.
+  std::vector<Rank> symbols;
 };
 
 // Not inlined: inside a shared library each thread_local access costs a
@@ -610,8 +610,8 @@ void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&
 // pre-tokenizer, one piece, is merged word by word rather than as a whole.
 // Runs of up to 64 symbols are rescanned per merge, longer ones use a heap
 // over a linked list.
-void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, std::vector<Rank>& out) const {
-  auto emit = [&out](Rank r) { out.push_back(r); };
+template <class Emit>
+void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
   std::vector<Rank>& id = caches.symbols;
   id.clear();
   // A symbol the vocabulary lacks becomes the unknown token, or is dropped
@@ -643,7 +643,7 @@ void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n
   }
   auto joined = [&](Rank left, Rank right) {
     const uint64_t parts = uint64_t(left) << 32 | right;
-    ThreadCaches::Listed& e = caches.listed[((parts ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - ThreadCaches::kListedBits)];
+    ThreadCaches::Listed& e = caches.listed[pair_slot(parts ^ serial_, 64 - ThreadCaches::kListedBits)];
     if (e.parts != parts || e.serial != serial_) {
       const MergeSlot* m = find_merge(left, right);
       e = m ? ThreadCaches::Listed{parts, serial_, m->priority, m->result} : ThreadCaches::Listed{parts, serial_, kNoRank, kNoRank};
@@ -701,13 +701,7 @@ template <bool kListed, class Emit>
       const Rank whole = find_slot(piece, n, h, head)->rank;
       if (whole != kNoRank) return out(whole);
     }
-    if constexpr (kListed) {
-      std::vector<Rank>& tokens = caches.listed_tokens;
-      tokens.clear();
-      merge_listed(caches, piece, n, tokens);
-      for (Rank r : tokens) out(r);
-      if (tokens.capacity() > (size_t(1) << 16)) std::vector<Rank>().swap(tokens);  // a whole text's: not kept
-    }
+    if constexpr (kListed) merge_listed(caches, piece, n, out);
     else merge(caches, piece, n, out);
   };
   auto tokens_of = [&](Rank* parts) {  // at most n of them
@@ -760,7 +754,7 @@ template <bool kListed, class Emit>
   // A part without a rank (a byte outside the vocabulary) does not identify its bytes.
   if (left == kNoRank || right == kNoRank) return rank_of_padded(bytes, n);
   const uint64_t parts = uint64_t(left) << 32 | right;
-  ThreadCaches::Pair& e = caches.pairs[((parts ^ serial_) * 0x9E3779B97F4A7C15ull) >> (64 - ThreadCaches::kPairBits)];
+  ThreadCaches::Pair& e = caches.pairs[pair_slot(parts ^ serial_, 64 - ThreadCaches::kPairBits)];
   if (e.parts == parts && e.serial == serial_) return e.rank;
   const Rank r = rank_of_padded(bytes, n);
   e = {parts, serial_, r};
@@ -788,13 +782,15 @@ template <bool kListed, class Emit>
   }();
 }
 
-// Each rule in a loop of its own: the listed rule's code inside the rank
-// rule's loop cost that loop its inlining (+4 % instructions on English).
+// Each rule in a loop of its own, and the loop's calls inlined by force:
+// left to GCC's budget for the whole file, the per-piece call and the
+// push_back of every id came and went with unrelated edits (+3-9 %
+// instructions on English).
 template <bool kListed>
 void Encoding::encode_ordinary_by(const uint8_t* text, size_t n, std::vector<Rank>& out) const {
   ThreadCaches& caches = thread_caches();
   split(kind_, text, n, [&](size_t a, size_t b) __attribute__((always_inline)) {
-    encode_piece_of<kListed>(caches, text, n, a, b, [&](Rank r) { out.push_back(r); });
+    encode_piece_of<kListed>(caches, text, n, a, b, [&](Rank r) __attribute__((flatten, always_inline)) { out.push_back(r); });
   });
 }
 

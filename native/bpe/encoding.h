@@ -61,8 +61,8 @@ class Encoding {
   Rank rank_of_padded(const uint8_t* bytes, size_t n) const;
   template <class Emit>
   void merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
-  // Appends the piece's tokens to `out`.
-  void merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, std::vector<Rank>& out) const;
+  template <class Emit>
+  void merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
   // kListed: the rule of listed merges (listed_merges_), else of ranks.
   template <bool kListed, class Emit>
   void encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
@@ -157,7 +157,6 @@ class Encoding {
   // by looking up each adjacent byte pair, which would otherwise each miss
   // the cache in the large rank table.
   std::vector<Rank> pair_rank_;
-  uint64_t merge_slot(uint64_t pair) const;  // where a pair's probe starts
   const MergeSlot* find_merge(Rank left, Rank right) const;
 };
 
