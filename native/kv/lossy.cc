@@ -196,20 +196,19 @@ double list_cost(const std::vector<T>& values) {
   return 8 * bytes;
 }
 
-// The bits a residual symbol is guessed to cost when ranking predictors per
-// channel: about 2 log2(z) + 1 (the bit length of z + 1, twice), 40 for an
-// escape. Good enough to rank; the plan's real cost is counted after.
-constexpr struct SymbolCost {
-  uint8_t bits[256];
-  constexpr SymbolCost() : bits() {
-    for (int z = 0; z < 255; ++z) {
-      int length = 0;
-      for (int v = z + 1; v; v >>= 1) ++length;
-      bits[z] = static_cast<uint8_t>(2 * length);
-    }
-    bits[255] = 40;
-  }
-} kSymbolCost;
+// The bits a residual is guessed to cost when ranking predictors per
+// channel: about 2 log2(z) + 1 (the bit length of z + 1, twice; read off the
+// exponent of z + 1 as a float, which the compiler vectorises where a table
+// would be a load an element), 40 for an escape. Good enough to rank; the
+// plan's real cost is counted after.
+inline uint32_t guessed_bits(uint32_t z) {
+  // Spelled so that GCC keeps it free of jumps (std::min here, with the
+  // escape test beside it, becomes one): a jump stops vectorisation.
+  const float f = static_cast<float>(static_cast<int32_t>(z > 254 ? 254 : z) + 1);
+  uint32_t bits;
+  std::memcpy(&bits, &f, sizeof bits);
+  return 2 * ((bits >> 23) - 126) + 24 * (z >= 255);
+}
 
 constexpr int kPredictors = 4;
 constexpr Predictor kAllPredictors[kPredictors] = {Predictor::None, Predictor::Previous, Predictor::Anchor,
@@ -280,7 +279,7 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
         const uint32_t z = zigzag32(res[d]);
         const uint8_t symbol = static_cast<uint8_t>(std::min<uint32_t>(z, 255));
         out[d] = symbol;
-        cost[d] += kSymbolCost.bits[symbol];
+        cost[d] += guessed_bits(z);
         escaped |= z >= 255;
       }
       if (escaped)  // rare: apart, so that the loop above has no jumps
@@ -293,11 +292,20 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
   for (uint32_t d = 0; d < dim; ++d)
     for (int k = 1; k < kPredictors; ++k)
       if (channel_cost[k * dim + d] < channel_cost[mixed[d] * dim + d]) mixed[d] = static_cast<uint8_t>(k);
-  for (size_t i = 0; i < static_cast<size_t>(samples) * dim; ++i) {
-    const uint8_t s = sym[mixed[i % dim]][i];
-    ++hist[kPredictors][s];
-    escape_bits[kPredictors] += s == 255 ? 16 : 0;  // a sample estimate is enough here
+  // The sample's symbols under the mixed plan, chosen by masks (a loop
+  // that vectorises; indexing sym by mixed[d] does not).
+  std::vector<uint8_t> use(static_cast<size_t>(kPredictors) * dim), mixed_sym(static_cast<size_t>(samples) * dim);
+  for (uint32_t d = 0; d < dim; ++d) use[mixed[d] * dim + d] = 0xff;
+  static_assert(kPredictors == 4);
+  const uint8_t *s0 = sym[0].data(), *s1 = sym[1].data(), *s2 = sym[2].data(), *s3 = sym[3].data();
+  const uint8_t *u0 = use.data(), *u1 = u0 + dim, *u2 = u1 + dim, *u3 = u2 + dim;
+  for (size_t first = 0; first < mixed_sym.size(); first += dim) {
+    uint8_t* out = mixed_sym.data() + first;
+    for (uint32_t d = 0; d < dim; ++d)
+      out[d] = (s0[first + d] & u0[d]) | (s1[first + d] & u1[d]) | (s2[first + d] & u2[d]) | (s3[first + d] & u3[d]);
   }
+  count_symbols(mixed_sym.data(), mixed_sym.size(), hist[kPredictors]);
+  escape_bits[kPredictors] = 16.0 * hist[kPredictors][255];  // a sample estimate is enough here
   auto uses_base_k = [&](int k) {
     if (k < kPredictors) return kAllPredictors[k] != Predictor::Zero;
     return std::any_of(mixed.begin(), mixed.end(), [](uint8_t m) { return kAllPredictors[m] != Predictor::Zero; });

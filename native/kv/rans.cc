@@ -211,14 +211,14 @@ void rans_decode(const uint8_t* p, size_t len, const uint32_t freq[256], uint8_t
 // The lanes layout's encoder, backward like rans_encode: symbol i goes to
 // lane i % 32, and within a group the words are written so that the
 // decoder, going forward, meets them in lane order.
-const uint8_t* encode_lanes(const uint8_t* sym, size_t n, const uint32_t freq[256], std::vector<uint8_t>& buf) {
+const uint8_t* encode_lanes(const uint8_t* sym, size_t n, const uint32_t freq[256], std::vector<uint8_t>& buf, bool simd) {
   EncSymbol table[256];
   build_encode_table(freq, (kLaneL >> kProbBits) << 16, table);
   buf.resize(2 * n + 4 * kLanes);  // at most one 16-bit word a symbol
   uint8_t* p = buf.data() + buf.size();
   uint32_t x[kLanes];
   std::fill(x, x + kLanes, kLaneL);
-  for (size_t i = n; i-- > 0;) {
+  auto encode_one = [&](size_t i) {
     uint32_t& s = x[i % kLanes];
     const EncSymbol& e = table[sym[i]];
     // A word goes out about every other symbol: written below p either way,
@@ -227,7 +227,25 @@ const uint8_t* encode_lanes(const uint8_t* sym, size_t n, const uint32_t freq[25
     p[-2] = static_cast<uint8_t>(s), p[-1] = static_cast<uint8_t>(s >> 8);
     p -= 2 * out, s >>= 16 * out;
     s = encode_step(s, e);  // states stay below 2^31, where the reciprocal division is exact
+  };
+#if defined(__x86_64__) || defined(_M_X64)
+  const size_t whole = simd ? n / kLanes * kLanes : 0;
+#else
+  const size_t whole = 0;
+  (void)simd;
+#endif
+  for (size_t i = n; i-- > whole;) encode_one(i);
+#if defined(__x86_64__) || defined(_M_X64)
+  if (whole) {
+    uint32_t packed[256] = {}, rcp[256] = {};
+    for (int s = 0; s < 256; ++s)
+      if (freq[s]) {
+        packed[s] = table[s].bias | freq[s] << kPackedFreqShift | uint32_t{table[s].rcp_shift} << kPackedRcpShift;
+        rcp[s] = table[s].rcp_freq;
+      }
+    encode_lanes_avx2(x, p, sym, whole / kLanes, packed, rcp);
   }
+#endif
   return put_states(p, x, kLanes);
 }
 
@@ -321,7 +339,7 @@ void put_stream(ByteWriter& w, const uint8_t* sym, size_t n, const uint32_t hist
     normalize(hist, n, freq);
     std::vector<uint8_t> buf;
     const bool lanes = n >= kLanesFrom;
-    const uint8_t* payload = lanes ? encode_lanes(sym, n, freq, buf) : rans_encode(sym, n, freq, buf);
+    const uint8_t* payload = lanes ? encode_lanes(sym, n, freq, buf, cpu_path() == CpuPath::Avx2) : rans_encode(sym, n, freq, buf);
     const size_t payload_size = static_cast<size_t>(buf.data() + buf.size() - payload);
     ByteWriter head;
     head.u8(lanes ? kRansLanes : kRans);

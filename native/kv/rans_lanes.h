@@ -17,8 +17,21 @@ constexpr int kLanes = 32;
 
 // Encodes n symbols with frequencies summing to kProbScale (every symbol
 // present has one) into the end of `buf`; returns where the payload (states,
-// then words) begins: it runs to the end of `buf`.
-const uint8_t* encode_lanes(const uint8_t* sym, size_t n, const uint32_t freq[256], std::vector<uint8_t>& buf);
+// then words) begins: it runs to the end of `buf`. Whole groups go through
+// encode_lanes_avx2 when `simd` (the caller checked the CPU): the same bytes.
+const uint8_t* encode_lanes(const uint8_t* sym, size_t n, const uint32_t freq[256], std::vector<uint8_t>& buf, bool simd);
+
+// A symbol's encoder constants for the SIMD encoder, in two tables that one
+// gather each reads: packed[s] = bias | freq << 13 | rcp_shift << 26, and
+// rcp[s] = rcp_freq (the portable encoder's EncSymbol, whose x_max is
+// freq << 19 in this layout).
+constexpr int kPackedFreqShift = 13, kPackedRcpShift = 26;
+
+// Encodes the whole groups sym[0 .. 32 * groups) backward into the lanes x,
+// writing words below p (which moves down) exactly as the portable encoder
+// does; needs 16 writable bytes below p.
+void encode_lanes_avx2(uint32_t x[kLanes], uint8_t*& p, const uint8_t* sym, size_t groups, const uint32_t packed[256],
+                       const uint32_t rcp[256]);
 // Decodes a payload of len bytes into out[0..n): whole groups through
 // decode_lanes_avx2 when `simd` (the caller checked the CPU), the rest and
 // every check portably. Throws ERR_LLMK_KV_CORRUPT on damage.

@@ -159,17 +159,8 @@ void check_rans() {
   }
 }
 
-// The 32-lane rANS layout: round trips on every length modulo the lanes,
-// and (where the CPU has AVX2) the SIMD decoder against the portable one, its
-// twin, on intact and damaged payloads, where both must fail alike or decode
-// the same bytes.
-void check_rans_lanes() {
-  const bool simd = cpu_has_avx2_fma();
-  std::mt19937 rng(13);
-  uint32_t freq[256] = {};
-  uint32_t left = kv::kProbScale;
-  for (int s = 0; s < 40 && left > 1; ++s) left -= freq[s * 5] = std::max(1u, left / 3);
-  freq[255] += left;
+// check_rans_lanes on one frequency table.
+void check_rans_lanes_with(const uint32_t freq[256], bool simd, std::mt19937& rng) {
   std::vector<uint8_t> table_symbols;
   for (int s = 0; s < 256; ++s) table_symbols.insert(table_symbols.end(), freq[s], static_cast<uint8_t>(s));
   auto decode = [&](const uint8_t* p, size_t len, size_t n, bool simd, std::vector<uint8_t>& out) {
@@ -185,8 +176,13 @@ void check_rans_lanes() {
     std::vector<uint8_t> sym(n);
     for (auto& s : sym) s = table_symbols[rng() % table_symbols.size()];
     std::vector<uint8_t> buf, a, b;
-    const uint8_t* p = kv::encode_lanes(sym.data(), n, freq, buf);
+    const uint8_t* p = kv::encode_lanes(sym.data(), n, freq, buf, false);
     const size_t len = static_cast<size_t>(buf.data() + buf.size() - p);
+    if (simd) {
+      std::vector<uint8_t> simd_buf;
+      const uint8_t* q = kv::encode_lanes(sym.data(), n, freq, simd_buf, true);
+      expect(std::equal(p, p + len, q, static_cast<const uint8_t*>(simd_buf.data() + simd_buf.size())), "rANS lanes SIMD encoder differs, n = " + std::to_string(n));
+    }
     expect(decode(p, len, n, false, a).empty() && a == sym, "rANS lanes portable round trip, n = " + std::to_string(n));
     if (!simd) continue;
     expect(decode(p, len, n, true, b).empty() && b == sym, "rANS lanes SIMD round trip, n = " + std::to_string(n));
@@ -197,6 +193,31 @@ void check_rans_lanes() {
       const std::string ea = decode(bad.data(), cut, n, false, a), eb = decode(bad.data(), cut, n, true, b);
       expect(ea == eb && (!ea.empty() || a == b), "rANS lanes decoders differ on a damaged payload, n = " + std::to_string(n));
     }
+  }
+}
+
+// The 32-lane rANS layout: round trips on every length modulo the lanes,
+// and (where the CPU has AVX2) the SIMD encoder and decoder against the
+// portable ones, their twins: the same bytes out of the encoders; on intact
+// and damaged payloads the decoders must fail alike or decode the same bytes.
+// Three tables: 41 symbols with geometric frequencies (many of 1), all 256
+// with random ones, and one symbol taking all but two units.
+void check_rans_lanes() {
+  const bool simd = cpu_has_avx2_fma();
+  std::mt19937 rng(13);
+  for (int shape = 0; shape < 3; ++shape) {
+    uint32_t freq[256] = {};
+    uint32_t left = kv::kProbScale;
+    if (shape == 0) {
+      for (int s = 0; s < 40 && left > 1; ++s) left -= freq[s * 5] = std::max(1u, left / 3);
+    } else if (shape == 1) {
+      for (int s = 0; s < 255; ++s) left -= freq[s] = 1 + rng() % 15;
+    } else {
+      freq[7] = freq[200] = 1;
+      left -= 2;
+    }
+    freq[255] += left;
+    check_rans_lanes_with(freq, simd, rng);
   }
 }
 
