@@ -184,6 +184,12 @@ int varint_bytes(uint64_t v) {
   return n;
 }
 
+// The varint bytes a residual symbol z sends to the escapes (none below 255).
+inline uint32_t escape_bytes(uint32_t z) {
+  const uint32_t v = z - 255;
+  return (z >= 255) * (1 + (v >= 1u << 7) + (v >= 1u << 14) + (v >= 1u << 21) + (v >= 1u << 28));
+}
+
 // Bits of a list as put_signed_list writes it (its varints, before coding).
 template <class T>
 double list_cost(const std::vector<T>& values) {
@@ -282,9 +288,11 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
         cost[d] += guessed_bits(z);
         escaped |= z >= 255;
       }
-      if (escaped)  // rare: apart, so that the loop above has no jumps
-        for (uint32_t d = 0; d < dim; ++d)
-          if (const uint32_t z = zigzag32(res[d]); z >= 255) escape_bits[k] += 8 * varint_bytes(z - 255);
+      if (escaped) {  // apart, so that the loop above stays simple; no jumps here either (escapes can be half a row)
+        uint32_t bytes = 0;
+        for (uint32_t d = 0; d < dim; ++d) bytes += escape_bytes(zigzag32(res[d]));
+        escape_bits[k] += 8.0 * bytes;
+      }
     }
     count_symbols(sym[k].data(), sym[k].size(), hist[k]);
   }
