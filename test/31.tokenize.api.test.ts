@@ -193,6 +193,26 @@ describe('Tokenizer async forms', () => {
     all.forEach((t, i) => expect([...bytes[i]], JSON.stringify(t)).toEqual([...got[i]]));
   });
 
+  it('a long string argument is read exactly as its UTF-8 bytes: ASCII, Latin-1, disguised and wide characters, lone surrogates', () => {
+    // Strings from 256 units are copied and converted natively: an ASCII one as its Latin-1 copy,
+    // which characters whose low byte is ASCII ('Ł' is U+0141, a lone U+D841) must not pass for.
+    const r = rng(freshSeed('long string arguments'));
+    const units = ['a', ' ', 'é', 'ß', '中', '\u0800', '\uffff', '😀', '\ud800', '\udbff', '\udc00', '\udfff', '\n', '9'];
+    const disguised = ['Ł', 'ţ', '\u2041', '\ud841', '\udc41', 'é', '\u00ff', '\u0100', '\ud83d\ude00'];
+    const texts = [
+      ...disguised.flatMap((c) => [0, 1, 63, 64, 65, 255, 256, 300, 999].map((k) => 'ab '.repeat(400).slice(0, k) + c + ' tail'.repeat(60))),
+      ...disguised.map((c) => 'x'.repeat(300) + c),
+      ...Array.from({ length: 60 }, () => Array.from({ length: 250 + (r() % 600) }, () => (r() % 8 ? 'ab c'[r() % 4] : units[r() % units.length])).join('')),
+      ...Array.from({ length: 20 }, () => Array.from({ length: 250 + (r() % 600) }, () => units[r() % units.length]).join('')),
+      'plain ASCII '.repeat(100),
+    ];
+    for (const t of texts) {
+      const bytes = Buffer.from(t, 'utf8'); // Node's UTF-8: a lone surrogate becomes U+FFFD
+      expect([...tok.encodeOrdinary(t)], JSON.stringify(t.slice(0, 80))).toEqual([...tok.encodeOrdinary(bytes)]);
+      expect(tok.count(t)).toBe(tok.count(bytes));
+    }
+  });
+
   it('encodeAsync equals encode, and both honour AbortSignal', async () => {
     expect([...(await tok.encodeAsync('hello async world'))]).toEqual([...tok.encode('hello async world')]);
     await expect(tok.encodeAsync('x', { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });

@@ -47,11 +47,21 @@ extern template Napi::TypedArrayOf<double> typed_array<double>(const Napi::Value
 
 // The UTF-8 bytes of a string argument, or a view of a Uint8Array argument
 // (valid while the call lasts: copy it before leaving the main thread).
+// A string's bytes go to this thread's buffer, kept between calls (a fresh
+// one pays its page faults on every large call), or to a buffer of their
+// own while another TextArg of the thread holds it.
 struct TextArg {
-  std::unique_ptr<char[]> owned;
   const uint8_t* data = nullptr;
   size_t size = 0;
   TextArg(const Napi::Value& v, const char* name);
+  ~TextArg();
+  TextArg(const TextArg&) = delete;
+  TextArg& operator=(const TextArg&) = delete;
+
+ private:
+  char* room(size_t n);
+  std::unique_ptr<char[]> owned_;
+  bool holds_thread_buffer_ = false;
 };
 
 // A buffer of at least n elements for this thread, kept between calls (a
