@@ -31,8 +31,7 @@ void with_dtype(DType t, F&& fn) {
 }
 
 // bits mode, a token row at a time through the row stages (AVX2 where there
-// is): the same codes as quantize_tile below, whose maxError checks stay
-// element by element.
+// is), as quantize_tile_error below does for maxError.
 void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
   const uint32_t tokens = t.tokens, dim = t.dim, rows = t.rows();
   const bool key = t.kind == Kind::Key;
@@ -70,44 +69,71 @@ void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
   }
 }
 
-// maxError mode: step 2 * maxError, and every code checked after rounding to
-// the dtype (element by element; bits mode is quantize_tile_bits).
-template <DType T>
-void quantize_tile(const CodecParams& p, const void* data, Quantized& t) {
+// maxError mode, one element: the code whose value, rounded to the dtype,
+// lies within maxError of x: round_even(x / step), or a neighbour where
+// rounding to the dtype breaks the bound; false when none does (or x is
+// not finite, or the code is out of range): the row is then stored raw.
+bool code_within(const CodecParams& p, double x, double step, int32_t& code) {
+  const double v = x / step;
+  if (!(std::fabs(v) < static_cast<double>(kMaxCode))) return false;
+  double q = round_even(v);
+  auto ok = [&](double c) { return std::fabs(rounded_to(p.dtype, c * step) - x) <= p.max_error; };
+  if (!ok(q)) {
+    if (ok(q - 1)) q -= 1;
+    else if (ok(q + 1)) q += 1;
+    else return false;
+  }
+  if (!(std::fabs(q) < static_cast<double>(kMaxCode))) return false;
+  code = static_cast<int32_t>(q);
+  return true;
+}
+
+// maxError mode: step 2 * maxError; maxError is a promise about the decoded
+// dtype value, so every code is checked after rounding to the dtype. A token
+// row at a time through the row stages (codes, their decoded values, the
+// check); an element that fails the check gets code_within's code (the
+// code_within of one that passes is the code it has), and a row (a channel
+// of keys, a token of values) with a code out of range is done again
+// element by element. The same codes as code_within everywhere.
+void quantize_tile_error(const CodecParams& p, const void* data, Quantized& t) {
   const uint32_t tokens = t.tokens, dim = t.dim, rows = t.rows();
   const bool key = t.kind == Kind::Key;
+  const size_t stride = key ? 1 : 0, width = dtype_size(p.dtype);
   const double step = 2 * p.max_error;
-  size_t i = 0;
-  for (uint32_t tok = 0; tok < tokens; ++tok)
-    for (uint32_t d = 0; d < dim; ++d, ++i)
-      if (!std::isfinite(load_element<T>(data, i))) t.raw[key ? d : tok] = 1;
+  auto row_of = [&](uint32_t tok) { return static_cast<const uint8_t*>(data) + static_cast<size_t>(tok) * dim * width; };
+  std::vector<double> lo(rows, INFINITY), hi(rows, -INFINITY), steps(rows, step), inverse(rows, 1 / step);
   std::vector<int32_t> base(rows, INT32_MAX);
-  i = 0;
-  for (uint32_t tok = 0; tok < tokens; ++tok)
-    for (uint32_t d = 0; d < dim; ++d, ++i) {
-      const uint32_t r = key ? d : tok;
-      if (t.raw[r]) continue;
-      const double x = load_element<T>(data, i);
-      const double v = x / step;
-      if (!(std::fabs(v) < static_cast<double>(kMaxCode))) {
-        t.raw[r] = 1;
-        continue;
-      }
-      // maxError is a promise about the decoded dtype value: check it, and
-      // try the neighbouring codes when rounding to the dtype breaks it.
-      double q = round_even(v);
-      auto ok = [&](double c) { return std::fabs(rounded_to<T>(c * step) - x) <= p.max_error; };
-      if (!ok(q)) {
-        if (ok(q - 1)) q -= 1;
-        else if (ok(q + 1)) q += 1;
-        else t.raw[r] = 1;
-      }
-      if (!(std::fabs(q) < static_cast<double>(kMaxCode))) t.raw[r] = 1;
-      t.q[i] = static_cast<int32_t>(q);
-      base[r] = std::min(base[r], t.q[i]);
+  std::vector<uint8_t> out_of_range(rows, 0), fixed(rows, 0), decoded(dim * width);
+  for (uint32_t tok = 0; tok < tokens; ++tok) {
+    const size_t r = key ? 0 : tok;
+    extent_row(p.dtype, row_of(tok), RowExtent{lo.data() + r, hi.data() + r, t.raw.data() + r, stride}, dim);
+  }
+  for (uint32_t tok = 0; tok < tokens; ++tok) {
+    const size_t r = key ? 0 : tok;
+    const void* row = row_of(tok);
+    int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
+    quantize_row(p.dtype, row, RowCoder{steps.data() + r, inverse.data() + r, base.data() + r, out_of_range.data() + r, stride}, q, dim);
+    dequantize_row(p.dtype, q, steps.data() + r, stride, decoded.data(), dim);
+    if (within_row(p.dtype, row, decoded.data(), p.max_error, dim)) continue;
+    for (uint32_t d = 0; d < dim; ++d) {
+      const uint32_t at = key ? d : tok;
+      if (t.raw[at] || out_of_range[at] || within_one(p.dtype, row, decoded.data(), p.max_error, d)) continue;
+      if (code_within(p, load_element(row, p.dtype, d), step, q[d])) fixed[at] = 1;
+      else t.raw[at] = 1;
     }
+  }
+  for (uint32_t r = 0; r < rows; ++r) {
+    if (t.raw[r] || !(out_of_range[r] || fixed[r])) continue;
+    base[r] = INT32_MAX;
+    for (uint32_t k = 0; k < (key ? tokens : dim) && !t.raw[r]; ++k) {
+      const size_t i = element_index(t.kind, dim, r, k);
+      int32_t& code = t.q[i];
+      if (!out_of_range[r] || code_within(p, load_element(data, p.dtype, i), step, code)) base[r] = std::min(base[r], code);
+      else t.raw[r] = 1;
+    }
+  }
   for (uint32_t r = 0; r < rows; ++r) t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
-  i = 0;
+  size_t i = 0;
   for (uint32_t tok = 0; tok < tokens; ++tok)
     for (uint32_t d = 0; d < dim; ++d, ++i)
       if (t.raw[key ? d : tok]) t.q[i] = 0;
@@ -387,7 +413,7 @@ void quantize(const CodecParams& p, Kind kind, const void* data, uint32_t tokens
   t.step_index.assign(rows, 0);
   t.raw.assign(rows, 0);
   if (p.bits) return quantize_tile_bits(p, data, t);
-  with_dtype(p.dtype, [&](auto T) { quantize_tile<decltype(T)::value>(p, data, t); });
+  quantize_tile_error(p, data, t);
 }
 
 void dequantize(const CodecParams& p, const Quantized& t, const void* raw_source, void* out) {
@@ -439,10 +465,14 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
     for (uint32_t r = 0; r < rows; ++r)
       if (t.raw[r]) map[r >> 3] |= static_cast<uint8_t>(1u << (r & 7));
     out.bytes(map.data(), map.size());
+    // Gathered first: a channel's elements are a token apart.
+    std::vector<uint8_t> raw_rows(static_cast<size_t>(std::count(t.raw.begin(), t.raw.end(), 1)) * len * width);
+    uint8_t* o = raw_rows.data();
     for (uint32_t r = 0; r < rows; ++r)
       if (t.raw[r])
-        for (uint32_t k = 0; k < len; ++k)
-          out.bytes(static_cast<const uint8_t*>(data) + element_index(t.kind, dim, r, k) * width, width);
+        for (uint32_t k = 0; k < len; ++k, o += width)
+          std::memcpy(o, static_cast<const uint8_t*>(data) + element_index(t.kind, dim, r, k) * width, width);
+    out.bytes(raw_rows.data(), raw_rows.size());
   }
 }
 

@@ -24,6 +24,13 @@ void quantize_row(DType t, const void* row, const RowCoder& c, int32_t* q, size_
   for (size_t d = 0; d < n; ++d) q[d] = quantize_one(c, d * c.stride, load_element(row, t, d));
 }
 
+bool within_row(DType t, const void* row, const void* decoded, double max_error, size_t n) {
+  if (avx2()) return within_row_avx2(t, row, decoded, max_error, n);
+  bool ok = true;
+  for (size_t d = 0; d < n; ++d) ok &= within_one(t, row, decoded, max_error, d);
+  return ok;
+}
+
 bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {
   if (avx2()) return codes_row_avx2(z, s, q, n);
   int32_t out_of_range = 0;

@@ -49,6 +49,15 @@ inline int32_t quantize_one(const RowCoder& c, size_t r, double x) {  // one ele
   return static_cast<int32_t>(v);
 }
 
+// maxError mode, after quantize_row and dequantize_row: whether every
+// decoded element lies within max_error of the original (both rows of
+// dtype t, compared in float64). Where one does not, the tile's quantizer
+// looks at that row element by element.
+bool within_row(DType t, const void* row, const void* decoded, double max_error, size_t n);
+inline bool within_one(DType t, const void* row, const void* decoded, double max_error, size_t d) {
+  return std::fabs(load_element(decoded, t, d) - load_element(row, t, d)) <= max_error;
+}
+
 // Where each channel's prediction comes from: the three rows, and per
 // channel a mask (all ones or zero) choosing among them; a channel whose
 // three masks are zero predicts 0.
@@ -79,6 +88,7 @@ void dequantize_row(DType t, const int32_t* q, const double* step, size_t stride
 // lossy_rows_avx2.cc
 void extent_row_avx2(DType t, const void* row, const RowExtent& e, size_t n);
 void quantize_row_avx2(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n);
+bool within_row_avx2(DType t, const void* row, const void* decoded, double max_error, size_t n);
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n);
 

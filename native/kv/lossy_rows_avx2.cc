@@ -162,6 +162,24 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
   for (; d < n; ++d) q[d] = quantize_one(c, d * c.stride, load_element<T>(row, d));
 }
 
+template <DType T>
+bool within(const void* row, const void* decoded, double max_error, size_t n) {
+  const __m256d magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+  const __m256d bound = _mm256_set1_pd(max_error);
+  __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
+  size_t d = 0;
+  for (; d + 8 <= n; d += 8) {
+    const __m256 x = load8<T>(row, d), y = load8<T>(decoded, d);
+    const __m256d e0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(y)), _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
+    const __m256d e1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(y, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
+    ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(_mm256_and_pd(e0, magnitude), bound, _CMP_LE_OQ),
+                                         _mm256_cmp_pd(_mm256_and_pd(e1, magnitude), bound, _CMP_LE_OQ)));
+  }
+  bool all = _mm256_movemask_pd(ok) == 0xf;
+  for (; d < n; ++d) all &= within_one(T, row, decoded, max_error, d);
+  return all;
+}
+
 template <class F>
 void by_dtype(DType t, F&& f) {
   if (t == DType::F32) f(std::integral_constant<DType, DType::F32>());
@@ -177,6 +195,12 @@ void extent_row_avx2(DType t, const void* row, const RowExtent& e, size_t n) {
 
 void quantize_row_avx2(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n) {
   by_dtype(t, [&](auto T) { quantize<decltype(T)::value>(row, c, q, n); });
+}
+
+bool within_row_avx2(DType t, const void* row, const void* decoded, double max_error, size_t n) {
+  bool ok = false;
+  by_dtype(t, [&](auto T) { ok = within<decltype(T)::value>(row, decoded, max_error, n); });
+  return ok;
 }
 
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {

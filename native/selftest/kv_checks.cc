@@ -122,6 +122,15 @@ void check_half_conversions() {
           if (!out[i * stride] && !bad[i * stride]) expect(q[i] == q2[i], "row codes differ from the element-wise division");
         for (size_t r = 0; r < rows; ++r)
           if (!out[r] && !bad[r]) expect(base[r] == base2[r], "row code minimum differs");
+        // maxError's check of the decoded row (values on and beside the
+        // bound: x is often a half-integer multiple of the step).
+        std::vector<uint8_t> decoded(n * kv::dtype_size(t));
+        kv::dequantize_row(t, q.data(), step.data(), stride, decoded.data(), n);
+        for (double bound : {0.5 * step[0], 0.5 * step[n - 1], 1e-300, 1e300}) {
+          bool each = true;
+          for (size_t i = 0; i < n; ++i) each &= kv::within_one(t, row, decoded.data(), bound, i);
+          expect(kv::within_row(t, row, decoded.data(), bound, n) == each, "row bound check differs from the element-wise one");
+        }
       }
     }
   }
