@@ -135,6 +135,23 @@ describe('Tokenizer API', () => {
     expectCode(() => tok.encode('x', { allowedSpecial: 'some' as never }), TypeError, 'ERR_LLMK_BAD_OPTION');
   });
 
+  it('decodes token by token and in blocks alike: long tokens, special tokens and a bad id anywhere', () => {
+    // decode takes eight tokens at a time when all eight are short (<= 15 bytes), else one by one
+    const r = rng(freshSeed('decode blocks'));
+    const long = tok.encodeOrdinary('----------------------------------------------------------------')[0]!;
+    const special = tok.encode('<|endoftext|>', { allowedSpecial: 'all' })[0]!;
+    expect(tok.idToBytes(long).length).toBeGreaterThan(15);
+    for (let round = 0; round < 40; round++) {
+      const ids = Array.from({ length: 30 + (r() % 200) }, () => (r() % 13 === 0 ? long : r() % 17 === 0 ? special : r() % 100_000));
+      const each = Buffer.concat(ids.map((id) => Buffer.from(tok.idToBytes(id))));
+      expect(Buffer.from(tok.decodeBytes(ids)).equals(each)).toBe(true);
+      const bad = [...ids];
+      bad[r() % bad.length] = r() % 2 ? 99_999_999 : 100_256; // past the vocabulary, or in its gap
+      expectCode(() => tok.decodeBytes(bad), RangeError, 'ERR_LLMK_BAD_TOKEN');
+      expectCode(() => tok.decode(bad), RangeError, 'ERR_LLMK_BAD_TOKEN');
+    }
+  });
+
   it('rejects malformed encoding data without crashing', async () => {
     const { readFileSync } = await import('node:fs');
     const { createRequire } = await import('node:module');

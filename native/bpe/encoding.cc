@@ -843,27 +843,48 @@ void Encoding::decode(const uint32_t* ids, size_t n, std::string& out) const {
   size_t at = 0;
   const Short* shorts = short_.data();
   const size_t n_shorts = short_.size();
-  for (size_t i = 0; i < n; ++i) {
-    // The table (1.6 MB for cl100k) is larger than the L2 cache.
-    if (i + 16 < n && ids[i + 16] < n_shorts) __builtin_prefetch(shorts + ids[i + 16]);
-    const Rank id = ids[i];
-    // Most tokens are short: a fixed 16-byte copy of the entry (head and
-    // length byte), then an advance by the token's length; the buffer
-    // keeps 16 bytes of room for the overshoot. Locals, not members, in
-    // this loop: stores through a byte pointer may alias anything and would
-    // force reloads of the members.
+  // Most tokens are short: a fixed 16-byte copy of the entry (head and
+  // length byte), then an advance by the token's length; the buffer keeps
+  // 16 bytes of room for the overshoot. Locals, not members, in these
+  // loops: stores through a byte pointer may alias anything and would force
+  // reloads of the members.
+  auto one = [&](Rank id) {
     if (id < n_shorts && shorts[id].length - 1u < sizeof(Short::head)) {
       if (out.size() - at < 16) out.resize(2 * out.size());
       std::memcpy(out.data() + at, &shorts[id], 16);
       at += shorts[id].length;
-      continue;
+      return;
     }
     std::string_view bytes;
     if (!decoded_bytes(id, bytes)) bad_token(id);
     if (out.size() - at < bytes.size() + 16) out.resize(2 * out.size() + bytes.size() + 16);
     std::memcpy(out.data() + at, bytes.data(), bytes.size());
     at += bytes.size();
+  };
+  // Eight tokens at a time: their lengths first, so that where each copy
+  // goes is known without waiting on the previous token's entry (a token at
+  // a time, each copy waited on a load: ~2.2 ns a token). The table (1.6 MB
+  // for cl100k) is larger than the L2 cache: entries are fetched 16 ahead.
+  size_t i = 0;
+  for (; i + 24 <= n; i += 8) {
+    uint32_t length[8];
+    bool short_ones = true;
+    for (size_t k = 0; k < 8; ++k) {
+      const Rank ahead = ids[i + 16 + k], id = ids[i + k];
+      __builtin_prefetch(shorts + (ahead < n_shorts ? ahead : 0));
+      length[k] = id < n_shorts ? shorts[id].length : 0;
+      short_ones &= length[k] - 1u < sizeof(Short::head);
+    }
+    if (!short_ones || out.size() - at < 8 * 16) {
+      for (size_t k = 0; k < 8; ++k) one(ids[i + k]);
+      continue;
+    }
+    for (size_t k = 0; k < 8; ++k) {
+      std::memcpy(out.data() + at, &shorts[ids[i + k]], 16);
+      at += length[k];
+    }
   }
+  for (; i < n; ++i) one(ids[i]);
   out.resize(at);
 }
 
