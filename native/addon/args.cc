@@ -94,12 +94,12 @@ char* TextArg::room(size_t n) {
     text_buffer.reset(new char[n]);
     text_buffer_size = n;
   }
-  text_buffer_held = holds_thread_buffer_ = true;
+  text_buffer_held = hold_.held = true;
   return text_buffer.get();
 }
 
-TextArg::~TextArg() {
-  if (holds_thread_buffer_) text_buffer_held = false;
+TextArg::Hold::~Hold() {
+  if (held) text_buffer_held = false;
 }
 
 TextArg::TextArg(const Napi::Value& v, const char* name) {

@@ -54,14 +54,19 @@ struct TextArg {
   const uint8_t* data = nullptr;
   size_t size = 0;
   TextArg(const Napi::Value& v, const char* name);
-  ~TextArg();
   TextArg(const TextArg&) = delete;
   TextArg& operator=(const TextArg&) = delete;
 
  private:
   char* room(size_t n);
+  // Gives the thread's buffer back; a member, so that a constructor that
+  // throws gives it back too.
+  struct Hold {
+    bool held = false;
+    ~Hold();
+  };
   std::unique_ptr<char[]> owned_;
-  bool holds_thread_buffer_ = false;
+  Hold hold_;
 };
 
 // A buffer of at least n elements for this thread, kept between calls (a
