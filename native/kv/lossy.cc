@@ -93,21 +93,18 @@ bool code_within(const CodecParams& p, double x, double step, int32_t& code) {
 // row at a time through the row stages (codes, their decoded values, the
 // check); an element that fails the check gets code_within's code (the
 // code_within of one that passes is the code it has), and a row (a channel
-// of keys, a token of values) with a code out of range is done again
-// element by element. The same codes as code_within everywhere.
+// of keys, a token of values) with a code out of range, a value that is not
+// finite among them, is done again element by element. The same codes as
+// code_within everywhere.
 void quantize_tile_error(const CodecParams& p, const void* data, Quantized& t) {
   const uint32_t tokens = t.tokens, dim = t.dim, rows = t.rows();
   const bool key = t.kind == Kind::Key;
   const size_t stride = key ? 1 : 0, width = dtype_size(p.dtype);
   const double step = 2 * p.max_error;
   auto row_of = [&](uint32_t tok) { return static_cast<const uint8_t*>(data) + static_cast<size_t>(tok) * dim * width; };
-  std::vector<double> lo(rows, INFINITY), hi(rows, -INFINITY), steps(rows, step), inverse(rows, 1 / step);
+  std::vector<double> steps(rows, step), inverse(rows, 1 / step);
   std::vector<int32_t> base(rows, INT32_MAX);
   std::vector<uint8_t> out_of_range(rows, 0), fixed(rows, 0), decoded(dim * width);
-  for (uint32_t tok = 0; tok < tokens; ++tok) {
-    const size_t r = key ? 0 : tok;
-    extent_row(p.dtype, row_of(tok), RowExtent{lo.data() + r, hi.data() + r, t.raw.data() + r, stride}, dim);
-  }
   for (uint32_t tok = 0; tok < tokens; ++tok) {
     const size_t r = key ? 0 : tok;
     const void* row = row_of(tok);
