@@ -108,7 +108,7 @@ async function median(fn: () => unknown): Promise<number> {
 
 export const tokenizeSuite: Suite = {
   name: 'tokenize',
-  description: 'encode throughput (MB/s of UTF-8 input), one thread, vs tiktoken (WASM), js-tiktoken, gpt-tokenizer; batch on all threads; decode; short strings; load time; tokenizer.json files vs tokenizers',
+  description: 'encode throughput (MB/s of UTF-8 input), one thread, vs tiktoken (WASM), js-tiktoken, gpt-tokenizer; batch on all threads; decode; unseen text vs gpt-tokenizer; short strings; load time; tokenizer.json files vs tokenizers',
   async run(log) {
     const rows: Row[] = [];
     const threads = getThreads();
