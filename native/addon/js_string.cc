@@ -3,10 +3,15 @@
 #include "../bpe/unicode.h"
 #include "args.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <new>
+#include <utility>
+#include <vector>
 
 // Node-API's external strings (Node >= 20.4; experimental in Node 20's
 // headers, stable from Node-API 10), declared here so that the addon keeps
@@ -29,21 +34,75 @@ namespace {
 
 constexpr size_t kExternalBytes = size_t(64) << 10;  // external strings from here up
 
-// Room for the text of one string (malloc'd): freed unless a string took it over.
+// The buffers of external strings V8 has collected, kept for the next
+// large string: a fresh buffer pays a page fault every 4 KiB (on this
+// project's VMs about a sixth of decoding 1 MiB of UDHR text to a string).
+// At most kPoolBuffers of them and kPoolBytes in all; any thread may give one
+// back (a string's finalizer), so a mutex guards them.
+class TextPool {
+ public:
+  // A kept buffer of `bytes` to twice that (its size in *capacity), or null.
+  void* take(size_t bytes, size_t* capacity) {
+    std::lock_guard<std::mutex> lock(mu_);
+    size_t best = kept_.size();
+    for (size_t i = 0; i < kept_.size(); ++i)
+      if (kept_[i].second >= bytes && kept_[i].second <= 2 * bytes && (best == kept_.size() || kept_[i].second < kept_[best].second)) best = i;
+    if (best == kept_.size()) return nullptr;
+    void* p = kept_[best].first;
+    *capacity = kept_[best].second;
+    total_ -= *capacity;
+    kept_.erase(kept_.begin() + static_cast<std::ptrdiff_t>(best));
+    return p;
+  }
+  // Keeps p (of `capacity` bytes) while there is room, or frees it.
+  void give(void* p, size_t capacity) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (kept_.size() < kPoolBuffers && total_ + capacity <= kPoolBytes) {
+        kept_.emplace_back(p, capacity);
+        total_ += capacity;
+        return;
+      }
+    }
+    std::free(p);
+  }
+
+ private:
+  static constexpr size_t kPoolBuffers = 8, kPoolBytes = size_t(32) << 20;
+  std::mutex mu_;
+  std::vector<std::pair<void*, size_t>> kept_;
+  size_t total_ = 0;
+};
+
+// Never destroyed: strings may be collected as the process exits.
+TextPool& text_pool() {
+  static TextPool* pool = new TextPool;
+  return *pool;
+}
+
+// Room for the text of one string (kept or malloc'd): back to the pool
+// unless a string took it over.
 class TextBuffer {
  public:
-  explicit TextBuffer(size_t bytes) : data_(std::malloc(bytes ? bytes : 1)), capacity_(bytes ? bytes : 1) {
+  explicit TextBuffer(size_t bytes) {
+    bytes = bytes ? bytes : 1;
+    data_ = bytes >= kExternalBytes ? text_pool().take(bytes, &capacity_) : nullptr;
+    if (!data_) data_ = std::malloc(bytes), capacity_ = bytes;
     if (!data_) throw std::bad_alloc();
   }
-  ~TextBuffer() { std::free(data_); }
+  ~TextBuffer() {
+    if (data_) text_pool().give(data_, capacity_);
+  }
   TextBuffer(const TextBuffer&) = delete;
   TextBuffer& operator=(const TextBuffer&) = delete;
 
   char* chars() const { return static_cast<char*>(data_); }
   char16_t* units() const { return static_cast<char16_t*>(data_); }
   size_t capacity() const { return capacity_; }
-  void shrink_to(size_t bytes) {  // gives back the room past `bytes`
-    if (bytes == 0 || bytes >= capacity_) return;
+  // Gives back the room past `bytes` where that is more than a quarter of
+  // it (a buffer a little larger than its text is reused whole next time).
+  void shrink_to(size_t bytes) {
+    if (bytes == 0 || 4 * (capacity_ - std::min(bytes, capacity_)) <= capacity_) return;
     if (void* p = std::realloc(data_, bytes)) data_ = p, capacity_ = bytes;
   }
   void* release() {
@@ -64,7 +123,7 @@ class TextBuffer {
 // in a loop: RSS +595 MB untold, +130 MB told).
 void free_text(napi_env env, void* data, void* hint) {
   const size_t capacity = static_cast<size_t>(reinterpret_cast<uintptr_t>(hint));
-  std::free(data);
+  text_pool().give(data, capacity);
   int64_t ignored;
   napi_adjust_external_memory(env, -static_cast<int64_t>(capacity), &ignored);
 }
