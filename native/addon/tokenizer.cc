@@ -86,21 +86,10 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
     size_t n_units = 0;
   };
   // An ASCII string's bytes into t.bytes; false (t.bytes empty) for any other.
-  // Its UTF-8 is written into n bytes: n bytes all below 0x80 are n ASCII
-  // characters, the whole string (any other character, a lone surrogate
-  // included, leaves a byte of 0x80 or more). The first 64 characters are
-  // looked at first (their Latin-1, where a wider character can pass for
-  // ASCII: a guess only), so that text that is not ASCII seldom pays for a
-  // conversion in vain.
   static bool copy_if_ascii(napi_env env, napi_value v, size_t n, BatchText& t) {
-    char head[65];
-    size_t got = 0;
-    if (napi_get_value_string_latin1(env, v, head, sizeof head, &got) != napi_ok ||
-        !bpe::is_ascii(reinterpret_cast<const uint8_t*>(head), got))
-      return false;
+    if (!starts_ascii(env, v)) return false;
     t.bytes.resize(n + 1);  // room for the terminator napi writes
-    if (napi_get_value_string_utf8(env, v, t.bytes.data(), n + 1, &got) == napi_ok && got == n &&
-        bpe::is_ascii(reinterpret_cast<const uint8_t*>(t.bytes.data()), n)) {
+    if (copy_ascii(env, v, n, t.bytes.data())) {
       t.bytes.resize(n);
       return true;
     }
