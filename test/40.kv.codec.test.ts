@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { kv, type KvDType } from 'llm-kernels';
 import { quantizeReference, toFloat64, toHalfBits } from '../lib/kv/reference.js';
@@ -184,5 +185,40 @@ describe('kv.inspect and argument checks', () => {
     ac.abort();
     await expect(kv.encodeAsync(data, { shape: [1, 64, 8], signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
     await expect(kv.decodeAsync(kv.encode(data, { shape: [1, 64, 8] }), { signal: ac.signal })).rejects.toMatchObject({ name: 'AbortError' });
+  });
+});
+
+describe('kv code paths', () => {
+  it('the AVX2 and portable paths write the same bytes (LLM_KERNELS_SIMD=scalar), on fresh smooth data', () => {
+    // Both runs in child processes: the path is chosen once per process.
+    const seed = freshSeed('kv simd paths');
+    const script = `
+      import { createHash } from 'node:crypto';
+      import { kv, info } from 'llm-kernels';
+      let s = ${seed} >>> 0;
+      const r = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+      const shape = [2, 512, 64], n = 2 * 512 * 64, a = new Float32Array(n);
+      for (let i = 0, w = 0; i < n; i++) { w = 0.9 * w + r() - 0.5; a[i] = w * (i % 64 === 3 ? 10 : 1); }
+      const bf16 = new Uint16Array(a.buffer).filter((_, i) => i % 2 === 1);
+      const h = createHash('sha256');
+      for (const o of [{ bits: 4, kind: 'key' }, { bits: 4 }, { bits: 2, kind: 'value' }, { maxError: 0.01, kind: 'value' }, { maxError: 0.003 }])
+        h.update(kv.encode(a, { shape, mode: 'lossy', ...o }));
+      h.update(kv.encode(bf16, { shape, dtype: 'bf16', mode: 'lossy', maxError: 0.02 }));
+      h.update(kv.encode(bf16, { shape, dtype: 'bf16' }));
+      console.log(info().cpuPath + ' ' + h.digest('hex'));
+    `;
+    const run = (simd?: string) => {
+      const env = { ...process.env };
+      if (simd) env.LLM_KERNELS_SIMD = simd;
+      else delete env.LLM_KERNELS_SIMD;
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env, encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      return r.stdout.trim().split(' ');
+    };
+    const [portablePath, portable] = run('scalar');
+    const [path, fast] = run();
+    expect(portablePath).toBe('scalar');
+    expect(fast).toMatch(/^[0-9a-f]{64}$/);
+    expect(fast, `${path} against scalar`).toBe(portable);
   });
 });

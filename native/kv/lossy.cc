@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "../common/cpu.h"
 #include "codec.h"
 #include "lossy_rows.h"
 #include "rans.h"
@@ -156,7 +157,7 @@ void dequantize_tile(const CodecParams& p, const Quantized& t, const void* raw_s
 
 // The residuals of token `tok` under one predictor, for every channel (codes
 // lie in (-2^30, 2^30): their differences fit int32).
-void residual_row(const Quantized& t, Predictor pred, uint32_t tok, int32_t* out) {
+inline void residual_row(const Quantized& t, Predictor pred, uint32_t tok, int32_t* out) {
   const size_t dim = t.dim;
   const int32_t* row = t.q.data() + tok * dim;
   const int32_t* ref = nullptr;
@@ -287,7 +288,8 @@ struct ResidualPlan {
 // channel its cheapest predictor" on a sample of the tile's tokens (every
 // 4th of long tiles: the choice needs statistics, not every element), then
 // computes the chosen plan's symbols and its exact cost over the whole tile.
-void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
+// Compiled twice, below: its loops are the lossy encoder's widest.
+[[gnu::always_inline]] inline void plan_residuals_in(const Quantized& t, double base_bits, ResidualPlan& plan) {
   const uint32_t tokens = t.tokens, dim = t.dim;
   const size_t n = static_cast<size_t>(tokens) * dim;
   const uint32_t stride = tokens >= 64 ? 4 : 1;
@@ -379,6 +381,20 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
   plan.uses_base = uses_base_k(best);
   plan.cost_bits = entropy_bits(plan.hist, n) + 8.0 * plan.escapes.size() + (plan.uses_base ? base_bits : 0) +
                    (best == kPredictors ? 2.0 * dim : 0);
+}
+
+void plan_residuals_portable(const Quantized& t, double base_bits, ResidualPlan& plan) {
+  plan_residuals_in(t, base_bits, plan);
+}
+
+// The same code in 256-bit vectors: ~15 % of a `bits: 4` encode of f32 keys.
+LLMK_AVX2_TARGET void plan_residuals_avx2(const Quantized& t, double base_bits, ResidualPlan& plan) {
+  plan_residuals_in(t, base_bits, plan);
+}
+
+void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
+  if (cpu_path() == CpuPath::Avx2) plan_residuals_avx2(t, base_bits, plan);
+  else plan_residuals_portable(t, base_bits, plan);
 }
 
 // Squared error of a quantized tile against its input (raw rows add none).
