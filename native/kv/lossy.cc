@@ -397,20 +397,33 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
   else plan_residuals_portable(t, base_bits, plan);
 }
 
-// Squared error of a quantized tile against its input (raw rows add none).
+// Squared error of a quantized tile against its input (raw rows add none),
+// a token row at a time: the decoded row by decoding's own row stage, then
+// the differences.
 template <DType T>
 double squared_error(const CodecParams& p, const Quantized& t, const void* data) {
+  const uint32_t dim = t.dim;
+  const bool key = t.kind == Kind::Key;
+  const size_t width = dtype_size(T);
   std::vector<double> step(t.rows());
   for (uint32_t r = 0; r < t.rows(); ++r) step[r] = row_step(p, t, r);
+  std::vector<uint8_t> decoded(static_cast<size_t>(dim) * width);
   double sum = 0;
-  size_t i = 0;
-  for (uint32_t tok = 0; tok < t.tokens; ++tok)
-    for (uint32_t d = 0; d < t.dim; ++d, ++i) {
-      const uint32_t r = t.kind == Kind::Key ? d : tok;
-      if (t.raw[r]) continue;
-      const double e = rounded_to<T>(static_cast<double>(t.q[i]) * step[r]) - load_element<T>(data, i);
-      sum += e * e;
-    }
+  for (uint32_t tok = 0; tok < t.tokens; ++tok) {
+    if (!key && t.raw[tok]) continue;
+    const size_t first = static_cast<size_t>(tok) * dim;
+    dequantize_row(T, t.q.data() + first, step.data() + (key ? 0 : tok), key ? 1 : 0, decoded.data(), dim);
+    const void* row = static_cast<const uint8_t*>(data) + first * width;
+    auto squared = [&](uint32_t d) {
+      const double e = load_element<T>(decoded.data(), d) - load_element<T>(row, d);
+      return key && t.raw[d] ? 0.0 : e * e;  // a raw row's e may be NaN
+    };
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // four chains of additions, not one
+    uint32_t d = 0;
+    for (; d + 4 <= dim; d += 4) s0 += squared(d), s1 += squared(d + 1), s2 += squared(d + 2), s3 += squared(d + 3);
+    for (; d < dim; ++d) s0 += squared(d);
+    sum += (s0 + s1) + (s2 + s3);
+  }
   return sum;
 }
 
