@@ -291,22 +291,36 @@ void build_decode_table(const uint32_t freq[256], uint32_t* table) {
   }
 }
 
-// Eight partial histograms fed from one 8-byte load: residual symbols are
-// mostly a few values, and each partial count waits on its last increment
-// (four of them: 0.35 ns a symbol; eight: 0.30).
+// Residual symbols are mostly a few small values, and each partial count
+// waits on its last increment: eight bytes are read at once, and when all
+// eight are below 16 they are counted as four pairs (one increment for two
+// symbols, a pair's nibbles as its index), else one by one into eight
+// partial histograms. 0.35 ns a symbol with four byte-wise histograms; 0.22
+// on `bits: 4` residuals, 0.30 on bytes spread wide.
 void count_symbols(const uint8_t* p, size_t n, uint32_t hist[256]) {
+  uint32_t pairs[4][256] = {};
   uint32_t part[8][256] = {};
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     uint64_t w;
     std::memcpy(&w, p + i, 8);
-    for (int k = 0; k < 8; ++k) ++part[k][(w >> (8 * k)) & 255];
+    if ((w & 0xF0F0F0F0F0F0F0F0ull) == 0) {
+      const uint64_t nibbles = w | w >> 4;  // byte 2k: symbol 2k | symbol 2k + 1 << 4
+      for (int k = 0; k < 4; ++k) ++pairs[k][(nibbles >> (16 * k)) & 255];
+    } else {
+      for (int k = 0; k < 8; ++k) ++part[k][(w >> (8 * k)) & 255];
+    }
   }
   for (; i < n; ++i) ++part[0][p[i]];
   for (int s = 0; s < 256; ++s) {
     uint32_t sum = 0;
     for (int k = 0; k < 8; ++k) sum += part[k][s];
     hist[s] = sum;
+  }
+  for (int q = 0; q < 256; ++q) {
+    const uint32_t count = pairs[0][q] + pairs[1][q] + pairs[2][q] + pairs[3][q];
+    hist[q & 15] += count;
+    hist[q >> 4] += count;
   }
 }
 

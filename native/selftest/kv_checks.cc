@@ -168,6 +168,23 @@ void check_rans() {
   }
 }
 
+// count_symbols (pairs of small symbols counted jointly, the rest one by
+// one) against a plain count: lengths of every residue modulo 8, small and
+// wide symbols mixed at every rate.
+void check_count_symbols() {
+  std::mt19937 rng(11);
+  for (size_t n : {size_t(0), size_t(1), size_t(7), size_t(8), size_t(9), size_t(63), size_t(4099), size_t(65536)}) {
+    for (double wide : {0.0, 0.01, 0.3, 1.0}) {
+      std::vector<uint8_t> sym(n);
+      for (auto& s : sym) s = static_cast<uint8_t>(std::uniform_real_distribution<double>(0, 1)(rng) < wide ? rng() : rng() % 16);
+      uint32_t want[256] = {}, got[256];
+      for (uint8_t s : sym) ++want[s];
+      kv::count_symbols(sym.data(), n, got);
+      expect(std::equal(want, want + 256, got), "count_symbols, n = " + std::to_string(n) + ", wide = " + std::to_string(wide));
+    }
+  }
+}
+
 // check_rans_lanes on one frequency table.
 void check_rans_lanes_with(const uint32_t freq[256], bool simd, std::mt19937& rng) {
   std::vector<uint8_t> table_symbols;
@@ -344,6 +361,7 @@ void check_kv(Context& ctx) {
   check_half_conversions();
   check_crc32c();
   check_rans();
+  check_count_symbols();
   check_rans_lanes();
   check_round_trips();
   check_cuda_twins(ctx);
