@@ -226,23 +226,28 @@ void check_rans_lanes_with(const uint32_t freq[256], bool simd, std::mt19937& rn
 // and (where the CPU has AVX2) the SIMD encoder and decoder against the
 // portable ones, their twins: the same bytes out of the encoders; on intact
 // and damaged payloads the decoders must fail alike or decode the same bytes.
-// Three tables: 41 symbols with geometric frequencies (many of 1), all 256
-// with random ones, and one symbol taking all but two units.
+// Five tables: 41 symbols with geometric frequencies (many of 1), all 256
+// with random ones, one symbol taking all but two units, and symbols 0-15
+// alone or with 255 (the SIMD encoder's path for groups all below 16, alone
+// and mixed with groups that are not).
 void check_rans_lanes() {
   const bool simd = cpu_has_avx2_fma();
   std::mt19937 rng(13);
-  for (int shape = 0; shape < 3; ++shape) {
+  for (int shape = 0; shape < 5; ++shape) {
     uint32_t freq[256] = {};
     uint32_t left = kv::kProbScale;
     if (shape == 0) {
       for (int s = 0; s < 40 && left > 1; ++s) left -= freq[s * 5] = std::max(1u, left / 3);
     } else if (shape == 1) {
       for (int s = 0; s < 255; ++s) left -= freq[s] = 1 + rng() % 15;
-    } else {
+    } else if (shape == 2) {
       freq[7] = freq[200] = 1;
       left -= 2;
+    } else {
+      for (int s = 0; s < 16; ++s) left -= freq[s] = std::max(1u, left / 4);
     }
-    freq[255] += left;
+    if (shape == 3) freq[0] += left;
+    else freq[255] += left;
     check_rans_lanes_with(freq, simd, rng);
   }
 }
