@@ -96,6 +96,9 @@ std::vector<uint8_t> encode(const Layout& l, const void* data, size_t threads, c
 
 std::vector<uint8_t> assemble(const Layout& l, const std::vector<std::vector<uint8_t>>& tiles) {
   ByteWriter w;
+  size_t total = kHeaderBytes + 8 * tiles.size();
+  for (const auto& t : tiles) total += t.size();
+  w.buffer().reserve(total);  // one allocation, not a doubling for every few tiles
   w.bytes("LLKV", 4);
   w.u8(kVersion);
   w.u8(static_cast<uint8_t>(l.codec.dtype));
