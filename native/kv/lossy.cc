@@ -377,7 +377,20 @@ struct ResidualPlan {
       for (uint32_t d = 0; d < dim; ++d)
         if (const uint32_t z = zigzag32(q[d] - prediction_of(sources, d)); z >= 255) plan.escapes.varint(z - 255);
   }
-  count_symbols(plan.symbols.data(), n, plan.hist);
+  // The sampled tokens' symbols are the chosen plan's on the sample, already
+  // counted: only the tokens between them are.
+  std::copy(hist[best], hist[best] + 256, plan.hist);
+  if (stride > 1) {
+    const uint32_t whole = tokens / stride;  // whole groups of stride - 1 tokens, then the rest
+    uint32_t between[256];
+    count_symbol_runs(plan.symbols.data() + dim, static_cast<size_t>(stride - 1) * dim, static_cast<size_t>(stride) * dim, whole, between);
+    for (int s = 0; s < 256; ++s) plan.hist[s] += between[s];
+    const uint32_t last = whole * stride + 1;
+    if (last < tokens) {
+      count_symbols(plan.symbols.data() + static_cast<size_t>(last) * dim, static_cast<size_t>(tokens - last) * dim, between);
+      for (int s = 0; s < 256; ++s) plan.hist[s] += between[s];
+    }
+  }
   plan.uses_base = uses_base_k(best);
   plan.cost_bits = entropy_bits(plan.hist, n) + 8.0 * plan.escapes.size() + (plan.uses_base ? base_bits : 0) +
                    (best == kPredictors ? 2.0 * dim : 0);

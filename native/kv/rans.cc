@@ -297,24 +297,27 @@ void build_decode_table(const uint32_t freq[256], uint32_t* table) {
 // symbols, a pair's nibbles as its index), else one by one into eight
 // partial histograms. 0.35 ns a symbol with four byte-wise histograms; 0.22
 // on `bits: 4` residuals, 0.30 on bytes spread wide.
-void count_symbols(const uint8_t* p, size_t n, uint32_t hist[256]) {
+void count_symbol_runs(const uint8_t* p, size_t run, size_t step, size_t runs, uint32_t hist[256]) {
   uint32_t pairs[4][256] = {};
   uint32_t part[8][256] = {};
-  size_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i, 8);
-    if ((w & 0xF0F0F0F0F0F0F0F0ull) == 0) {
-      const uint64_t nibbles = w | w >> 4;  // byte 2k: symbol 2k | symbol 2k + 1 << 4
-      for (int k = 0; k < 4; ++k) ++pairs[k][(nibbles >> (16 * k)) & 255];
-    } else {
-      for (int k = 0; k < 8; ++k) ++part[k][(w >> (8 * k)) & 255];
+  for (size_t k = 0; k < runs; ++k) {
+    const uint8_t* q = p + k * step;
+    size_t i = 0;
+    for (; i + 8 <= run; i += 8) {
+      uint64_t w;
+      std::memcpy(&w, q + i, 8);
+      if ((w & 0xF0F0F0F0F0F0F0F0ull) == 0) {
+        const uint64_t nibbles = w | w >> 4;  // byte 2k: symbol 2k | symbol 2k + 1 << 4
+        for (int j = 0; j < 4; ++j) ++pairs[j][(nibbles >> (16 * j)) & 255];
+      } else {
+        for (int j = 0; j < 8; ++j) ++part[j][(w >> (8 * j)) & 255];
+      }
     }
+    for (; i < run; ++i) ++part[0][q[i]];
   }
-  for (; i < n; ++i) ++part[0][p[i]];
   for (int s = 0; s < 256; ++s) {
     uint32_t sum = 0;
-    for (int k = 0; k < 8; ++k) sum += part[k][s];
+    for (int j = 0; j < 8; ++j) sum += part[j][s];
     hist[s] = sum;
   }
   for (int q = 0; q < 256; ++q) {
@@ -323,6 +326,8 @@ void count_symbols(const uint8_t* p, size_t n, uint32_t hist[256]) {
     hist[q >> 4] += count;
   }
 }
+
+void count_symbols(const uint8_t* p, size_t n, uint32_t hist[256]) { count_symbol_runs(p, n, n, 1, hist); }
 
 double entropy_bits(const uint32_t hist[256], size_t n) {
   double bits = 0;

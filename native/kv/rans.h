@@ -32,9 +32,11 @@ void get_stream(ByteReader& r, uint8_t* out, size_t n);
 void put_blob(ByteWriter& w, const uint8_t* p, size_t n);
 std::vector<uint8_t> get_blob(ByteReader& r, size_t max_len);
 
-// The histogram of n symbols (four partial counts, so that runs of one
-// symbol do not wait on each other's increments).
+// The histogram of n symbols.
 void count_symbols(const uint8_t* p, size_t n, uint32_t hist[256]);
+// The histogram of `runs` runs of `run` symbols, each run `step` symbols
+// after the one before (rows of a tile between sampled rows).
+void count_symbol_runs(const uint8_t* p, size_t run, size_t step, size_t runs, uint32_t hist[256]);
 
 // Order-0 entropy of a histogram over n symbols, in bits (the cost model used
 // to choose predictors; the coder lands within a few percent of it).

@@ -168,9 +168,9 @@ void check_rans() {
   }
 }
 
-// count_symbols (pairs of small symbols counted jointly, the rest one by
-// one) against a plain count: lengths of every residue modulo 8, small and
-// wide symbols mixed at every rate.
+// count_symbols and count_symbol_runs (pairs of small symbols counted
+// jointly, the rest one by one) against a plain count: lengths of every
+// residue modulo 8, small and wide symbols mixed at every rate.
 void check_count_symbols() {
   std::mt19937 rng(11);
   for (size_t n : {size_t(0), size_t(1), size_t(7), size_t(8), size_t(9), size_t(63), size_t(4099), size_t(65536)}) {
@@ -181,6 +181,15 @@ void check_count_symbols() {
       for (uint8_t s : sym) ++want[s];
       kv::count_symbols(sym.data(), n, got);
       expect(std::equal(want, want + 256, got), "count_symbols, n = " + std::to_string(n) + ", wide = " + std::to_string(wide));
+      // Runs of 3 and 13 symbols out of every 4 and 16.
+      for (size_t run : {size_t(3), size_t(13)}) {
+        const size_t step = run < 8 ? 4 : 16, runs = n / step;
+        uint32_t in_runs[256] = {};
+        for (size_t k = 0; k < runs; ++k)
+          for (size_t i = 0; i < run; ++i) ++in_runs[sym[k * step + i]];
+        kv::count_symbol_runs(sym.data(), run, step, runs, got);
+        expect(std::equal(in_runs, in_runs + 256, got), "count_symbol_runs, n = " + std::to_string(n) + ", run = " + std::to_string(run));
+      }
     }
   }
 }
