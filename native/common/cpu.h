@@ -4,13 +4,14 @@
 // (every AVX2 CPU has F16C).
 #pragma once
 
-// A function compiled for AVX2/FMA/F16C within a portable translation unit:
-// for code written once that a plain loop vectorises, called only where
-// cpu_path() is Avx2. Functions it inlines are compiled for AVX2 in it, while
-// their own out-of-line copies stay portable (a separate -mavx2 unit could
-// lend its copies of shared inline functions to portable callers).
+// A function compiled for AVX2 within a portable translation unit: for code
+// written once that a plain loop vectorises, called only where cpu_path() is
+// Avx2. Functions it inlines are compiled for AVX2 in it, while their own
+// out-of-line copies stay portable (a separate -mavx2 unit could lend its
+// copies of shared inline functions to portable callers). Without FMA, so
+// that no a * b + c is fused and rounded otherwise than in the portable copy.
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define LLMK_AVX2_TARGET __attribute__((target("avx2,fma,f16c")))
+#define LLMK_AVX2_TARGET __attribute__((target("avx2")))
 #else
 #define LLMK_AVX2_TARGET
 #endif
