@@ -5,7 +5,7 @@
       # x86-64; native/common/cpu.cc decides at run time whether to call them.
       "target_name": "llmk_avx2",
       "type": "static_library",
-      "sources": ["native/vector/vector_add_avx2.cc", "native/kv/crc32c_sse42.cc", "native/kv/lossy_rows_avx2.cc", "native/kv/rans_lanes_avx2.cc"],
+      "sources": ["native/vector/vector_add_avx2.cc", "native/kv/crc32c_sse42.cc", "native/kv/lossy_rows_avx2.cc", "native/kv/rans_lanes_avx2.cc", "native/bpe/unicode_avx2.cc"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "cflags_cc": ["-std=c++17", "-fexceptions", "-fPIC", "-fvisibility=hidden", "-fvisibility-inlines-hidden"],
       "conditions": [

@@ -9,6 +9,7 @@
 #include <emmintrin.h>
 #endif
 
+#include "../common/cpu.h"
 #include "unicode_tables.h"
 
 namespace llmk::bpe {
@@ -91,9 +92,32 @@ inline size_t widen_ascii16(const uint8_t* s, char16_t* o) {
 }  // namespace
 
 bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units) {
+#if defined(__x86_64__) || defined(_M_X64)
+  static const bool simd = cpu_path() == CpuPath::Avx2;
+#else
+  constexpr bool simd = false;
+#endif
+  return utf8_to_utf16(s, n, out, units, simd);
+}
+
+bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units, bool simd) {
   char16_t* o = out;
   for (size_t i = 0; i < n;) {
     const uint8_t b0 = s[i];
+#if defined(__x86_64__) || defined(_M_X64)
+    // Text that is not all ASCII goes by SIMD windows (1.3x this loop's
+    // speed on the 532 declarations and on Chinese, 2.2x on Russian), which
+    // stop short of four-byte characters and bad input: those go one
+    // character at a time below.
+    if (simd && b0 >= 0x80 && i + 64 <= n) {
+      if (const size_t k = utf8_to_utf16_windows(s + i, n - i, o)) {
+        i += k;
+        continue;
+      }
+    }
+#else
+    (void)simd;
+#endif
     if (b0 < 0x80) {
       // A run of ASCII up to 16 bytes at a time. The 16 units written fit:
       // no character takes more units than bytes, so o + 16 <= out + i + 16.

@@ -63,6 +63,16 @@ bool is_ascii(const uint8_t* s, size_t n);
 // UTF-16 never needs more units than UTF-8 has bytes); false when s is not
 // well-formed UTF-8 (overlongs, surrogates, code points past U+10FFFF).
 bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units);
+// The same with the SIMD windows below or without (the default: with them
+// where cpu_path() is AVX2); both give the same result (the self-test
+// compares them).
+bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units, bool simd);
+// utf8_to_utf16's SIMD part (unicode_avx2.cc, x86-64 only): converts s from
+// its start, a window of up to 12 bytes at a time, while the windows hold
+// well-formed characters of one to three bytes and 64 bytes remain; advances
+// out past the units written and returns the bytes converted (whole
+// characters; 0 when the first window is not one it takes).
+size_t utf8_to_utf16_windows(const uint8_t* s, size_t n, char16_t*& out);
 
 // UTF-16 units as UTF-8 into out (room for 3 bytes a unit), a lone surrogate
 // as U+FFFD: the bytes V8 gives for a JS string (String::WriteUtf8 with

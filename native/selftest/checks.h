@@ -45,5 +45,6 @@ void check_bleu(Context& ctx);        // bleu_checks.cc
 void check_kv(Context& ctx);          // kv_checks.cc
 void check_bpe(Context& ctx);         // bpe_checks.cc
 void check_pretokenize(Context& ctx); // pretokenize_checks.cc
+void check_unicode(Context& ctx);     // unicode_checks.cc
 
 }  // namespace llmk::selftest

@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
       {"kv", llmk::selftest::check_kv},
       {"bpe", llmk::selftest::check_bpe},
       {"pretokenize", llmk::selftest::check_pretokenize},
+      {"unicode", llmk::selftest::check_unicode},
   };
   int failed = 0, passed = 0;
   for (const auto& c : checks) {

@@ -1,0 +1,104 @@
+// utf8_to_utf16 with its SIMD windows and without, against a reference that
+// decodes one character at a time (decode_utf8): the same units, or both
+// reporting bad input, on fresh random text of every length up to 300 bytes
+// — ASCII, two-, three- and four-byte characters in runs and mixed — and on
+// the same text with a byte changed, a character cut short, an overlong
+// form, a surrogate or a byte that never starts a character put anywhere.
+#include <random>
+#include <string>
+#include <vector>
+
+#include "../bpe/unicode.h"
+#include "../common/cpu.h"
+#include "checks.h"
+
+namespace llmk::selftest {
+
+namespace {
+
+bool reference_utf16(const std::string& s, std::u16string& out) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    size_t len;
+    const uint32_t cp = bpe::decode_utf8(p, s.size(), i, len);
+    if (cp == bpe::kInvalid) return false;
+    if (cp < 0x10000) {
+      out += static_cast<char16_t>(cp);
+    } else {
+      out += static_cast<char16_t>(0xD800 + ((cp - 0x10000) >> 10));
+      out += static_cast<char16_t>(0xDC00 + ((cp - 0x10000) & 0x3FF));
+    }
+    i += len;
+  }
+  return true;
+}
+
+void append_utf8(std::string& s, uint32_t cp) {
+  if (cp < 0x80) {
+    s += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    s += static_cast<char>(0xC0 | cp >> 6), s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    s += static_cast<char>(0xE0 | cp >> 12), s += static_cast<char>(0x80 | (cp >> 6 & 0x3F)), s += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    s += static_cast<char>(0xF0 | cp >> 18), s += static_cast<char>(0x80 | (cp >> 12 & 0x3F));
+    s += static_cast<char>(0x80 | (cp >> 6 & 0x3F)), s += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+// Valid text whose characters come in runs of one length (the windows'
+// common cases) or mixed, ranges' edges included.
+std::string random_text(std::mt19937& rng, size_t length) {
+  std::string s;
+  int run_length = 1, left = 0;
+  while (s.size() < length) {
+    if (left-- <= 0) run_length = static_cast<int>(rng() % 5), left = static_cast<int>(rng() % 20);
+    const int bytes = run_length ? run_length : 1 + static_cast<int>(rng() % 4);
+    uint32_t cp;
+    if (bytes == 1) cp = rng() % 0x80;
+    else if (bytes == 2) cp = 0x80 + rng() % 0x780;
+    else if (bytes == 3) do cp = 0x800 + rng() % 0xF800; while (cp >= 0xD800 && cp <= 0xDFFF);
+    else cp = 0x10000 + rng() % 0x100000;
+    if (rng() % 16 == 0) cp = bytes == 1 ? 0x7F : bytes == 2 ? (rng() % 2 ? 0x80 : 0x7FF) : bytes == 3 ? (rng() % 2 ? 0x800 : 0xFFFF) : 0x10FFFF;
+    append_utf8(s, cp);
+  }
+  return s;
+}
+
+void damage(std::mt19937& rng, std::string& s) {
+  static const char* const kBad[] = {"\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xe0\x9f\xbf", "\xed\xa0\x80", "\xed\xbf\xbf",
+                                     "\xf0\x80\x80\x80", "\xf4\x90\x80\x80", "\xf5", "\xff", "\xc3", "\xe4\xb8", "\xf0\x9f\x98", "\x00\x80"};
+  const size_t at = s.empty() ? 0 : rng() % (s.size() + 1);
+  switch (rng() % 3) {
+    case 0: s.insert(at, kBad[rng() % (sizeof kBad / sizeof *kBad)]); break;
+    case 1: if (!s.empty()) s[at % s.size()] = static_cast<char>(rng()); break;
+    default: if (at < s.size()) s.erase(at, 1); break;  // may cut a character short
+  }
+}
+
+void expect_same(const std::string& s, bool simd, const std::string& what) {
+  std::u16string want;
+  const bool valid = reference_utf16(s, want);
+  std::vector<char16_t> got(s.size() + 1);
+  size_t units = 0;
+  const bool ok = bpe::utf8_to_utf16(reinterpret_cast<const uint8_t*>(s.data()), s.size(), got.data(), units, simd);
+  expect(ok == valid, what + (simd ? " (simd)" : " (portable)") + ": validity differs, " + std::to_string(s.size()) + " bytes");
+  expect(!ok || std::u16string(got.data(), units) == want, what + (simd ? " (simd)" : " (portable)") + ": units differ, " + std::to_string(s.size()) + " bytes");
+}
+
+}  // namespace
+
+void check_unicode(Context&) {
+  std::mt19937 rng(5);
+  const bool simd = cpu_path() == CpuPath::Avx2;
+  for (int round = 0; round < 4000; ++round) {
+    std::string s = random_text(rng, rng() % 300);
+    for (int damaged = 0; damaged < 2; ++damaged) {
+      expect_same(s, false, damaged ? "damaged text" : "text");
+      if (simd) expect_same(s, true, damaged ? "damaged text" : "text");
+      damage(rng, s);
+    }
+  }
+}
+
+}  // namespace llmk::selftest
