@@ -134,15 +134,36 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
     out_mask = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_and_pd(codes, magnitude), limit, _CMP_NLT_UQ));
     return _mm256_cvtpd_epi32(codes);
   };
+  // Eight codes at once in float32 first: the float product x * fl(1 / step)
+  // lies within |v| 2^-22 of the quotient v (two roundings of 2^-24), so it
+  // rounds the same unless a half-integer lies within |v| 2^-21 of it; then,
+  // and from |v| = 2^21 (floats a quarter apart, codes near the range's
+  // end), not-a-number and infinity, the eight go the float64 way above.
+  // Half the instructions of float64 lanes on ordinary rows.
+  const __m256 magnitude32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 half32 = _mm256_set1_ps(0.5f), margin = _mm256_set1_ps(0x1p-21f), fine_below = _mm256_set1_ps(0x1p21f);
+  const __m256 row_inverse = _mm256_set1_ps(static_cast<float>(c.inverse[0]));
   size_t d = 0;
   for (; d + 8 <= n; d += 8) {
     const __m256 x = load8<T>(row, d);
-    int out0, out1;
-    const __m128i q0 = codes4(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), d, out0);
-    const __m128i q1 = codes4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), d + 4, out1);
-    const __m256i codes = _mm256_set_m128i(q1, q0);
+    const __m256 inverse = c.stride ? _mm256_set_m128(_mm256_cvtpd_ps(_mm256_loadu_pd(c.inverse + d + 4)), _mm256_cvtpd_ps(_mm256_loadu_pd(c.inverse + d)))
+                                    : row_inverse;
+    const __m256 v = _mm256_mul_ps(x, inverse);
+    const __m256 size = _mm256_and_ps(v, magnitude32);
+    const __m256 off = _mm256_and_ps(_mm256_sub_ps(_mm256_sub_ps(v, _mm256_floor_ps(v)), half32), magnitude32);
+    const __m256 fine = _mm256_and_ps(_mm256_cmp_ps(off, _mm256_mul_ps(size, margin), _CMP_GT_OQ), _mm256_cmp_ps(size, fine_below, _CMP_LT_OQ));
+    __m256i codes;
+    int out = 0;
+    if (_mm256_movemask_ps(fine) == 0xFF) {
+      codes = _mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    } else {
+      int out0, out1;
+      const __m128i q0 = codes4(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), d, out0);
+      const __m128i q1 = codes4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), d + 4, out1);
+      codes = _mm256_set_m128i(q1, q0);
+      out = out0 | out1 << 4;
+    }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + d), codes);
-    const int out = out0 | out1 << 4;
     if (c.stride) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c.base + d),
                           _mm256_min_epi32(codes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.base + d))));
