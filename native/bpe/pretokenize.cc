@@ -102,7 +102,10 @@ template <class Pred>
   for (;;) {
     const Cp c = t.at(i);
     if (!pred(c)) return i;
-    i = ascii_run_end(t, c.end, ascii);
+    i = c.end;
+    // Another non-ASCII character next (a word in another script): no ASCII run to look for.
+    if (i < t.n && t.s[i] >= 0x80) continue;
+    i = ascii_run_end(t, i, ascii);
     if (i >= t.n || t.s[i] < 0x80) return i;
   }
 }
