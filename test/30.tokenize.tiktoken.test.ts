@@ -76,6 +76,8 @@ describe.each(NAMES)('%s against tiktoken', (name) => {
       'hello\ud800world', '\udfff', 'é'.normalize('NFD'), 'HelloWorld', 'HELLOworld', 'helloWORLD', 'ǅungla', 'ʰello',
       'path/to/file', 'a//b\n/c', 'x!!!\n\n', '@@ -1,2 +1,3 @@', '    def f(x):\n        return x', '😀😀😀', 'a😀b',
       ...[1, 2, 3, 10, 100, 1000, 5000].flatMap((n) => ['a'.repeat(n), ' '.repeat(n), '\n'.repeat(n), 'ab'.repeat(n), '1'.repeat(n), '!'.repeat(n)]),
+      // Pre-tokens on either side of the merge's size classes (64 and 128 bytes: rescanned; longer: a heap).
+      ...[21, 22, 42, 43, 63, 64, 65, 127, 128, 129].flatMap((n) => ['x'.repeat(n), 'é'.repeat(n), '中文'.repeat(n).slice(0, n), 'ab'.repeat(n).slice(0, n)]),
     ];
     for (const c of cases) expectSameIds(name, c, `case ${JSON.stringify(c.slice(0, 20))}`);
   });

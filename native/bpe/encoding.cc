@@ -486,13 +486,14 @@ __attribute__((noinline)) Encoding::ThreadCaches& Encoding::thread_caches() {
   return caches;
 }
 
-// The core of both merge rules for up to 64 symbols: parts by where they
-// start, part[i] the id of the part at symbol i, after[i] and before[i]
-// where the parts beside it start, and key[i] orders the join of it with
-// the next part: that join's priority << 6 | i, so the least key is the
-// lowest priority, leftmost on ties (priorities are < 2^24). Keys from 2^30
-// up join nothing (a missing priority shifts to one of them). The caller
-// sets part[0..n); first(i) is the join of symbols i and i + 1 and
+// The core of both merge rules for up to kCap symbols (a power of two up
+// to kSmallParts): parts by where they start, part[i] the id of the part at
+// symbol i, after[i] and before[i] where the parts beside it start, and
+// key[i] orders the join of it with the next part: that join's priority
+// << log2(kCap) | i, so the least key is the lowest priority, leftmost on
+// ties (priorities are < 2^24). Keys from 2^24 * kCap up join nothing (a
+// missing priority shifts to one of them). The caller sets part[0..n);
+// first(i) is the join of symbols i and i + 1 and
 // joined(l, r, a, b) that of parts with ids l and r covering symbols
 // [a, b), each as {priority, id}. A join moves nothing, and the least key
 // is found by a branch-free scan. On return the parts are 0, after[0],
@@ -500,26 +501,32 @@ __attribute__((noinline)) Encoding::ThreadCaches& Encoding::thread_caches() {
 struct Join {
   Rank priority, id;  // priority kNoRank: the parts do not join
 };
-constexpr uint32_t kNoKey = ~uint32_t(0), kJoinsBelow = uint32_t(1) << 30;
+constexpr size_t kSmallParts = 128;
+constexpr uint32_t kNoKey = ~uint32_t(0);
 
 // kIdIsPriority: a join's priority is the id it makes (tiktoken's ranks).
-template <bool kIdIsPriority, class First, class Joined>
+// kCap >= n: 64 for most words, kSmallParts for the rest (smaller arrays
+// to set up for the common case).
+template <size_t kCap, bool kIdIsPriority, class First, class Joined>
 [[gnu::always_inline]] inline void join_small(size_t n, Rank* part, uint8_t* after, First&& first, Joined&& joined) {
-  uint32_t key[64];
-  Rank id_of_join[kIdIsPriority ? 1 : 64];  // what the join keyed at i makes (its priority is in the key)
-  uint8_t before[64];
+  static_assert(kCap <= kSmallParts && (kCap & (kCap - 1)) == 0);
+  constexpr unsigned kPositionBits = __builtin_ctz(kCap);
+  constexpr uint32_t kJoinsBelow = uint32_t(1) << (24 + kPositionBits);
+  uint32_t key[kCap];
+  Rank id_of_join[kIdIsPriority ? 1 : kCap];  // what the join keyed at i makes (its priority is in the key)
+  uint8_t before[kCap];
   const size_t width = (n + 7) & ~size_t(7);  // scanned in whole groups of 8
   // after[i] = i + 1 and before[i] = i - 1 (mod 256), copied from one table.
   static constexpr struct Steps {
-    uint8_t at[66];
+    uint8_t at[kSmallParts + 2];
     constexpr Steps() : at() {
-      for (int i = 0; i < 66; ++i) at[i] = uint8_t(i - 1);
+      for (size_t i = 0; i < kSmallParts + 2; ++i) at[i] = uint8_t(i - 1);
     }
   } kSteps;
-  std::memcpy(after, kSteps.at + 2, 64);
-  std::memcpy(before, kSteps.at, 64);
+  std::memcpy(after, kSteps.at + 2, kCap);
+  std::memcpy(before, kSteps.at, kCap);
   auto set_key = [&](size_t i, Join j) {
-    key[i] = j.priority << 6 | uint32_t(i);
+    key[i] = j.priority << kPositionBits | uint32_t(i);
     if constexpr (!kIdIsPriority) id_of_join[i] = j.id;
   };
   for (size_t i = 0; i + 1 < n; ++i) set_key(i, first(i));
@@ -537,10 +544,10 @@ template <bool kIdIsPriority, class First, class Joined>
     least = std::min(least, other);
     if (least >= kJoinsBelow) break;
     // The part at `best` absorbs the next one.
-    const size_t best = least & 63, gone = after[best], next = after[gone];
+    const size_t best = least & (kCap - 1), gone = after[best], next = after[gone];
     after[best] = uint8_t(next);
     key[gone] = kNoKey;
-    part[best] = kIdIsPriority ? least >> 6 : id_of_join[best];
+    part[best] = kIdIsPriority ? least >> kPositionBits : id_of_join[best];
     if (next < n) {
       before[next] = uint8_t(best);
       set_key(best, joined(part[best], part[next], best, after[next]));
@@ -557,8 +564,8 @@ template <bool kIdIsPriority, class First, class Joined>
 // Merges the bytes of one pre-token, lowest rank first and leftmost on ties
 // (tiktoken's rule), and emits the ranks of the final parts. Every part is a
 // token, so its rank is kept and a pair is known by its two ranks (the pair
-// cache). Pieces of up to 64 bytes are rescanned per merge (fast for words);
-// longer ones use a heap over a linked list, so that hostile input (a
+// cache). Pieces of up to kSmallParts bytes are rescanned per merge (fast
+// for words and clauses); longer ones use a heap over a linked list, so that hostile input (a
 // megabyte of one letter is one piece) costs O(n log n) rather than O(n^2).
 template <class Emit>
 void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit_part) const {
@@ -574,12 +581,14 @@ void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&
     if (r == kNoRank) throw unencodable(piece[at]);
     emit_part(r);
   };
-  if (n <= 64) {
-    // A rank is its own priority.
-    Rank part[64];
-    uint8_t after[64];
+  // A rank is its own priority. Up to 64 bytes (words) inline; up to
+  // kSmallParts (clauses of text without spaces) in a call of its own, so
+  // that the common case's code stays as compact as it was.
+  auto small = [&](auto cap) __attribute__((always_inline)) {
+    Rank part[decltype(cap)::value];
+    uint8_t after[decltype(cap)::value];
     for (size_t i = 0; i < n; ++i) part[i] = byte_id_[piece[i]];
-    join_small<true>(
+    join_small<decltype(cap)::value, true>(
         n, part, after,
         [&](size_t i) {
           const Rank r = pair_rank_[piece[i] << 8 | piece[i + 1]];
@@ -590,8 +599,9 @@ void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&
           return Join{r, r};
         });
     for (size_t i = 0; i < n; i = after[i]) emit(part[i], i);
-    return;
-  }
+  };
+  if (n <= 64) return small(std::integral_constant<size_t, 64>());
+  if (n <= kSmallParts) return [&]() __attribute__((noinline)) { small(std::integral_constant<size_t, kSmallParts>()); }();
   // Long pieces: parts are [i, end[i]) over the bytes, ranked part[i].
   std::vector<size_t> next(n), end(n);
   std::vector<Rank> part(n);
@@ -609,8 +619,8 @@ void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&
 // joins, and neither do two symbols no merge joins across (find_crossings),
 // so the runs between such places merge on their own: a text with no
 // pre-tokenizer, one piece, is merged word by word rather than as a whole.
-// Runs of up to 64 symbols are rescanned per merge, longer ones use a heap
-// over a linked list.
+// Runs of up to kSmallParts symbols are rescanned per merge, longer ones use
+// a heap over a linked list.
 template <class Emit>
 void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
   std::vector<Rank>& id = caches.symbols;
@@ -671,12 +681,17 @@ void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n
     Rank* part = id.data() + from;
     if (run == 1) {
       out(part[0]);
-    } else if (run <= 64) {
-      uint8_t after[64];
-      join_small<false>(
-          run, part, after, [&](size_t i) { return joined(part[i], part[i + 1]); },
-          [&](Rank l, Rank r, size_t, size_t) { return joined(l, r); });
-      for (size_t i = 0; i < run; i = after[i]) out(part[i]);
+    } else if (run <= kSmallParts) {
+      // As in merge: up to 64 inline, longer runs in a call of their own.
+      auto small = [&](auto cap) __attribute__((always_inline)) {
+        uint8_t after[decltype(cap)::value];
+        join_small<decltype(cap)::value, false>(
+            run, part, after, [&](size_t i) { return joined(part[i], part[i + 1]); },
+            [&](Rank l, Rank r, size_t, size_t) { return joined(l, r); });
+        for (size_t i = 0; i < run; i = after[i]) out(part[i]);
+      };
+      if (run <= 64) small(std::integral_constant<size_t, 64>());
+      else [&]() __attribute__((noinline)) { small(std::integral_constant<size_t, kSmallParts>()); }();
     } else {
       std::vector<size_t> next(run);
       join_lowest_pairs(
@@ -704,8 +719,9 @@ void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n
       return count;
     }, emit);
   };
-  // Runs between symbols no merge names; long ones (a text with no
-  // pre-tokenizer) cut further where no merge joins across.
+  // Runs between symbols no merge names; those over 64 symbols (a text with
+  // no pre-tokenizer) cut further where no merge joins across, into words
+  // the run caches can hold.
   for (size_t from = 0; from < id.size();) {
     size_t to = from + 1;
     if (merging_[id[from]])
