@@ -91,14 +91,18 @@ inline size_t widen_ascii16(const uint8_t* s, char16_t* o) {
 }
 }  // namespace
 
-bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units) {
+namespace {
+bool simd_path() {
 #if defined(__x86_64__) || defined(_M_X64)
   static const bool simd = cpu_path() == CpuPath::Avx2;
+  return simd;
 #else
-  constexpr bool simd = false;
+  return false;
 #endif
-  return utf8_to_utf16(s, n, out, units, simd);
 }
+}  // namespace
+
+bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units) { return utf8_to_utf16(s, n, out, units, simd_path()); }
 
 bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units, bool simd) {
   char16_t* o = out;
@@ -183,10 +187,24 @@ inline size_t narrow_ascii16(const char16_t* s, uint8_t* o) {
 }
 }  // namespace
 
-size_t utf16_to_utf8(const char16_t* s, size_t n, uint8_t* out) {
+size_t utf16_to_utf8(const char16_t* s, size_t n, uint8_t* out) { return utf16_to_utf8(s, n, out, simd_path()); }
+
+size_t utf16_to_utf8(const char16_t* s, size_t n, uint8_t* out, bool simd) {
   uint8_t* o = out;
   for (size_t i = 0; i < n; ++i) {
     uint32_t c = s[i];
+#if defined(__x86_64__) || defined(_M_X64)
+    // As utf8_to_utf16: text that is not all ASCII by SIMD windows, which
+    // stop short of surrogates (pairs and lone ones go one at a time below).
+    if (simd && c >= 0x80 && i + 16 <= n) {
+      if (const size_t k = utf16_to_utf8_windows(s + i, n - i, o)) {
+        i += k - 1;
+        continue;
+      }
+    }
+#else
+    (void)simd;
+#endif
     if (c < 0x80) {
       // A run of ASCII up to 16 units at a time. The 16 bytes written fit:
       // out has room for 3 bytes a unit and o <= out + 3 * i.

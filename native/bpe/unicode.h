@@ -79,5 +79,13 @@ size_t utf8_to_utf16_windows(const uint8_t* s, size_t n, char16_t*& out);
 // REPLACE_INVALID_UTF8, which Node's napi_get_value_string_utf8 uses).
 // Returns the number of bytes written.
 size_t utf16_to_utf8(const char16_t* s, size_t n, uint8_t* out);
+// The same with the SIMD windows below or without (the default: with them
+// where cpu_path() is AVX2); the self-test compares the two.
+size_t utf16_to_utf8(const char16_t* s, size_t n, uint8_t* out, bool simd);
+// utf16_to_utf8's SIMD part (unicode_avx2.cc, x86-64 only): converts s from
+// its start, eight units at a time, while a window has no surrogate and 16
+// units remain; advances out past the bytes written and returns the units
+// converted (0 when the first window is not one it takes).
+size_t utf16_to_utf8_windows(const char16_t* s, size_t n, uint8_t*& out);
 
 }  // namespace llmk::bpe

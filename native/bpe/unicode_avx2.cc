@@ -9,6 +9,11 @@
 // surrogate), so no separate validation pass runs: a window that fails, or
 // holds a four-byte character, is left to the portable loop, which converts
 // it one character at a time and reports bad input itself.
+//
+// The other way, UTF-16 to UTF-8 (utf16_to_utf8_windows): eight units at a
+// time, made one to three bytes each in their lanes and packed together by
+// a byte shuffle that a table keyed by the units' lengths gives; a window
+// with a surrogate is left to the portable loop.
 #include "unicode.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
@@ -163,6 +168,98 @@ size_t utf8_to_utf16_windows(const uint8_t* s, size_t n, char16_t*& out) {
     }
   }
   return stop(i);
+}
+
+namespace {
+
+// Eight units of at most two bytes each (16-bit lanes, lead byte low):
+// bit k of the key says unit k is ASCII (one byte). Four units of at most
+// three bytes (32-bit lanes, lead byte low): two bits a unit, its length
+// less one. Each entry: the shuffle packing the bytes in order, and their
+// count.
+struct Packs {
+  struct Pack {
+    alignas(16) uint8_t shuffle[16];
+    uint8_t length;
+  };
+  Pack two[256], three[256];
+  constexpr Packs() : two(), three() {
+    for (int m = 0; m < 256; ++m) {
+      Pack& p = two[m];
+      for (auto& b : p.shuffle) b = kZero;
+      int at = 0;
+      for (int k = 0; k < 8; ++k) {
+        p.shuffle[at++] = static_cast<uint8_t>(2 * k);
+        if (!(m >> k & 1)) p.shuffle[at++] = static_cast<uint8_t>(2 * k + 1);
+      }
+      p.length = static_cast<uint8_t>(at);
+      Pack& q = three[m];
+      for (auto& b : q.shuffle) b = kZero;
+      at = 0;
+      for (int k = 0; k < 4; ++k)
+        for (int b = 0; b <= (m >> (2 * k) & 3) && b < 3; ++b) q.shuffle[at++] = static_cast<uint8_t>(4 * k + b);
+      q.length = static_cast<uint8_t>(at);
+    }
+  }
+};
+
+constexpr Packs kPacks;
+
+// Four units (zero-extended in 32-bit lanes) as UTF-8, packed at o; returns
+// the bytes written (up to 12; 16 are stored).
+inline size_t four_to_utf8(__m128i c, uint8_t* o) {
+  const __m128i ones = set32(-1);
+  const __m128i one = is_zero32(_mm_and_si128(c, set32(0xFF80)));    // below 0x80
+  const __m128i upto_two = is_zero32(_mm_and_si128(c, set32(0xF800)));  // below 0x800
+  const __m128i three = _mm_xor_si128(upto_two, ones);
+  const __m128i low6 = _mm_and_si128(c, set32(0x3F)), mid6 = _mm_and_si128(_mm_srli_epi32(c, 6), set32(0x3F));
+  // Three bytes: 1110xxxx 10xxxxxx 10xxxxxx; two: 110xxxxx 10xxxxxx.
+  const __m128i three_bytes = _mm_or_si128(_mm_or_si128(_mm_or_si128(_mm_srli_epi32(c, 12), set32(0x8080E0)), _mm_slli_epi32(mid6, 8)),
+                                           _mm_slli_epi32(low6, 16));
+  const __m128i two_bytes = _mm_or_si128(_mm_or_si128(_mm_srli_epi32(c, 6), set32(0x80C0)), _mm_slli_epi32(low6, 8));
+  const __m128i bytes = _mm_blendv_epi8(_mm_blendv_epi8(two_bytes, three_bytes, three), c, one);
+  // Length less one, two bits a unit: 0 for one byte, 1 for two, 2 for three.
+  const int lengths = _mm_movemask_ps(_mm_castsi128_ps(_mm_andnot_si128(one, ones))) ;
+  const int longest = _mm_movemask_ps(_mm_castsi128_ps(three));
+  int key = 0;
+  for (int k = 0; k < 4; ++k) key |= ((lengths >> k & 1) + (longest >> k & 1)) << (2 * k);
+  const Packs::Pack& p = kPacks.three[key];
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_shuffle_epi8(bytes, _mm_load_si128(reinterpret_cast<const __m128i*>(p.shuffle))));
+  return p.length;
+}
+
+}  // namespace
+
+size_t utf16_to_utf8_windows(const char16_t* s, size_t n, uint8_t*& out) {
+  uint8_t* o = out;  // a local, as above
+  size_t i = 0;
+  // Each window reads 8 units and writes at most 28 bytes (two stores of 16
+  // from at most 12 bytes apart); o - out <= 3 i and 16 units remain, so the
+  // caller's 3 bytes a unit hold them.
+  for (; i + 16 <= n; i += 8) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    const __m128i ascii = _mm_cmpeq_epi16(_mm_and_si128(v, set16(0xFF80)), _mm_setzero_si128());
+    const int ascii_bits = _mm_movemask_epi8(_mm_packs_epi16(ascii, ascii)) & 0xFF;
+    if (ascii_bits == 0xFF) {
+      _mm_storel_epi64(reinterpret_cast<__m128i*>(o), _mm_packus_epi16(v, v));
+      o += 8;
+      continue;
+    }
+    if (_mm_testz_si128(v, set16(0xF800))) {  // all below 0x800: one or two bytes each
+      const __m128i two_bytes = _mm_or_si128(_mm_or_si128(_mm_srli_epi16(v, 6), set16(0x80C0)), _mm_slli_epi16(_mm_and_si128(v, set16(0x3F)), 8));
+      const __m128i bytes = _mm_blendv_epi8(two_bytes, v, ascii);
+      const Packs::Pack& p = kPacks.two[ascii_bits];
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_shuffle_epi8(bytes, _mm_load_si128(reinterpret_cast<const __m128i*>(p.shuffle))));
+      o += p.length;
+      continue;
+    }
+    const __m128i surrogate = _mm_cmpeq_epi16(_mm_and_si128(v, set16(0xF800)), set16(static_cast<short>(0xD800)));
+    if (!_mm_testz_si128(surrogate, surrogate)) break;
+    o += four_to_utf8(_mm_cvtepu16_epi32(v), o);
+    o += four_to_utf8(_mm_cvtepu16_epi32(_mm_srli_si128(v, 8)), o);
+  }
+  out = o;
+  return i;
 }
 
 }  // namespace llmk::bpe

@@ -4,6 +4,9 @@
 // — ASCII, two-, three- and four-byte characters in runs and mixed — and on
 // the same text with a byte changed, a character cut short, an overlong
 // form, a surrogate or a byte that never starts a character put anywhere.
+// utf16_to_utf8 with its windows and without, against a reference that
+// encodes one unit at a time, on the same text's units and on random units
+// (lone surrogates and pairs among them).
 #include <random>
 #include <string>
 #include <vector>
@@ -86,6 +89,44 @@ void expect_same(const std::string& s, bool simd, const std::string& what) {
   expect(!ok || std::u16string(got.data(), units) == want, what + (simd ? " (simd)" : " (portable)") + ": units differ, " + std::to_string(s.size()) + " bytes");
 }
 
+// Units as UTF-8 one at a time, a lone surrogate as U+FFFD.
+std::string reference_utf8(const std::u16string& u) {
+  std::string s;
+  for (size_t i = 0; i < u.size(); ++i) {
+    uint32_t c = u[i];
+    if (c >= 0xD800 && c <= 0xDFFF) {
+      if (c <= 0xDBFF && i + 1 < u.size() && u[i + 1] >= 0xDC00 && u[i + 1] <= 0xDFFF) c = 0x10000 + ((c - 0xD800) << 10) + (u[++i] - 0xDC00);
+      else c = 0xFFFD;
+    }
+    append_utf8(s, c);
+  }
+  return s;
+}
+
+void expect_same_utf8(const std::u16string& u, bool simd, const std::string& what) {
+  std::vector<uint8_t> got(3 * u.size() + 1);
+  const size_t n = bpe::utf16_to_utf8(u.data(), u.size(), got.data(), simd);
+  expect(std::string(reinterpret_cast<const char*>(got.data()), n) == reference_utf8(u),
+         what + (simd ? " (simd)" : " (portable)") + ": UTF-8 differs, " + std::to_string(u.size()) + " units");
+}
+
+// Random units in runs of one kind (ASCII, below 0x800, the rest of the BMP,
+// surrogate pairs, lone surrogates) or mixed.
+std::u16string random_units(std::mt19937& rng, size_t length) {
+  std::u16string u;
+  int kind = 0, left = 0;
+  while (u.size() < length) {
+    if (left-- <= 0) kind = static_cast<int>(rng() % 6), left = static_cast<int>(rng() % 24);
+    const int k = kind == 5 ? static_cast<int>(rng() % 5) : kind;
+    if (k == 0) u += static_cast<char16_t>(rng() % 0x80);
+    else if (k == 1) u += static_cast<char16_t>(0x80 + rng() % 0x780);
+    else if (k == 2) u += static_cast<char16_t>(rng() % 2 ? 0x800 + rng() % 0xD000 : 0xE000 + rng() % 0x2000);
+    else if (k == 3) u += static_cast<char16_t>(0xD800 + rng() % 0x400), u += static_cast<char16_t>(0xDC00 + rng() % 0x400);
+    else u += static_cast<char16_t>(0xD800 + rng() % 0x800);  // lone, or by chance a pair
+  }
+  return u;
+}
+
 }  // namespace
 
 void check_unicode(Context&) {
@@ -93,11 +134,18 @@ void check_unicode(Context&) {
   const bool simd = cpu_path() == CpuPath::Avx2;
   for (int round = 0; round < 4000; ++round) {
     std::string s = random_text(rng, rng() % 300);
+    std::u16string units;
+    expect(reference_utf16(s, units), "random text is valid UTF-8");
+    expect_same_utf8(units, false, "text's units");
+    if (simd) expect_same_utf8(units, true, "text's units");
     for (int damaged = 0; damaged < 2; ++damaged) {
       expect_same(s, false, damaged ? "damaged text" : "text");
       if (simd) expect_same(s, true, damaged ? "damaged text" : "text");
       damage(rng, s);
     }
+    const std::u16string u = random_units(rng, rng() % 200);
+    expect_same_utf8(u, false, "random units");
+    if (simd) expect_same_utf8(u, true, "random units");
   }
 }
 
