@@ -219,7 +219,7 @@ inline size_t four_to_utf8(__m128i c, uint8_t* o) {
   const __m128i two_bytes = _mm_or_si128(_mm_or_si128(_mm_srli_epi32(c, 6), set32(0x80C0)), _mm_slli_epi32(low6, 8));
   const __m128i bytes = _mm_blendv_epi8(_mm_blendv_epi8(two_bytes, three_bytes, three), c, one);
   // Length less one, two bits a unit: 0 for one byte, 1 for two, 2 for three.
-  const int lengths = _mm_movemask_ps(_mm_castsi128_ps(_mm_andnot_si128(one, ones))) ;
+  const int lengths = _mm_movemask_ps(_mm_castsi128_ps(_mm_andnot_si128(one, ones)));
   const int longest = _mm_movemask_ps(_mm_castsi128_ps(three));
   int key = 0;
   for (int k = 0; k < 4; ++k) key |= ((lengths >> k & 1) + (longest >> k & 1)) << (2 * k);
