@@ -135,13 +135,16 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
     return _mm256_cvtpd_epi32(codes);
   };
   // Eight codes at once in float32 first: the float product x * fl(1 / step)
-  // lies within |v| 2^-22 of the quotient v (two roundings of 2^-24), so it
-  // rounds the same unless a half-integer lies within |v| 2^-21 of it; then,
-  // and from |v| = 2^21 (floats a quarter apart, codes near the range's
-  // end), not-a-number and infinity, the eight go the float64 way above.
-  // Half the instructions of float64 lanes on ordinary rows.
+  // lies within |v| 2^-22 of the quotient v (two roundings of 2^-24, the
+  // reciprocal a normal float), so it rounds the same unless a half-integer
+  // lies within |v| 2^-21 of it; then, and from |v| = 2^21 (floats a quarter
+  // apart, codes near the range's end), for a reciprocal below the normal
+  // floats (steps from 2^126: its rounding is coarser), not-a-number and
+  // infinity, the eight go the float64 way above. Half the instructions of
+  // float64 lanes on ordinary rows.
   const __m256 magnitude32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 half32 = _mm256_set1_ps(0.5f), margin = _mm256_set1_ps(0x1p-21f), fine_below = _mm256_set1_ps(0x1p21f);
+  const __m256 smallest_normal = _mm256_set1_ps(0x1p-126f);
   const __m256 row_inverse = _mm256_set1_ps(static_cast<float>(c.inverse[0]));
   size_t d = 0;
   for (; d + 8 <= n; d += 8) {
@@ -151,7 +154,8 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
     const __m256 v = _mm256_mul_ps(x, inverse);
     const __m256 size = _mm256_and_ps(v, magnitude32);
     const __m256 off = _mm256_and_ps(_mm256_sub_ps(_mm256_sub_ps(v, _mm256_floor_ps(v)), half32), magnitude32);
-    const __m256 fine = _mm256_and_ps(_mm256_cmp_ps(off, _mm256_mul_ps(size, margin), _CMP_GT_OQ), _mm256_cmp_ps(size, fine_below, _CMP_LT_OQ));
+    const __m256 fine = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(off, _mm256_mul_ps(size, margin), _CMP_GT_OQ), _mm256_cmp_ps(size, fine_below, _CMP_LT_OQ)),
+                                      _mm256_cmp_ps(inverse, smallest_normal, _CMP_GE_OQ));
     __m256i codes;
     int out = 0;
     if (_mm256_movemask_ps(fine) == 0xFF) {
