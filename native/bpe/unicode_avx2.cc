@@ -174,9 +174,9 @@ namespace {
 
 // Eight units of at most two bytes each (16-bit lanes, lead byte low):
 // bit k of the key says unit k is ASCII (one byte). Four units of at most
-// three bytes (32-bit lanes, lead byte low): two bits a unit, its length
-// less one. Each entry: the shuffle packing the bytes in order, and their
-// count.
+// three bytes (32-bit lanes, lead byte low): bit k says unit k takes two
+// bytes or more, bit 4 + k that it takes three. Each entry: the shuffle
+// packing the bytes in order, and their count.
 struct Packs {
   struct Pack {
     alignas(16) uint8_t shuffle[16];
@@ -197,7 +197,7 @@ struct Packs {
       for (auto& b : q.shuffle) b = kZero;
       at = 0;
       for (int k = 0; k < 4; ++k)
-        for (int b = 0; b <= (m >> (2 * k) & 3) && b < 3; ++b) q.shuffle[at++] = static_cast<uint8_t>(4 * k + b);
+        for (int b = 0; b < 1 + (m >> k & 1) + (m >> (4 + k) & 1); ++b) q.shuffle[at++] = static_cast<uint8_t>(4 * k + b);
       q.length = static_cast<uint8_t>(at);
     }
   }
@@ -218,11 +218,7 @@ inline size_t four_to_utf8(__m128i c, uint8_t* o) {
                                            _mm_slli_epi32(low6, 16));
   const __m128i two_bytes = _mm_or_si128(_mm_or_si128(_mm_srli_epi32(c, 6), set32(0x80C0)), _mm_slli_epi32(low6, 8));
   const __m128i bytes = _mm_blendv_epi8(_mm_blendv_epi8(two_bytes, three_bytes, three), c, one);
-  // Length less one, two bits a unit: 0 for one byte, 1 for two, 2 for three.
-  const int lengths = _mm_movemask_ps(_mm_castsi128_ps(_mm_andnot_si128(one, ones)));
-  const int longest = _mm_movemask_ps(_mm_castsi128_ps(three));
-  int key = 0;
-  for (int k = 0; k < 4; ++k) key |= ((lengths >> k & 1) + (longest >> k & 1)) << (2 * k);
+  const int key = _mm_movemask_ps(_mm_castsi128_ps(_mm_andnot_si128(one, ones))) | _mm_movemask_ps(_mm_castsi128_ps(three)) << 4;
   const Packs::Pack& p = kPacks.three[key];
   _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_shuffle_epi8(bytes, _mm_load_si128(reinterpret_cast<const __m128i*>(p.shuffle))));
   return p.length;
