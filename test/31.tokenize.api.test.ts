@@ -218,6 +218,22 @@ describe('Tokenizer async forms', () => {
     all.forEach((t, i) => expect([...bytes[i]], JSON.stringify(t)).toEqual([...got[i]]));
   });
 
+  it('concurrent batches of different encodings, whose tasks borrow the same stock of caches, each equal encodeOrdinary', async () => {
+    // Pool tasks encode with caches lent from one process-wide stock: an entry left
+    // by one encoding must never answer for another, whichever thread borrows it.
+    const toks = (['cl100k_base', 'o200k_base', 'r50k_base', 'p50k_base'] as const).map((n) => Tokenizer.fromEncoding(n));
+    const docs = [...udhrTexts().slice(0, 12).map((t) => t.text.slice(0, 3000)), brown.slice(0, 20000)];
+    const want = toks.map((t) => docs.map((d) => [...t.encodeOrdinary(d)]));
+    for (let round = 0; round < 3; round++) {
+      const got = await Promise.all(toks.flatMap((t) => [t.encodeBatch(docs, { threads: 2, disallowedSpecial: [] }), t.encodeBatch(docs.slice().reverse(), { threads: 3, disallowedSpecial: [] })]));
+      got.forEach((ids, k) => {
+        const w = want[k >> 1];
+        const order = k & 1 ? docs.map((_, i) => docs.length - 1 - i) : docs.map((_, i) => i);
+        ids.forEach((a, i) => expect([...a]).toEqual(w[order[i]]));
+      });
+    }
+  });
+
   it('a long string argument is read exactly as its UTF-8 bytes: ASCII, Latin-1, disguised and wide characters, lone surrogates', () => {
     // Strings from 256 units are copied and converted natively: an ASCII one as its Latin-1 copy,
     // which characters whose low byte is ASCII ('Ł' is U+0141, a lone U+D841) must not pass for.

@@ -127,6 +127,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
             run_parallel(
                 texts->size(), threads,
                 [&](size_t i) {
+                  bpe::Encoding::CacheLease lease;  // warm caches whichever thread runs this
                   BatchText& t = (*texts)[i];
                   const uint8_t* bytes = reinterpret_cast<const uint8_t*>(t.bytes.data());
                   size_t n = t.bytes.size();

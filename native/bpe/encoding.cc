@@ -5,6 +5,9 @@
 #include <cstring>
 #include <atomic>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
 
 #include "../common/error.h"
 #include "unicode.h"
@@ -479,9 +482,53 @@ struct Encoding::ThreadCaches {
   std::vector<uint32_t> symbol_starts;
 };
 
+namespace {
+thread_local Encoding::ThreadCaches* lent_caches = nullptr;
+
+// Sets of caches not lent out, each with the thread that returned it.
+struct CacheStock {
+  static constexpr size_t kKept = 16;
+  std::mutex mu;
+  std::vector<std::pair<std::unique_ptr<Encoding::ThreadCaches>, std::thread::id>> sets;
+};
+CacheStock& cache_stock() {
+  static CacheStock* stock = new CacheStock;  // never destroyed: leases may end during exit
+  return *stock;
+}
+}  // namespace
+
+Encoding::CacheLease::CacheLease() {
+  CacheStock& stock = cache_stock();
+  {
+    std::lock_guard<std::mutex> lock(stock.mu);
+    auto& sets = stock.sets;
+    if (!sets.empty()) {
+      auto pick = sets.end() - 1;
+      for (auto it = sets.begin(); it != sets.end(); ++it)
+        if (it->second == std::this_thread::get_id()) pick = it;
+      caches_ = pick->first.release();
+      sets.erase(pick);
+    } else {
+      caches_ = nullptr;
+    }
+  }
+  if (!caches_) caches_ = new ThreadCaches();  // outside the lock: 960 KiB to zero
+  lent_caches = caches_;
+}
+
+Encoding::CacheLease::~CacheLease() {
+  lent_caches = nullptr;
+  std::unique_ptr<ThreadCaches> caches(caches_);
+  CacheStock& stock = cache_stock();
+  std::lock_guard<std::mutex> lock(stock.mu);
+  // Kept up to a bound: a call on 64 threads should not hold 60 MiB for good.
+  if (stock.sets.size() < CacheStock::kKept) stock.sets.emplace_back(std::move(caches), std::this_thread::get_id());
+}
+
 // Not inlined: inside a shared library each thread_local access costs a
 // __tls_get_addr call, which inlining would repeat at every use.
 __attribute__((noinline)) Encoding::ThreadCaches& Encoding::thread_caches() {
+  if (ThreadCaches* lent = lent_caches) return *lent;
   thread_local ThreadCaches caches;
   return caches;
 }

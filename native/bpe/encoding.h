@@ -47,8 +47,26 @@ class Encoding {
   const std::string& pattern() const { return pattern_; }
   Pattern pattern_family() const { return kind_; }
 
- private:
   struct ThreadCaches;
+  // While a lease lives, this thread encodes with a set of caches borrowed
+  // from a process-wide stock instead of its own: the set it returned last,
+  // else the one returned most recently. Pool work holds one per task, so a
+  // batch starts with caches warmed by earlier batches even on a thread
+  // that never ran one (libuv hands each job to any of its threads: in the
+  // benchmark's pattern, a warm-up and five batches a text, 2-thread batches
+  // of English and of the UDHR took ~11 % less time with leases).
+  class CacheLease {
+   public:
+    CacheLease();
+    ~CacheLease();
+    CacheLease(const CacheLease&) = delete;
+    CacheLease& operator=(const CacheLease&) = delete;
+
+   private:
+    ThreadCaches* caches_;
+  };
+
+ private:
   template <bool kListed>
   void encode_ordinary_by(const uint8_t* text, size_t n, std::vector<Rank>& out) const;
   template <bool kListed>
