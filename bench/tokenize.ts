@@ -114,6 +114,23 @@ async function median(fn: () => unknown): Promise<number> {
   return times.sort((a, b) => a - b)[RUNS >> 1]!;
 }
 
+// Two contenders whose ratio is the figure (one thread against the batch): their runs
+// alternate, so that both medians come from the same minutes of a machine whose speed
+// drifts by up to 2x between minutes.
+async function medianPair(a: () => unknown, b: () => unknown): Promise<[number, number]> {
+  await settle();
+  await a();
+  await b();
+  const times: [number[], number[]] = [[], []];
+  for (let i = 0; i < RUNS; i++)
+    for (const [k, fn] of [a, b].entries()) {
+      const t0 = performance.now();
+      await fn();
+      times[k]!.push(performance.now() - t0);
+    }
+  return times.map((t) => t.sort((x, y) => x - y)[RUNS >> 1]!) as [number, number];
+}
+
 export const tokenizeSuite: Suite = {
   name: 'tokenize',
   description: 'encode throughput (MB/s of UTF-8 input), one thread, vs tiktoken (WASM), js-tiktoken, gpt-tokenizer; batch on all threads; decode; unseen text vs gpt-tokenizer; short strings; load time; tokenizer.json files vs tokenizers',
@@ -132,9 +149,14 @@ export const tokenizeSuite: Suite = {
         const mbps = (t: number) => bytes / t / 1e3;
         const row = (who: string, t: number, note = '') => rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${who}`, medianMs: t, 'MB/s': mbps(t), 'x peer': '', note });
         row('llm-kernels encodeOrdinary, 1 thread', ms);
-        // Batch: the same text cut into 64 documents, spread over the pool.
+        // Batch: the same text cut into 64 documents, spread over the pool; its ratio to
+        // one thread from runs that alternate with the single thread's (the note).
         const docs = Array.from({ length: 64 }, (_, i) => text.slice((i * text.length) / 64, ((i + 1) * text.length) / 64));
-        row(`llm-kernels encodeBatch, ${threads} threads`, await median(() => tok.encodeBatch(docs, { threads, disallowedSpecial: [] })));
+        const [oneMs, batchMs] = await medianPair(
+          () => tok.encodeOrdinary(text),
+          () => tok.encodeBatch(docs, { threads, disallowedSpecial: [] }),
+        );
+        row(`llm-kernels encodeBatch, ${threads} threads`, batchMs, `${(oneMs / batchMs).toFixed(2)}x 1 thread alternating`);
         for (const [peer, encode] of Object.entries(others)) {
           log(`tokenize ${encoding} ${name}: ${peer}...`);
           const theirs = encode(text);
