@@ -114,21 +114,29 @@ async function median(fn: () => unknown): Promise<number> {
   return times.sort((a, b) => a - b)[RUNS >> 1]!;
 }
 
-// Two contenders whose ratio is the figure (one thread against the batch): their runs
-// alternate, so that both medians come from the same minutes of a machine whose speed
-// drifts by up to 2x between minutes.
+// Two contenders whose ratio is the figure (ours against a peer, one thread against the
+// batch): blocks of runs of each in turn, each block after an untimed run, so that each
+// contender runs warm, as it would on its own, and both medians come from the same minutes
+// of a machine whose speed drifts by up to 2x between minutes (single runs alternating would
+// make each contender start with caches the other one filled).
+const BLOCKS = 2, BLOCK_RUNS = 3;
 async function medianPair(a: () => unknown, b: () => unknown): Promise<[number, number]> {
   await settle();
-  await a();
-  await b();
   const times: [number[], number[]] = [[], []];
-  for (let i = 0; i < RUNS; i++)
+  for (let block = 0; block < BLOCKS; block++)
     for (const [k, fn] of [a, b].entries()) {
-      const t0 = performance.now();
       await fn();
-      times[k]!.push(performance.now() - t0);
+      for (let i = 0; i < BLOCK_RUNS; i++) {
+        const t0 = performance.now();
+        await fn();
+        times[k]!.push(performance.now() - t0);
+      }
     }
-  return times.map((t) => t.sort((x, y) => x - y)[RUNS >> 1]!) as [number, number];
+  const mid = (t: number[]) => {
+    t.sort((x, y) => x - y);
+    return (t[(t.length - 1) >> 1]! + t[t.length >> 1]!) / 2;
+  };
+  return [mid(times[0]), mid(times[1])];
 }
 
 export const tokenizeSuite: Suite = {
@@ -138,6 +146,7 @@ export const tokenizeSuite: Suite = {
     const rows: Row[] = [];
     const threads = getThreads();
     for (const encoding of ['cl100k_base', 'o200k_base']) {
+      await settle(); // the peers' garbage is collected before, not inside, the load's timing (one run took 732 ms)
       const t0 = performance.now();
       const tok = Tokenizer.fromEncoding(encoding as never);
       rows.push({ suite: 'tokenize', name: `${encoding} load`, medianMs: performance.now() - t0 });
@@ -150,19 +159,20 @@ export const tokenizeSuite: Suite = {
         const row = (who: string, t: number, note = '') => rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${who}`, medianMs: t, 'MB/s': mbps(t), 'x peer': '', note });
         row('llm-kernels encodeOrdinary, 1 thread', ms);
         // Batch: the same text cut into 64 documents, spread over the pool; its ratio to
-        // one thread from runs that alternate with the single thread's (the note).
+        // one thread from blocks of runs that alternate with the single thread's (the note).
         const docs = Array.from({ length: 64 }, (_, i) => text.slice((i * text.length) / 64, ((i + 1) * text.length) / 64));
         const [oneMs, batchMs] = await medianPair(
           () => tok.encodeOrdinary(text),
           () => tok.encodeBatch(docs, { threads, disallowedSpecial: [] }),
         );
-        row(`llm-kernels encodeBatch, ${threads} threads`, batchMs, `${(oneMs / batchMs).toFixed(2)}x 1 thread alternating`);
+        row(`llm-kernels encodeBatch, ${threads} threads`, batchMs, `${(oneMs / batchMs).toFixed(2)}x 1 thread (alternating blocks)`);
         for (const [peer, encode] of Object.entries(others)) {
           log(`tokenize ${encoding} ${name}: ${peer}...`);
           const theirs = encode(text);
           const same = theirs.length === ours.length && ours.every((v, i) => v === theirs[i]);
-          const t = await median(() => encode(text));
-          rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${peer}`, medianMs: t, 'MB/s': mbps(t), 'x peer': t / ms, note: same ? 'same ids' : 'IDS DIFFER' });
+          // The ratio from blocks of runs that alternate with ours.
+          const [oursMs, t] = await medianPair(() => tok.encodeOrdinary(text), () => encode(text));
+          rows.push({ suite: 'tokenize', name: `${encoding} ${name}: ${peer}`, medianMs: t, 'MB/s': mbps(t), 'x peer': t / oursMs, note: same ? 'same ids' : 'IDS DIFFER' });
         }
         for (const [method, decode] of [['decodeBytes', () => tok.decodeBytes(ours)], ['decode (string)', () => tok.decode(ours)]] as const) {
           const decodeMs = await median(decode);
