@@ -373,9 +373,11 @@ struct ResidualPlan {
       sym[d] = static_cast<uint8_t>(std::min<uint32_t>(z, 255));
       escaped |= z >= 255;
     }
-    if (escaped)
+    if (escaped) {  // the residuals again in a loop that vectorises (into res), then only the escapes one by one
+      for (uint32_t d = 0; d < dim; ++d) res[d] = static_cast<int32_t>(zigzag32(q[d] - prediction_of(sources, d)));
       for (uint32_t d = 0; d < dim; ++d)
-        if (const uint32_t z = zigzag32(q[d] - prediction_of(sources, d)); z >= 255) plan.escapes.varint(z - 255);
+        if (const uint32_t z = static_cast<uint32_t>(res[d]); z >= 255) plan.escapes.varint(z - 255);
+    }
   }
   // The sampled tokens' symbols are the chosen plan's on the sample, already
   // counted: only the tokens between them are.
