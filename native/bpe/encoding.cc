@@ -500,6 +500,7 @@ thread_local Encoding::ThreadCaches* lent_caches = nullptr;
 // Sets of caches not lent out, each with the thread that returned it.
 struct CacheStock {
   static constexpr size_t kKept = 16;
+  CacheStock() { sets.reserve(kKept); }  // a lease's end (a destructor) then never allocates
   std::mutex mu;
   std::vector<std::pair<std::unique_ptr<Encoding::ThreadCaches>, std::thread::id>> sets;
 };
