@@ -830,14 +830,14 @@ template <class TokensOf, class Emit>
                                                           uint32_t serial, TokensOf&& tokens_of, Emit&& emit) const {
   const uint64_t at = (h ^ serial) * 0x9E3779B97F4A7C15ull;  // the caches' index bits (top)
   if (n > 8) {
+    uint64_t words[4] = {head, load_head_padded(bytes + 8, n - 8), 0, 0};
     ThreadCaches::Mid* mid = nullptr;
     if (n <= ThreadCaches::kMidBytes) {
       // Two ways in one cache line, the one used last first.
       ThreadCaches::Mid* set = caches.mids + ((at >> (64 - ThreadCaches::kMidBits)) & ~uint64_t(1));
-      const uint64_t tail = load_head_padded(bytes + 8, n - 8);
       for (int way = 0; way < 2; ++way) {
         const ThreadCaches::Mid& e = set[way];
-        if (e.serial == serial && e.tokens[0] >> 24 == n && ((e.bytes[0] ^ head) | (e.bytes[1] ^ tail)) == 0) {
+        if (e.serial == serial && e.tokens[0] >> 24 == n && ((e.bytes[0] ^ words[0]) | (e.bytes[1] ^ words[1])) == 0) {
           const uint32_t count = e.tokens[1] >> 24;
           emit(e.tokens[0] & 0xFFFFFF);
           if (count > 1) emit(e.tokens[1] & 0xFFFFFF);
@@ -849,7 +849,6 @@ template <class TokensOf, class Emit>
       mid = set;
     }
     ThreadCaches::Long& e = caches.longs[at >> (64 - ThreadCaches::kLongBits)];
-    uint64_t words[4] = {head, load_head_padded(bytes + 8, n - 8), 0, 0};
     if (n > 16) words[2] = load_head_padded(bytes + 16, n - 16);
     if (n > 24) words[3] = load_head_padded(bytes + 24, n - 24);
     if (e.serial == serial && e.length == n &&
