@@ -63,3 +63,36 @@ describe('Tokenizer.fromTiktoken', () => {
     expectCode(() => gap.encodeOrdinary('?'), RangeError, 'ERR_LLMK_UNENCODABLE', /byte 0x3f has no token/);
   });
 });
+
+describe('cached pieces with large ids', () => {
+  // A 9-16-byte piece of four tokens is cached in 20 bits a token when every
+  // id is below 2^20, in a wider entry otherwise: ids that use all 20 bits
+  // and ids past them must come back the same from the cache.
+  it('four-token pieces encode the same on the first call and from the cache', () => {
+    const lines: string[] = [];
+    for (let b = 0; b < 256; b++) lines.push(`${Buffer.from([b]).toString('base64')} ${b}`);
+    const add = (token: string, rank: number) => lines.push(`${Buffer.from(token).toString('base64')} ${rank}`);
+    // "abcdefghijk" -> abc | def | ghi | jk: each part's first pair, then the part.
+    const cases = [
+      { word: 'abcdefghijk', ranks: [0xfffff, 0xabcde, 0x0f0f0, 0x80001] }, // below 2^20, all 20 bits used
+      { word: 'lmnopqrstuv', ranks: [0x100000, 300, 0x1fffff, 301] }, // two past 2^20
+      { word: 'wxyzABCDEFG', ranks: [400, 401, 402, 0x100001] }, // the last past 2^20
+    ];
+    let next = 1000;
+    for (const { word, ranks } of cases) {
+      const parts = [word.slice(0, 3), word.slice(3, 6), word.slice(6, 9), word.slice(9)];
+      const seen = new Set<string>();
+      parts.forEach((part, i) => {
+        if (part.length === 3 && !seen.has(part.slice(0, 2))) seen.add(part.slice(0, 2)), add(part.slice(0, 2), next++);
+        if (!seen.has(part)) seen.add(part), add(part, ranks[i]);
+      });
+    }
+    const path = join(dir, 'large-ids.tiktoken');
+    writeFileSync(path, lines.join('\n') + '\n');
+    const tok = Tokenizer.fromTiktoken(path, { pattern: PATTERNS.r50k_base });
+    for (const { word, ranks } of cases) {
+      for (let call = 0; call < 3; call++) expect([...tok.encodeOrdinary(word)]).toEqual(ranks);
+      expect(tok.decode(tok.encodeOrdinary(`${word} ${word}`).filter((id) => id !== 32))).toBe(word + word);
+    }
+  });
+});
