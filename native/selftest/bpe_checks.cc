@@ -1,10 +1,12 @@
 // BPE training's word counter against a std::unordered_map on the same pieces:
 // enough distinct words (short ones through the counter's cache, long ones
 // through its waiting line) for the table to grow many times mid-stream.
+#include <map>
 #include <random>
 #include <string>
 #include <unordered_map>
 
+#include "../bpe/piece_ring.h"
 #include "../bpe/train.h"
 #include "checks.h"
 
@@ -39,9 +41,52 @@ void expect_counts(const bpe::WordCounter& counter, const std::unordered_map<std
   expect(seen == want.size(), std::string(how) + ": wrong number of distinct words");
 }
 
+// The ring of long pieces against a map of what was put last: a piece it
+// returns has the tokens last put for it under that serial, the piece just
+// put is always found, and over many laps of the ring (with few distinct
+// pieces, so that stale index slots point into overwritten records) nothing
+// else comes back.
+void check_piece_ring() {
+  std::mt19937 rng(11);
+  bpe::PieceRing ring;
+  std::vector<std::string> pieces;
+  for (int i = 0; i < 3000; ++i) {
+    std::string p(33 + rng() % (bpe::PieceRing::kMaxBytes - 32), '\0');
+    for (char& c : p) c = static_cast<char>('a' + rng() % 3);
+    pieces.push_back(p);
+  }
+  std::map<std::pair<uint32_t, size_t>, std::vector<uint32_t>> last;
+  auto hash = [](const std::string& p) { return std::hash<std::string>()(p) & 0xFFFFFFFFFFull; };  // collisions in the index, too
+  size_t found = 0;
+  for (int op = 0; op < 200000; ++op) {
+    const size_t which = rng() % pieces.size();
+    const std::string& p = pieces[which];
+    const uint32_t serial = 1 + rng() % 2;
+    const auto* bytes = reinterpret_cast<const uint8_t*>(p.data());
+    if (rng() % 2) {
+      std::vector<uint32_t> tokens(rng() % (p.size() + 1));
+      for (auto& t : tokens) t = rng();
+      ring.put(hash(p), serial, bytes, p.size(), tokens.data(), tokens.size());
+      last[{serial, which}] = tokens;
+      size_t count = 0;
+      const uint32_t* got = ring.find(hash(p), serial, bytes, p.size(), count);
+      expect(got && std::vector<uint32_t>(got, got + count) == tokens, "the piece ring lost the piece just put");
+    } else {
+      size_t count = 0;
+      const uint32_t* got = ring.find(hash(p), serial, bytes, p.size(), count);
+      if (!got) continue;
+      ++found;
+      auto it = last.find({serial, which});
+      expect(it != last.end() && std::vector<uint32_t>(got, got + count) == it->second, "the piece ring returned tokens not last put for the piece");
+    }
+  }
+  expect(found > 1000, "the piece ring kept almost nothing");
+}
+
 }  // namespace
 
 void check_bpe(Context&) {
+  check_piece_ring();
   const std::string text = random_corpus(7, 150000);
   const auto* s = reinterpret_cast<const uint8_t*>(text.data());
   std::unordered_map<std::string, uint64_t> want;
