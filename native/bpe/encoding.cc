@@ -905,7 +905,9 @@ template <class TokensOf, class Emit>
       mid->serial = serial;
     } else if (count <= ThreadCaches::kLongTokens) {
       std::memcpy(e.bytes, words, sizeof words);
-      for (size_t i = 0; i < count; ++i)
+      // i < kLongTokens again: with the sanitizers at -O3, GCC loses the
+      // bound above and warns of writes past ids.
+      for (size_t i = 0; i < count && i < ThreadCaches::kLongTokens; ++i)
         e.ids[3 * i] = uint8_t(parts[i]), e.ids[3 * i + 1] = uint8_t(parts[i] >> 8), e.ids[3 * i + 2] = uint8_t(parts[i] >> 16);
       e.serial = serial, e.length = uint8_t(n), e.count = uint8_t(count);
     }

@@ -49,7 +49,7 @@ class PieceRing {
     r[0] = serial;
     r[1] = static_cast<uint32_t>(n | count << 16);
     std::memcpy(r + 2, bytes, n);
-    std::memcpy(r + 2 + words(n), tokens, count * sizeof(uint32_t));
+    if (count) std::memcpy(r + 2 + words(n), tokens, count * sizeof(uint32_t));  // tokens may be null then
     const uint64_t key = mix(h, serial);
     index_[key >> (64 - kIndexBits)] = Slot{static_cast<uint32_t>(key), static_cast<uint32_t>(head_), lap_};
     head_ += size;
