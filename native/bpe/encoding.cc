@@ -631,24 +631,30 @@ template <size_t kCap, bool kIdIsPriority, class First, class Joined>
   }
 }
 
-// merge_bytes, with pieces longer than the fixed-size caches take (33 to
-// PieceRing::kMaxBytes bytes) through the thread's ring of them: here
-// rather than beside those caches, where one more place that emits made GCC
-// stop inlining push_back into the pre-tokenizer's loop (+15 % instructions
-// on English).
-template <class Emit>
-void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
-  if (n <= ThreadCaches::kLongBytes || n > PieceRing::kMaxBytes) return merge_bytes(caches, piece, n, emit);
+// Pieces longer than the fixed-size caches take (33 to PieceRing::kMaxBytes
+// bytes) through the thread's ring of them; merge_all(out) gives out the
+// piece's tokens, at most one a byte. Called from the merges rather than
+// beside those caches, where one more place that emits made GCC stop
+// inlining push_back into the pre-tokenizer's loop (+15 % instructions on
+// English).
+template <class MergeAll, class Emit>
+void Encoding::through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n, MergeAll&& merge_all, Emit&& emit) const {
   const uint64_t h = hash_bytes(piece, n, load_head(piece, n));
   size_t count = 0;
   if (const Rank* kept = caches.long_pieces.find(h, serial_, piece, n, count)) {
     for (size_t i = 0; i < count; ++i) emit(kept[i]);
     return;
   }
-  Rank parts[PieceRing::kMaxBytes];  // a part covers a byte or more
-  merge_bytes(caches, piece, n, [&](Rank r) { parts[count++] = r; });
+  Rank parts[PieceRing::kMaxBytes];
+  merge_all([&](Rank r) { parts[count++] = r; });
   caches.long_pieces.put(h, serial_, piece, n, parts, count);
   for (size_t i = 0; i < count; ++i) emit(parts[i]);
+}
+
+template <class Emit>
+void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
+  if (n <= ThreadCaches::kLongBytes || n > PieceRing::kMaxBytes) return merge_bytes(caches, piece, n, emit);
+  through_ring(caches, piece, n, [&](auto&& out) { merge_bytes(caches, piece, n, out); }, emit);
 }
 
 // Merges the bytes of one pre-token, lowest rank first and leftmost on ties
@@ -713,6 +719,12 @@ void Encoding::merge_bytes(ThreadCaches& caches, const uint8_t* piece, size_t n,
 // a heap over a linked list.
 template <class Emit>
 void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
+  if (n <= ThreadCaches::kLongBytes || n > PieceRing::kMaxBytes) return merge_listed_piece(caches, piece, n, emit);
+  through_ring(caches, piece, n, [&](auto&& out) { merge_listed_piece(caches, piece, n, out); }, emit);
+}
+
+template <class Emit>
+void Encoding::merge_listed_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
   std::vector<Rank>& id = caches.symbols;
   // Where each symbol's bytes start, for the runs of a piece too long for the
   // piece caches (below).
