@@ -413,8 +413,8 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
 }
 
 // Squared error of a quantized tile against its input (raw rows add none),
-// a token row at a time: the decoded row by decoding's own row stage, then
-// the differences.
+// a token row at a time through row stages: the decoded row by decoding's
+// own, then the differences (row_squared_error).
 template <DType T>
 double squared_error(const CodecParams& p, const Quantized& t, const void* data) {
   const uint32_t dim = t.dim;
@@ -429,15 +429,7 @@ double squared_error(const CodecParams& p, const Quantized& t, const void* data)
     const size_t first = static_cast<size_t>(tok) * dim;
     dequantize_row(T, t.q.data() + first, step.data() + (key ? 0 : tok), key ? 1 : 0, decoded.data(), dim);
     const void* row = static_cast<const uint8_t*>(data) + first * width;
-    auto squared = [&](uint32_t d) {
-      const double e = load_element<T>(decoded.data(), d) - load_element<T>(row, d);
-      return key && t.raw[d] ? 0.0 : e * e;  // a raw row's e may be NaN
-    };
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;  // four chains of additions, not one
-    uint32_t d = 0;
-    for (; d + 4 <= dim; d += 4) s0 += squared(d), s1 += squared(d + 1), s2 += squared(d + 2), s3 += squared(d + 3);
-    for (; d < dim; ++d) s0 += squared(d);
-    sum += (s0 + s1) + (s2 + s3);
+    sum += row_squared_error(T, decoded.data(), row, key ? t.raw.data() : nullptr, dim);
   }
   return sum;
 }

@@ -31,6 +31,16 @@ bool within_row(DType t, const void* row, const void* decoded, double max_error,
   return ok;
 }
 
+double row_squared_error(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n) {
+  if (avx2()) return row_squared_error_avx2(t, decoded, row, skip, n);
+  double c[4] = {0, 0, 0, 0};  // four chains of additions, not one
+  size_t d = 0;
+  for (; d + 4 <= n; d += 4)
+    for (int k = 0; k < 4; ++k) c[k] += squared_one(t, decoded, row, skip, d + k);
+  for (; d < n; ++d) c[0] += squared_one(t, decoded, row, skip, d);
+  return (c[0] + c[1]) + (c[2] + c[3]);
+}
+
 bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {
   if (avx2()) return codes_row_avx2(z, s, q, n);
   int32_t out_of_range = 0;

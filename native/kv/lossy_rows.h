@@ -58,6 +58,18 @@ inline bool within_one(DType t, const void* row, const void* decoded, double max
   return std::fabs(load_element(decoded, t, d) - load_element(row, t, d)) <= max_error;
 }
 
+// Kind by cost, bits mode: the squared error of a decoded row against its
+// original (both of dtype t, differences in float64), elements where skip[d]
+// is set (raw channels of keys; may be null) counting 0 — their difference
+// may be NaN. Summed in four chains, element d in chain d % 4 (the rest past
+// the last whole four in chain 0), then (c0 + c1) + (c2 + c3): both paths
+// add the same numbers in the same order.
+double row_squared_error(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n);
+inline double squared_one(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t d) {
+  const double e = load_element(decoded, t, d) - load_element(row, t, d);
+  return skip && skip[d] ? 0.0 : e * e;
+}
+
 // Where each channel's prediction comes from: the three rows, and per
 // channel a mask (all ones or zero) choosing among them; a channel whose
 // three masks are zero predicts 0.
@@ -90,6 +102,7 @@ void extent_row_avx2(DType t, const void* row, const RowExtent& e, size_t n);
 void quantize_row_avx2(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n);
 bool within_row_avx2(DType t, const void* row, const void* decoded, double max_error, size_t n);
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
+double row_squared_error_avx2(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n);
 void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n);
 
 }  // namespace llmk::kv

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 
 namespace llmk::kv {
@@ -75,6 +76,18 @@ inline __m256 load8(const void* row, size_t d) {
     const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d));
     if constexpr (T == DType::F16) return _mm256_cvtph_ps(h);
     else return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+  }
+}
+
+// Four elements of a row as float32 in the low half (the rest unspecified).
+template <DType T>
+inline __m256 load8_or_4(const void* row, size_t d) {
+  if constexpr (T == DType::F32) {
+    return _mm256_castps128_ps256(_mm_loadu_ps(static_cast<const float*>(row) + d));
+  } else {
+    const __m128i h = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d));
+    if constexpr (T == DType::F16) return _mm256_castps128_ps256(_mm_cvtph_ps(h));
+    else return _mm256_castps128_ps256(_mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16)));
   }
 }
 
@@ -226,6 +239,39 @@ bool within_row_avx2(DType t, const void* row, const void* decoded, double max_e
   bool ok = false;
   by_dtype(t, [&](auto T) { ok = within<decltype(T)::value>(row, decoded, max_error, n); });
   return ok;
+}
+
+// Four chains in the four lanes. The empty asm holds each square apart:
+// this unit is compiled with FMA, and a multiply-add fused into one
+// rounding would differ from the portable path's two.
+template <DType T>
+double squared_error(const void* decoded, const void* row, const uint8_t* skip, size_t n) {
+  __m256d chains = _mm256_setzero_pd();
+  size_t d = 0;
+  for (; d + 4 <= n; d += 4) {
+    const __m256d x = _mm256_cvtps_pd(_mm256_castps256_ps128(load8_or_4<T>(row, d)));
+    const __m256d y = _mm256_cvtps_pd(_mm256_castps256_ps128(load8_or_4<T>(decoded, d)));
+    const __m256d e = _mm256_sub_pd(y, x);
+    __m256d square = _mm256_mul_pd(e, e);
+    asm("" : "+x"(square));
+    if (skip) {  // lanes whose skip byte is set: 0 (their square may be NaN)
+      uint32_t four;
+      std::memcpy(&four, skip + d, 4);
+      const __m256i kept = _mm256_cmpeq_epi64(_mm256_cvtepu8_epi64(_mm_cvtsi32_si128(static_cast<int>(four))), _mm256_setzero_si256());
+      square = _mm256_and_pd(square, _mm256_castsi256_pd(kept));
+    }
+    chains = _mm256_add_pd(chains, square);
+  }
+  alignas(32) double c[4];
+  _mm256_store_pd(c, chains);
+  for (; d < n; ++d) c[0] += squared_one(T, decoded, row, skip, d);
+  return (c[0] + c[1]) + (c[2] + c[3]);
+}
+
+double row_squared_error_avx2(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n) {
+  double sum = 0;
+  by_dtype(t, [&](auto T) { sum = squared_error<decltype(T)::value>(decoded, row, skip, n); });
+  return sum;
 }
 
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {
