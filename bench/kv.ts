@@ -272,6 +272,7 @@ async function syntheticRows(log: (l: string) => void): Promise<Row[]> {
       { label: 'lossy f32 bits 4', data: f32, opts: { mode: 'lossy', bits: 4, kind } },
       { label: 'lossy f32 bits 4 kind auto', data: f32, opts: { mode: 'lossy', bits: 4 } },
       { label: 'lossy f16 bits 4', data: f16, opts: { dtype: 'f16', mode: 'lossy', bits: 4, kind } },
+      { label: 'lossy bf16 bits 4 kind auto', data: bf16, opts: { dtype: 'bf16', mode: 'lossy', bits: 4 } },
       { label: 'lossy f32 maxError 0.01', data: f32, opts: { mode: 'lossy', maxError: 0.01, kind } },
     ];
     for (const c of cases) {
