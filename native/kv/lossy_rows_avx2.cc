@@ -79,15 +79,15 @@ inline __m256 load8(const void* row, size_t d) {
   }
 }
 
-// Four elements of a row as float32 in the low half (the rest unspecified).
+// Four elements of a row as float32 (exact for every dtype).
 template <DType T>
-inline __m256 load8_or_4(const void* row, size_t d) {
+inline __m128 load4(const void* row, size_t d) {
   if constexpr (T == DType::F32) {
-    return _mm256_castps128_ps256(_mm_loadu_ps(static_cast<const float*>(row) + d));
+    return _mm_loadu_ps(static_cast<const float*>(row) + d);
   } else {
     const __m128i h = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d));
-    if constexpr (T == DType::F16) return _mm256_castps128_ps256(_mm_cvtph_ps(h));
-    else return _mm256_castps128_ps256(_mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16)));
+    if constexpr (T == DType::F16) return _mm_cvtph_ps(h);
+    else return _mm_castsi128_ps(_mm_slli_epi32(_mm_cvtepu16_epi32(h), 16));
   }
 }
 
@@ -249,8 +249,8 @@ double squared_error(const void* decoded, const void* row, const uint8_t* skip, 
   __m256d chains = _mm256_setzero_pd();
   size_t d = 0;
   for (; d + 4 <= n; d += 4) {
-    const __m256d x = _mm256_cvtps_pd(_mm256_castps256_ps128(load8_or_4<T>(row, d)));
-    const __m256d y = _mm256_cvtps_pd(_mm256_castps256_ps128(load8_or_4<T>(decoded, d)));
+    const __m256d x = _mm256_cvtps_pd(load4<T>(row, d));
+    const __m256d y = _mm256_cvtps_pd(load4<T>(decoded, d));
     const __m256d e = _mm256_sub_pd(y, x);
     __m256d square = _mm256_mul_pd(e, e);
     asm("" : "+x"(square));
