@@ -631,14 +631,15 @@ template <size_t kCap, bool kIdIsPriority, class First, class Joined>
   }
 }
 
-// Pieces longer than the fixed-size caches take (33 to PieceRing::kMaxBytes
-// bytes) through the thread's ring of them; merge_all(out) gives out the
-// piece's tokens, at most one a byte. Called from the merges rather than
-// beside those caches, where one more place that emits made GCC stop
+// merge_all(emit): the piece's tokens (at most one a byte) to emit, for
+// pieces longer than the fixed-size caches take (33 to PieceRing::kMaxBytes
+// bytes) through the thread's ring of them. Called from the merges rather
+// than beside those caches, where one more place that emits made GCC stop
 // inlining push_back into the pre-tokenizer's loop (+15 % instructions on
 // English).
 template <class MergeAll, class Emit>
 void Encoding::through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n, MergeAll&& merge_all, Emit&& emit) const {
+  if (n <= ThreadCaches::kLongBytes || n > PieceRing::kMaxBytes) return merge_all(emit);
   const uint64_t h = hash_bytes(piece, n, load_head(piece, n));
   size_t count = 0;
   if (const Rank* kept = caches.long_pieces.find(h, serial_, piece, n, count)) {
@@ -653,7 +654,6 @@ void Encoding::through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n
 
 template <class Emit>
 void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
-  if (n <= ThreadCaches::kLongBytes || n > PieceRing::kMaxBytes) return merge_bytes(caches, piece, n, emit);
   through_ring(caches, piece, n, [&](auto&& out) { merge_bytes(caches, piece, n, out); }, emit);
 }
 
@@ -719,7 +719,6 @@ void Encoding::merge_bytes(ThreadCaches& caches, const uint8_t* piece, size_t n,
 // a heap over a linked list.
 template <class Emit>
 void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
-  if (n <= ThreadCaches::kLongBytes || n > PieceRing::kMaxBytes) return merge_listed_piece(caches, piece, n, emit);
   through_ring(caches, piece, n, [&](auto&& out) { merge_listed_piece(caches, piece, n, out); }, emit);
 }
 

@@ -415,11 +415,10 @@ void plan_residuals(const Quantized& t, double base_bits, ResidualPlan& plan) {
 // Squared error of a quantized tile against its input (raw rows add none),
 // a token row at a time through row stages: the decoded row by decoding's
 // own, then the differences (row_squared_error).
-template <DType T>
 double squared_error(const CodecParams& p, const Quantized& t, const void* data) {
   const uint32_t dim = t.dim;
   const bool key = t.kind == Kind::Key;
-  const size_t width = dtype_size(T);
+  const size_t width = dtype_size(p.dtype);
   std::vector<double> step(t.rows());
   for (uint32_t r = 0; r < t.rows(); ++r) step[r] = row_step(p, t, r);
   std::vector<uint8_t> decoded(static_cast<size_t>(dim) * width);
@@ -427,9 +426,9 @@ double squared_error(const CodecParams& p, const Quantized& t, const void* data)
   for (uint32_t tok = 0; tok < t.tokens; ++tok) {
     if (!key && t.raw[tok]) continue;
     const size_t first = static_cast<size_t>(tok) * dim;
-    dequantize_row(T, t.q.data() + first, step.data() + (key ? 0 : tok), key ? 1 : 0, decoded.data(), dim);
+    dequantize_row(p.dtype, t.q.data() + first, step.data() + (key ? 0 : tok), key ? 1 : 0, decoded.data(), dim);
     const void* row = static_cast<const uint8_t*>(data) + first * width;
-    sum += row_squared_error(T, decoded.data(), row, key ? t.raw.data() : nullptr, dim);
+    sum += row_squared_error(p.dtype, decoded.data(), row, key ? t.raw.data() : nullptr, dim);
   }
   return sum;
 }
@@ -468,8 +467,7 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
     quantize(p, kind, data, tokens, dim, cand);
     double cost = p.bits ? list_cost(cand.step_index) : 0;
     if (p.kind == Kind::Auto && p.bits && n) {
-      double se = 0;
-      with_dtype(p.dtype, [&](auto T) { se = squared_error<decltype(T)::value>(p, cand, data); });
+      const double se = squared_error(p, cand, data);
       cost += 0.5 * static_cast<double>(n) * std::log2(se / static_cast<double>(n) + 1e-300);
     }
     plan_residuals(cand, list_cost(cand.base), plan);
