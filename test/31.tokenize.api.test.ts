@@ -218,6 +218,35 @@ describe('Tokenizer async forms', () => {
     all.forEach((t, i) => expect([...bytes[i]], JSON.stringify(t)).toEqual([...got[i]]));
   });
 
+  it('encodeBatch of many texts, handed to the pool while later ones are still being copied, each equal encodeOrdinary; results own their memory', async () => {
+    // Texts of every size on both sides of the 64 KiB the copying publishes at, strings and
+    // bytes mixed, so that tasks wait on texts not yet copied; results on both sides of the
+    // 16 KiB from which their memory is not zero-filled first.
+    const r = rng(freshSeed('encodeBatch pipeline'));
+    const docs: (string | Uint8Array)[] = Array.from({ length: 300 }, (_, i) => {
+      const at = r() % 100000;
+      const text = brown.slice(at, at + [10, 3000, 70000][i % 3]!) + (i % 7 === 0 ? ' naïve 中文' : '');
+      return i % 5 === 0 ? Buffer.from(text, 'utf8') : text;
+    });
+    // First a text whose copy takes longer than a pool thread takes to start (its UTF-16 units):
+    // a task that read it before its copy was published would encode nothing.
+    docs.unshift('中文 ' + brown.repeat(16));
+    const got = await tok.encodeBatch(docs, { threads: 2, disallowedSpecial: [] });
+    docs.forEach((d, i) => {
+      expect([...got[i]!]).toEqual([...tok.encodeOrdinary(d)]);
+      expect(got[i]!.constructor).toBe(Uint32Array);
+      expect(got[i]!.byteOffset).toBe(0);
+      expect(got[i]!.buffer.byteLength).toBe(got[i]!.byteLength);
+    });
+    const big = tok.encodeOrdinary(brown.slice(0, 100000));
+    expect(big.constructor).toBe(Uint32Array);
+    expect(big.buffer.byteLength).toBe(big.byteLength);
+    const bytes = tok.decodeBytes(big);
+    expect(Buffer.isBuffer(bytes)).toBe(false);
+    expect(bytes.buffer.byteLength).toBe(bytes.byteLength);
+    expect(Buffer.from(bytes).toString('utf8')).toBe(brown.slice(0, 100000));
+  });
+
   it('concurrent batches of different encodings, whose tasks borrow the same stock of caches, each equal encodeOrdinary', async () => {
     // Pool tasks encode with caches lent from one process-wide stock: an entry left
     // by one encoding must never answer for another, whichever thread borrows it.

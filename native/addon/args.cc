@@ -154,10 +154,26 @@ TextArg::TextArg(const Napi::Value& v, const char* name) {
   }
 }
 
-Napi::Uint8Array bytes_to_js(Napi::Env env, const void* data, size_t n) {
-  Napi::Uint8Array out = Napi::Uint8Array::New(env, n);
-  if (n) std::memcpy(out.Data(), data, n);
+napi_value copy_to_js(Napi::Env env, napi_typedarray_type type, size_t size, const void* data, size_t n) {
+  napi_value buffer, array_buffer, out;
+  void* room;
+  if (n * size < (size_t(16) << 10)) {
+    NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, n * size, &room, &array_buffer), nullptr);
+    if (n) std::memcpy(room, data, n * size);
+  } else {
+    NAPI_THROW_IF_FAILED(env, napi_create_buffer_copy(env, n * size, data, &room, &buffer), nullptr);
+    NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &array_buffer, nullptr), nullptr);
+  }
+  NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, type, n, array_buffer, 0, &out), nullptr);
   return out;
+}
+
+Napi::Uint8Array bytes_to_js(Napi::Env env, const void* data, size_t n) {
+  return Napi::Uint8Array(env, copy_to_js(env, napi_uint8_array, 1, data, n));
+}
+
+Napi::Uint32Array ids_to_js(Napi::Env env, const uint32_t* ids, size_t n) {
+  return Napi::Uint32Array(env, copy_to_js(env, napi_uint32_array, 4, ids, n));
 }
 
 Napi::Object options(const Napi::CallbackInfo& info, size_t index) {
