@@ -248,6 +248,12 @@ async function huggingFaceRows(log: (line: string) => void): Promise<Row[]> {
       rows.push({ suite: 'tokenize', name: `${file} ${name}: llm-kernels decode (string)`, medianMs: decodeMs, 'MB/s': bytes / decodeMs / 1e3 });
       rows.push({ suite: 'tokenize', name: `${file} ${name}: tokenizers decode`, medianMs: theirDecodeMs, 'MB/s': bytes / theirDecodeMs / 1e3, 'x peer': theirDecodeMs / decodeMs, note: sameText ? 'same text' : 'TEXT DIFFERS' });
     }
+    // Per-call overhead: 10-word strings, each call awaited in turn on their side (its encode is async).
+    const short = Array.from({ length: 1000 }, (_, i) => `The quick brown fox number ${i} jumps over the lazy dog.`);
+    const shortMs = await median(() => { for (const s of short) ours.encodeOrdinary(s); });
+    const theirShortMs = await median(async () => { for (const s of short) await theirs.encode(s, null, { addSpecialTokens: false }); });
+    rows.push({ suite: 'tokenize', name: `${file} 1000 ten-word strings: llm-kernels encodeOrdinary`, medianMs: shortMs });
+    rows.push({ suite: 'tokenize', name: `${file} 1000 ten-word strings: tokenizers (each awaited)`, medianMs: theirShortMs, 'x peer': theirShortMs / shortMs });
   }
   return rows;
 }

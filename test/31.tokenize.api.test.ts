@@ -141,6 +141,31 @@ describe('Tokenizer API', () => {
     expectCode(() => tok.decode(Uint32Array.of(99_999_999)), RangeError, 'ERR_LLMK_BAD_TOKEN', /not in the vocabulary/);
     expectCode(() => tok.encode('x', { allowedSpecial: ['<|nope|>'] }), TypeError, 'ERR_LLMK_BAD_OPTION', /not a special token/);
     expectCode(() => tok.encode('x', { allowedSpecial: 'some' as never }), TypeError, 'ERR_LLMK_BAD_OPTION');
+    // options are checked whatever the text, raw bytes included
+    expectCode(() => tok.encode(new TextEncoder().encode('x'), { allowedSpecial: ['<|nope|>'] }), TypeError, 'ERR_LLMK_BAD_OPTION');
+    expectCode(() => tok.count(new TextEncoder().encode('x'), { disallowedSpecial: 5 as never }), TypeError, 'ERR_LLMK_BAD_OPTION');
+  });
+
+  it('option values resolved once and kept per tokenizer answer like fresh ones, in any order of calls', () => {
+    // 'all', [] and absent options are resolved once per tokenizer: each kept plan must
+    // stay tied to its own values and tokenizer, however calls interleave.
+    const text = 'a<|endoftext|>b<|fim_prefix|>c';
+    const other = Tokenizer.fromEncoding('o200k_base');
+    const cases = [{ allowedSpecial: 'all' }, { disallowedSpecial: [] }, { allowedSpecial: 'all', disallowedSpecial: [] }, { allowedSpecial: ['<|endoftext|>'], disallowedSpecial: [] }, {}, { disallowedSpecial: 'all' }] as const;
+    const outcome = (t: Tokenizer, o: object) => {
+      try {
+        return [...t.encode(text, o)].join(' ');
+      } catch (e) {
+        return (e as { code: string }).code;
+      }
+    };
+    // each case's answer from tokenizers that have resolved nothing before
+    const fresh = cases.map((o) => [outcome(Tokenizer.fromEncoding('cl100k_base'), o), outcome(Tokenizer.fromEncoding('o200k_base'), o)]);
+    expect(new Set(fresh.map((p) => p[0])).size).toBe(4); // the cases differ (two throw)
+    for (let round = 0; round < 2; round++) for (const i of [5, 3, 1, 4, 0, 2]) expect([outcome(tok, cases[i]!), outcome(other, cases[i]!)]).toEqual(fresh[i]);
+    // allowed specials become their ids, the rest stays ordinary text
+    expect(tok.encode(text, { allowedSpecial: 'all' })).toContain(100257);
+    expect([...tok.encode(text, { disallowedSpecial: [] })]).toEqual([...tok.encodeOrdinary(text)]);
   });
 
   it('decodes token by token and in blocks alike: long tokens, special tokens and a bad id anywhere', () => {

@@ -14,7 +14,7 @@ import { loaded, type NativeBpeEncoding } from '../native.js';
 import { withAbort } from '../async.js';
 import { checkChoice, checkInt, checkObject, checkThreads } from '../options.js';
 import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName } from './encodings.js';
-import { SpecialTokens, type SpecialOptions } from './specials.js';
+import { SpecialTokens, type SpecialOptions, type SpecialPlan } from './specials.js';
 import { encodingData, parseTiktokenRanks } from './tiktoken-file.js';
 import { parseHuggingFace, type HuggingFaceTokenizer } from './huggingface.js';
 import { trainBpe, type TrainOptions, type TrainSource } from './train.js';
@@ -235,7 +235,8 @@ export class Tokenizer {
   encode(text: TextInput, options?: SpecialOptions): Uint32Array {
     checkText(text);
     const parts: Uint32Array[] = [];
-    this.segments(text, checkObject<SpecialOptions>(options, 'options'), (seg) => parts.push(this.core.encodeOrdinary(seg)), (id) => parts.push(Uint32Array.of(id)));
+    const plan = this.specials.plan(checkObject<SpecialOptions>(options, 'options'));
+    this.segments(text, plan, (seg) => parts.push(this.core.encodeOrdinary(seg)), (id) => parts.push(Uint32Array.of(id)));
     return concat(parts);
   }
 
@@ -243,17 +244,17 @@ export class Tokenizer {
    * The ordinary segments (rewritten as a Hugging Face tokenizer's normalizer and
    * pre-tokenizer do) and the special-token ids of a text, in order.
    */
-  private segments(text: TextInput, options: SpecialOptions, onText: (segment: TextInput) => void, onSpecial: (id: number) => void): void {
+  private segments(text: TextInput, plan: SpecialPlan, onText: (segment: TextInput) => void, onSpecial: (id: number) => void): void {
     if (!this.hf && (typeof text !== 'string' || this.specials.ids.size === 0)) return onText(text);
     const str = typeof text === 'string' ? text : utf8.decode(text);
-    if (!this.hf) return this.specials.split(str, options, onText, onSpecial);
+    if (!this.hf) return this.specials.split(str, plan, onText, onSpecial);
     const { normalize, addPrefixSpace, metaspace } = this.hf;
     // tokenizers: normalizer first, then the pre-tokenizer's own rewriting (ByteLevel's
     // add_prefix_space, Metaspace's replacement and prefix), per segment.
     let first = true;
     this.specials.split(
       str,
-      options,
+      plan,
       (seg) => {
         const n = normalize ? normalize(seg) : seg;
         onText(metaspace ? metaspace(n, first) : addPrefixSpace && !n.startsWith(' ') ? ' ' + n : n);
@@ -275,17 +276,21 @@ export class Tokenizer {
     const o = checkObject<BatchOptions>(options, 'options');
     const threads = checkThreads(o.threads);
     // Special tokens are found here; the ordinary segments of all texts go to the pool as one batch.
+    const specials = this.specials.plan(o);
+    // Per text: the index of its one segment (the common case), or its parts in order.
     const segments: TextInput[] = [];
-    const plans = texts.map((text, i) => {
+    const plans = texts.map((text, i): number | (number | { segment: number })[] => {
       checkText(text, `texts[${i}]`);
-      const plan: (number | { segment: number })[] = [];
-      this.segments(text, o, (seg) => plan.push({ segment: segments.push(seg) - 1 }), (id) => plan.push(id));
-      return plan;
+      const parts: (number | { segment: number })[] = [];
+      this.segments(text, specials, (seg) => parts.push({ segment: segments.push(seg) - 1 }), (id) => parts.push(id));
+      return parts.length === 1 && typeof parts[0] !== 'number' ? parts[0]!.segment : parts;
     });
     const encoded = await withAbort(o.signal, (cancel) =>
       this.core.encodeOrdinaryBatchAsync(segments, { ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }),
     );
-    return plans.map((plan) => concat(plan.map((p) => (typeof p === 'number' ? Uint32Array.of(p) : encoded[p.segment]))));
+    return plans.map((plan) =>
+      typeof plan === 'number' ? encoded[plan]! : concat(plan.map((p) => (typeof p === 'number' ? Uint32Array.of(p) : encoded[p.segment]!))),
+    );
   }
 
   /** encode() off the main thread (one thread: BPE of one text is sequential). */
@@ -307,21 +312,21 @@ export class Tokenizer {
 
   /** How many ids encode() would return, without materialising them. */
   count(text: TextInput, options?: SpecialOptions): number {
-    return this.countUpTo(text, Number.MAX_SAFE_INTEGER, checkObject<SpecialOptions>(options, 'options'));
+    return this.countUpTo(text, Number.MAX_SAFE_INTEGER, this.specials.plan(checkObject<SpecialOptions>(options, 'options')));
   }
 
   /** The token count if it is at most `limit`, else false; stops counting once past the limit. */
   isWithinTokenLimit(text: TextInput, limit: number, options?: SpecialOptions): number | false {
     checkInt(limit, 'limit', 0, Number.MAX_SAFE_INTEGER);
-    const n = this.countUpTo(text, limit, checkObject<SpecialOptions>(options, 'options'));
+    const n = this.countUpTo(text, limit, this.specials.plan(checkObject<SpecialOptions>(options, 'options')));
     return n <= limit ? n : false;
   }
 
   // Counts like encode(), stopping once past `limit`.
-  private countUpTo(text: TextInput, limit: number, options: SpecialOptions): number {
+  private countUpTo(text: TextInput, limit: number, plan: SpecialPlan): number {
     checkText(text);
     let n = 0;
-    this.segments(text, options, (seg) => (n += n > limit ? 0 : this.core.countOrdinary(seg, limit - n)), () => (n += 1));
+    this.segments(text, plan, (seg) => (n += n > limit ? 0 : this.core.countOrdinary(seg, limit - n)), () => (n += 1));
     return n;
   }
 
