@@ -38,6 +38,8 @@ export interface NativeInfo {
 /** A built-in or loaded BPE encoding (native/addon/tokenizer.cc). */
 export interface NativeBpeEncoding {
   encodeOrdinary(text: string | Uint8Array): Uint32Array;
+  /** With `small`: ids that fit are written there and their count returned. */
+  encodeOrdinary(text: string | Uint8Array, small: Uint32Array): Uint32Array | number;
   countOrdinary(text: string | Uint8Array, limit?: number): number;
   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions): Promise<Uint32Array[]>;
   decodeBytes(ids: Uint32Array): Uint8Array;

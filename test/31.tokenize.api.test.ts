@@ -146,6 +146,24 @@ describe('Tokenizer API', () => {
     expectCode(() => tok.count(new TextEncoder().encode('x'), { disallowedSpecial: 5 as never }), TypeError, 'ERR_LLMK_BAD_OPTION');
   });
 
+  it('short results (up to 16 ids come back through one scratch array) are arrays of their own, at every count around the cut', () => {
+    const kept: [Uint32Array, number[]][] = [];
+    for (let n = 0; n <= 20; n++) {
+      const text = Array.from({ length: n }, (_, i) => ['the', 'cat', 'sat', 'on'][i % 4]).join(' '); // a token a word
+      const want = [...tok.encodeWithOffsets(text).ids];
+      expect(want.length).toBe(n);
+      for (const got of [tok.encodeOrdinary(text), tok.encode(text), tok.encodeOrdinary(new TextEncoder().encode(text))]) {
+        expect(got.constructor).toBe(Uint32Array);
+        expect([...got]).toEqual(want);
+        kept.push([got, want]);
+      }
+    }
+    expect(kept.some(([, w]) => w.length === 16) && kept.some(([, w]) => w.length === 17)).toBe(true);
+    // later calls leave earlier results alone
+    for (const [got, want] of kept) expect([...got]).toEqual(want);
+    expect(new Set(kept.map(([got]) => got.buffer)).size).toBe(kept.length);
+  });
+
   it('option values resolved once and kept per tokenizer answer like fresh ones, in any order of calls', () => {
     // 'all', [] and absent options are resolved once per tokenizer: each kept plan must
     // stay tied to its own values and tokenizer, however calls interleave.
