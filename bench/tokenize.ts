@@ -98,6 +98,27 @@ async function peers(encoding: string): Promise<Record<string, Encode>> {
   return out;
 }
 
+// Streaming decoders of the peers, one id a call: tiktoken's token bytes through a streaming
+// TextDecoder (what its docs suggest), and gpt-tokenizer's decode of one id (which emits half
+// characters as U+FFFD: not a streaming decoder, the naive loop).
+async function streamPeers(encoding: string, ids: number[]): Promise<Record<string, () => void>> {
+  const out: Record<string, () => void> = {};
+  try {
+    const { get_encoding } = await import('tiktoken');
+    const enc = get_encoding(encoding as never);
+    out['tiktoken (WASM), token bytes + TextDecoder'] = () => {
+      const d = new TextDecoder();
+      for (const id of ids) d.decode(enc.decode_single_token_bytes(id), { stream: true });
+      d.decode();
+    };
+  } catch { /* not installed */ }
+  try {
+    const mod = (await import(`gpt-tokenizer/encoding/${encoding}`)) as { decode: (ids: number[]) => string };
+    out['gpt-tokenizer decode([id]) (splits characters)'] = () => { for (const id of ids) mod.decode([id]); };
+  } catch { /* not installed */ }
+  return out;
+}
+
 // Five runs for every contender (a 10-40 ms run is easily hit by a noisy neighbour; the median of
 // three kept too many of them). After the pause, one untimed run brings back the caches and the
 // CPU's clock. `fn` may return a promise (encodeBatch), which is awaited inside its timing.
@@ -206,6 +227,12 @@ export const tokenizeSuite: Suite = {
       }, 500, 5);
       for (const [who, t] of Object.entries(m))
         rows.push({ suite: 'tokenize', name: `${encoding} 1000 ten-word strings: ${who}`, medianMs: t, 'x peer': who === 'llm-kernels' ? '' : t / m['llm-kernels'] });
+      // Streaming decode, one id a call (an LLM server's output loop), over English and multilingual text.
+      const corpus = texts();
+      const streamed = [...tok.encodeOrdinary((corpus[0]?.text ?? '').slice(0, 8000) + (corpus.at(-1)?.text ?? '').slice(0, 8000))];
+      const s = await medians({ 'llm-kernels': () => { const d = tok.decoder(); for (const id of streamed) d.write([id]); d.end(); }, ...(await streamPeers(encoding, streamed)) }, 200, 5);
+      for (const [who, t] of Object.entries(s))
+        rows.push({ suite: 'tokenize', name: `${encoding} stream decode, ${streamed.length} ids one a call: ${who}`, medianMs: t, 'x peer': who === 'llm-kernels' ? '' : t / s['llm-kernels'] });
     }
     rows.push(...(await huggingFaceRows(log)));
     return rows;

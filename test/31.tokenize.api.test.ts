@@ -78,6 +78,45 @@ describe('Tokenizer API', () => {
     expect(tok.decoder().write(ids)).toBe(text);
   });
 
+  it('streaming decoder equals a streaming TextDecoder over the same bytes chunk by chunk: tokens that split characters, invalid bytes, any chunking', () => {
+    // Tokens that are whole characters alone are joined as cached strings, the rest go
+    // through bytes with a tail kept while it may still become a character: each chunk's
+    // text must be what a streaming TextDecoder makes of the chunk's bytes.
+    const r = rng(freshSeed('streaming decode'));
+    const multilingual = udhrTexts().map((t) => t.text).join('\n');
+    // lead bytes of every length, the leads with narrow second bytes (E0, ED, F0, F4), continuations, invalid leads
+    const bytes = [0x41, 0x20, 0xc3, 0xa9, 0xe0, 0xa0, 0x9f, 0xed, 0xe4, 0xb8, 0xad, 0xf0, 0x90, 0x8f, 0xf4, 0x80, 0xbf, 0xc0, 0xf5, 0xff, 0xef, 0xbb];
+    for (const t of [tok, Tokenizer.fromEncoding('o200k_base')]) {
+      const byteIds = bytes.map((b) => t.encodeOrdinary(new Uint8Array([b]))).filter((ids) => ids.length === 1).map((ids) => ids[0]!);
+      const special = t.encode('<|endoftext|>', { allowedSpecial: 'all' })[0]!;
+      for (let round = 0; round < 300; round++) {
+        const ids: number[] = [];
+        while (ids.length < 60) {
+          const k = r() % 6;
+          if (k === 0) ids.push(...t.encodeOrdinary(multilingual.slice(r() % 100000).slice(0, r() % 30)));
+          else if (k <= 3) ids.push(byteIds[r() % byteIds.length]!);
+          else if (k === 4) ids.push(...t.encodeOrdinary(new Uint8Array([0xe4, 0xb8, 0xad, 0xf0, 0x9f, 0x98, 0x80].slice(r() % 4, 4 + (r() % 4)))));
+          else if (r() % 8 === 0) ids.push(special);
+        }
+        const d = t.decoder();
+        const reference = new TextDecoder('utf-8', { ignoreBOM: true });
+        for (let at = 0; at < ids.length; ) {
+          const chunk = ids.slice(at, (at += r() % 8 ? r() % 6 : 17 + (r() % 20))); // short writes join cached strings, long ones go through bytes
+          const input = r() % 2 ? chunk : Uint32Array.from(chunk);
+          expect(d.write(input), JSON.stringify(chunk)).toBe(reference.decode(t.decodeBytes(chunk), { stream: true }));
+        }
+        expect(d.end()).toBe(reference.decode());
+      }
+      // and short decodes (joined from the same strings) equal the TextDecoder too
+      for (let round = 0; round < 300; round++) {
+        const ids = Array.from({ length: r() % 20 }, () => (r() % 3 ? byteIds[r() % byteIds.length]! : t.encodeOrdinary(multilingual.slice(r() % 100000, r() % 100000 + 8))[0] ?? 0));
+        expect(t.decode(ids)).toBe(new TextDecoder('utf-8', { ignoreBOM: true }).decode(t.decodeBytes(ids)));
+      }
+    }
+    expectCode(() => tok.decoder().write([99_999_999]), RangeError, 'ERR_LLMK_BAD_TOKEN');
+    expectCode(() => tok.decode([99_999_999]), RangeError, 'ERR_LLMK_BAD_TOKEN');
+  });
+
   it('decode equals a TextDecoder over decodeBytes: random ids (invalid UTF-8 included), BOM, astral characters, specials', () => {
     // The reference: WHATWG UTF-8 decoding with U+FFFD for invalid bytes, BOM kept.
     const reference = (ids: Uint32Array) => new TextDecoder('utf-8', { ignoreBOM: true }).decode(tok.decodeBytes(ids));

@@ -92,6 +92,33 @@ describe.each(cases)('%s against tokenizers', (_name, load) => {
     const ids = ours.encodeOrdinary('streamed 中文 text');
     expect([...ids].map((id) => d.write([id])).join('') + d.end()).toBe(await theirs.decode([...ids], false));
   });
+
+  it('streams like a streaming TextDecoder over each chunk\'s bytes (the first chunk\'s leading space stripped where the decoder does), any chunking', () => {
+    const r = rng(freshSeed(`hf streaming ${_name}`));
+    const multilingual = udhrTexts().map((t) => t.text).join('\n');
+    const vocab = ours.vocabSize;
+    // a chunk's bytes as they come in the stream: after a token, so that no leading space is stripped
+    const lead = ours.encodeOrdinary('a')[0]!;
+    const leadBytes = ours.decodeBytes([lead]).length;
+    const streamBytes = (chunk: number[]) => ours.decodeBytes([lead, ...chunk]).subarray(leadBytes);
+    for (let round = 0; round < 60; round++) {
+      const ids: number[] = [];
+      while (ids.length < 30) {
+        if (r() % 3) ids.push(...ours.encodeOrdinary(multilingual.slice(r() % 100000).slice(0, r() % 20)));
+        else ids.push(r() % vocab);
+      }
+      const d = ours.decoder();
+      const reference = new TextDecoder('utf-8', { ignoreBOM: true });
+      let first = true;
+      for (let at = 0; at < ids.length; ) {
+        const chunk = ids.slice(at, (at += r() % 6));
+        const bytes = first && chunk.length ? ours.decodeBytes(chunk) : streamBytes(chunk);
+        if (chunk.length) first = false;
+        expect(d.write(chunk), JSON.stringify(chunk)).toBe(reference.decode(bytes, { stream: true }));
+      }
+      expect(d.end()).toBe(reference.decode());
+    }
+  });
 });
 
 describe('normalizers NFC, NFD, NFKC, NFKD and Sequence, against tokenizers', () => {

@@ -43,6 +43,33 @@ export interface TokenDecoder {
 }
 
 const cache = new Map<EncodingName, Tokenizer>();
+// Decodes and streaming writes of up to this many ids join per-token strings
+// (Tokenizer.tokenText) in JS; longer ones are faster through the addon.
+const SHORT_DECODE = 16;
+
+/**
+ * How much of `bytes` a streaming UTF-8 decoder (WHATWG, as TextDecoder with
+ * { stream: true }) decodes at once: all of it but a trailing sequence that
+ * is valid so far and incomplete (at most 3 bytes), which it keeps for the
+ * next chunk. Decoding the rest in one go gives the same text.
+ */
+function wholeCharsLength(bytes: Uint8Array): number {
+  const n = bytes.length;
+  for (let back = 1; back <= 3 && back <= n; back++) {
+    const lead = bytes[n - back]!;
+    if (lead < 0x80) return n;
+    if (lead < 0xc0) continue; // a continuation byte: its lead is further back
+    const need = lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+    if (need <= back) return n; // complete, or not a lead byte at all
+    if (back >= 2) {
+      // the byte after the lead has a narrower range for some leads (no overlongs, no surrogates, nothing past U+10FFFF)
+      const second = bytes[n - back + 1]!;
+      if (second < (lead === 0xe0 ? 0xa0 : lead === 0xf0 ? 0x90 : 0x80) || second > (lead === 0xed ? 0x9f : lead === 0xf4 ? 0x8f : 0xbf)) return n;
+    }
+    return n - back;
+  }
+  return n;
+}
 // ignoreBOM keeps a leading U+FEFF: it is text like any other (tiktoken keeps it).
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const strictUtf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
@@ -361,6 +388,10 @@ export class Tokenizer {
    */
   decode(ids: Uint32Array | readonly number[]): string {
     const list = toIds(ids);
+    if (list.length <= SHORT_DECODE) {
+      const joined = this.joinTokenTexts(list);
+      if (joined !== undefined) return this.stripLeadingSpace(joined, true);
+    }
     const text = this.core.decodeText(list);
     if (text !== undefined) return this.stripLeadingSpace(text, true);
     if (this.hf?.sentencePiece?.byteFallback) return this.stripLeadingSpace(this.decodeByteRuns(list), true);
@@ -391,18 +422,72 @@ export class Tokenizer {
     return parts.join('');
   }
 
+  // The text of each id met so far whose bytes are whole UTF-8 characters on their own (null
+  // where they are not): short decodes and streaming writes join these strings instead of
+  // calling the addon (~0.5-2 us a call, most of it making a typed array and a string). At
+  // most one entry an id of the vocabulary.
+  private tokenTexts?: Map<number, string | null>;
+
+  private tokenText(id: number): string | null {
+    const texts = (this.tokenTexts ??= new Map());
+    let text = texts.get(id);
+    if (text === undefined) {
+      text = this.core.decodeText(Uint32Array.of(id)) ?? null; // throws ERR_LLMK_BAD_TOKEN for an unknown id
+      texts.set(id, text);
+    }
+    return text;
+  }
+
+  // The ids' texts joined, or undefined if one of them is not whole characters alone.
+  private joinTokenTexts(list: Uint32Array, from = 0, to = list.length): string | undefined {
+    let out = '';
+    for (let i = from; i < to; i++) {
+      const text = this.tokenText(list[i]!);
+      if (text === null) return undefined;
+      out += text;
+    }
+    return out;
+  }
+
   /** A streaming decoder whose chunks never split a UTF-8 character; each decoder keeps its own state. */
   decoder(): TokenDecoder {
-    const stream = new TextDecoder('utf-8', { ignoreBOM: true });
+    // Bytes of a character still incomplete, kept for the next write (as a streaming TextDecoder keeps them).
+    let pending = new Uint8Array(0);
     let atStart = true;
     return {
       write: (ids) => {
         const list = toIds(ids);
-        const bytes = this.stripLeadingSpace(this.core.decodeBytes(list), atStart);
-        if (list.length) atStart = false;
-        return stream.decode(bytes, { stream: true });
+        let out = '';
+        let from = 0;
+        // Short writes of tokens that are whole characters alone, while nothing is pending: their texts as they are.
+        if (list.length <= SHORT_DECODE && pending.length === 0 && !(atStart && this.hf?.sentencePiece?.stripLeadingSpace)) {
+          for (; from < list.length; from++) {
+            const text = this.tokenText(list[from]!);
+            if (text === null) break;
+            out += text;
+          }
+        }
+        if (from === list.length) {
+          if (list.length) atStart = false;
+          return out;
+        }
+        let bytes = this.stripLeadingSpace(this.core.decodeBytes(from ? list.subarray(from) : list), atStart);
+        atStart = false;
+        if (pending.length) {
+          const joined = new Uint8Array(pending.length + bytes.length);
+          joined.set(pending);
+          joined.set(bytes, pending.length);
+          bytes = joined;
+        }
+        const whole = wholeCharsLength(bytes);
+        pending = bytes.slice(whole);
+        return out + utf8.decode(bytes.subarray(0, whole));
       },
-      end: () => stream.decode(),
+      end: () => {
+        const rest = utf8.decode(pending);
+        pending = new Uint8Array(0);
+        return rest;
+      },
     };
   }
 
