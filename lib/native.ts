@@ -41,7 +41,8 @@ export interface NativeBpeEncoding {
   /** With `small`: ids that fit are written there and their count returned. */
   encodeOrdinary(text: string | Uint8Array, small: Uint32Array): Uint32Array | number;
   countOrdinary(text: string | Uint8Array, limit?: number): number;
-  encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions): Promise<Uint32Array[]>;
+  /** each[i]: the ids of text i, or (up to 16 ids) their count, those ids being the next ones in `small`. */
+  encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions): Promise<{ each: (Uint32Array | number)[]; small: Uint32Array }>;
   decodeBytes(ids: Uint32Array): Uint8Array;
   /** The ids' text; undefined when their bytes are not valid UTF-8. */
   decodeText(ids: Uint32Array): string | undefined;

@@ -317,9 +317,12 @@ export class Tokenizer {
       this.segments(text, specials, (seg) => parts.push({ segment: segments.push(seg) - 1 }), (id) => parts.push(id));
       return parts.length === 1 && typeof parts[0] !== 'number' ? parts[0]!.segment : parts;
     });
-    const encoded = await withAbort(o.signal, (cancel) =>
+    const { each, small } = await withAbort(o.signal, (cancel) =>
       this.core.encodeOrdinaryBatchAsync(segments, { ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }),
     );
+    // Short results were sent in one array: slices of up to 64 bytes live on V8's heap.
+    let at = 0;
+    const encoded = each.map((ids) => (typeof ids === 'number' ? small.slice(at, (at += ids)) : ids));
     return plans.map((plan) =>
       typeof plan === 'number' ? encoded[plan]! : concat(plan.map((p) => (typeof p === 'number' ? Uint32Array.of(p) : encoded[p.segment]!))),
     );

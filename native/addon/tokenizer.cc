@@ -7,7 +7,8 @@
 //   byteLengths(ids: Uint32Array): Uint32Array (bytes of each token)
 //   tokenToId(bytes: Uint8Array): number (-1 when absent)
 //   idToBytes(id: number): Uint8Array | null
-//   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts): Promise<Uint32Array[]>
+//   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts): Promise<{ each, small }>: each[i] the ids
+//     of text i, or their count when they are the next ones in `small` (up to 16 ids a text)
 //   vocabSize: number, pattern: string, specials: [text, id][]
 #include <condition_variable>
 #include <cstring>
@@ -204,11 +205,27 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                 cancel_flag);
           },
           [results](Napi::Env env, const std::vector<Napi::Value>&) {
-            Napi::Array out = Napi::Array::New(env, results->size());
+            // Results of up to kSmallIds ids go out one after another in one array, the
+            // others as arrays of their own: the caller slices the small ones (as
+            // encodeOrdinary's `small`).
+            constexpr size_t kSmallIds = 16;
+            size_t small_total = 0;
+            for (const auto& ids : *results) small_total += ids.size() <= kSmallIds ? ids.size() : 0;
+            std::vector<bpe::Rank> small;
+            small.reserve(small_total);
+            Napi::Array each = Napi::Array::New(env, results->size());
             for (uint32_t i = 0; i < results->size(); ++i) {
               const auto& ids = (*results)[i];
-              out.Set(i, ids_to_js(env, ids.data(), ids.size()));
+              if (ids.size() <= kSmallIds) {
+                small.insert(small.end(), ids.begin(), ids.end());
+                each.Set(i, Napi::Number::New(env, static_cast<double>(ids.size())));
+              } else {
+                each.Set(i, ids_to_js(env, ids.data(), ids.size()));
+              }
             }
+            Napi::Object out = Napi::Object::New(env);
+            out.Set("each", each);
+            out.Set("small", ids_to_js(env, small.data(), small.size()));
             return Napi::Value(out);
           },
           {info.This()}, cancel);
