@@ -442,9 +442,9 @@ export class Tokenizer {
   }
 
   // The ids' texts joined, or undefined if one of them is not whole characters alone.
-  private joinTokenTexts(list: Uint32Array, from = 0, to = list.length): string | undefined {
+  private joinTokenTexts(list: Uint32Array): string | undefined {
     let out = '';
-    for (let i = from; i < to; i++) {
+    for (let i = 0; i < list.length; i++) {
       const text = this.tokenText(list[i]!);
       if (text === null) return undefined;
       out += text;
