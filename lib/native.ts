@@ -46,7 +46,8 @@ export interface NativeBpeEncoding {
   decodeBytes(ids: Uint32Array): Uint8Array;
   /** The ids' text; undefined when their bytes are not valid UTF-8. */
   decodeText(ids: Uint32Array): string | undefined;
-  byteLengths(ids: Uint32Array): Uint32Array;
+  /** For each id (they must spell the text): the UTF-16 offset where its bytes start (inside a character: that character's). */
+  utf16Offsets(text: string, ids: Uint32Array): Uint32Array;
   tokenToId(token: string | Uint8Array): number;
   idToBytes(id: number): Uint8Array | null;
   mergeBatch(sequences: Uint32Array[], maxMerges: number, boundary: 'pretoken' | 'word'): { sequences: Uint32Array[]; merges: Uint32Array; tokens: Uint8Array[] };

@@ -65,6 +65,41 @@ describe('Tokenizer API', () => {
     expect([...offsets].every((o, i) => i === 0 || o >= offsets[i - 1])).toBe(true);
   });
 
+  it('encodeWithOffsets equals a per-byte reference on fresh random text: tokens inside characters, astral characters, lone surrogates, every length around the 64-byte blocks', () => {
+    // The reference: the UTF-16 index of the character each UTF-8 byte belongs to, read at each token's first byte.
+    const reference = (t: Tokenizer, text: string, ids: Uint32Array) => {
+      const bytes = new TextEncoder().encode(text);
+      const charAt: number[] = [];
+      let u = 0;
+      for (const ch of text) {
+        for (let k = new TextEncoder().encode(ch).length; k > 0; k--) charAt.push(u);
+        u += ch.length;
+      }
+      expect(charAt.length).toBe(bytes.length);
+      const out: number[] = [];
+      let at = 0;
+      for (const id of ids) {
+        out.push(at < bytes.length ? charAt[at]! : text.length);
+        at += t.idToBytes(id)!.length;
+      }
+      expect(at).toBe(bytes.length);
+      return out;
+    };
+    const r = rng(freshSeed('encodeWithOffsets'));
+    const pool = ['a', ' ', 'é', '中', '文', 'ไ', 'ท', '😀', '𝒳', '\ud800', '\udfff', 'x', '\n', 'ß', 'ئ', '<|endoftext|>'];
+    const multilingual = udhrTexts().map((t) => t.text).join('\n');
+    for (const t of [tok, Tokenizer.fromEncoding('o200k_base')]) {
+      for (let round = 0; round < 200; round++) {
+        const text =
+          round % 2
+            ? Array.from({ length: r() % 90 }, () => pool[r() % pool.length]).join('')
+            : multilingual.slice(r() % 200000).slice(0, r() % 400);
+        const { ids, offsets } = t.encodeWithOffsets(text, { allowedSpecial: 'all' });
+        expect([...offsets], JSON.stringify(text)).toEqual(reference(t, text, ids));
+      }
+    }
+  });
+
   it('streaming decoder never splits a character and keeps no state between decoders', () => {
     const text = 'naïve 😀 中文 ok';
     const ids = tok.encode(text);

@@ -73,7 +73,6 @@ function wholeCharsLength(bytes: Uint8Array): number {
 // ignoreBOM keeps a leading U+FEFF: it is text like any other (tiktoken keeps it).
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 const strictUtf8 = new TextDecoder('utf-8', { ignoreBOM: true, fatal: true });
-const encoder = new TextEncoder();
 
 function checkText(text: unknown, name = 'text'): TextInput {
   if (typeof text !== 'string' && !(text instanceof Uint8Array))
@@ -517,24 +516,7 @@ export class Tokenizer {
     if (this.hf && (this.hf.normalize || this.hf.addPrefixSpace || this.hf.sentencePiece || this.hf.metaspace))
       throw rangeError('ERR_LLMK_UNSUPPORTED', `encodeWithOffsets: ${this.name} rewrites its input (normalizer, prefix space or '▁'), so token bytes do not map back to offsets`);
     const ids = this.encode(text, options);
-    // UTF-16 offset of every UTF-8 byte of the text.
-    const bytes = encoder.encode(text);
-    const charAt = new Uint32Array(bytes.length + 1);
-    for (let b = 0, c = 0; b < bytes.length; ) {
-      const lead = bytes[b];
-      const len = lead < 0x80 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4;
-      for (let k = 0; k < len; k++) charAt[b + k] = c;
-      b += len;
-      c += len === 4 ? 2 : 1;
-    }
-    charAt[bytes.length] = text.length;
-    const lengths = this.core.byteLengths(ids);
-    const offsets = new Uint32Array(ids.length);
-    let at = 0;
-    for (let i = 0; i < ids.length; i++) {
-      offsets[i] = charAt[at];
-      at += lengths[i];
-    }
+    const offsets = this.core.utf16Offsets(text, ids);
     return { ids, offsets };
   }
 }

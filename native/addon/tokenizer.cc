@@ -4,7 +4,7 @@
 //   countOrdinary(text: string | Uint8Array, limit?: number): number (stops once past limit)
 //   decodeBytes(ids: Uint32Array): Uint8Array
 //   decodeText(ids: Uint32Array): string, or undefined when the bytes are not valid UTF-8
-//   byteLengths(ids: Uint32Array): Uint32Array (bytes of each token)
+//   utf16Offsets(text: string | Uint8Array, ids: Uint32Array): Uint32Array (where each token starts in the text)
 //   tokenToId(bytes: Uint8Array): number (-1 when absent)
 //   idToBytes(id: number): Uint8Array | null
 //   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts): Promise<{ each, small }>: each[i] the ids
@@ -39,7 +39,7 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                         InstanceMethod<&BpeEncoding::JS_encodeOrdinaryBatchAsync>("encodeOrdinaryBatchAsync"),
                         InstanceMethod<&BpeEncoding::JS_decodeBytes>("decodeBytes"),
                         InstanceMethod<&BpeEncoding::JS_decodeText>("decodeText"),
-                        InstanceMethod<&BpeEncoding::JS_byteLengths>("byteLengths"),
+                        InstanceMethod<&BpeEncoding::JS_utf16Offsets>("utf16Offsets"),
                         InstanceMethod<&BpeEncoding::JS_tokenToId>("tokenToId"),
                         InstanceMethod<&BpeEncoding::JS_idToBytes>("idToBytes"),
                         InstanceMethod<&BpeEncoding::JS_mergeBatch>("mergeBatch"),
@@ -299,13 +299,14 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
     return bytes;
   }
 
-  Napi::Value JS_byteLengths(const Napi::CallbackInfo& info) {
+  Napi::Value JS_utf16Offsets(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
-      auto ids = typed_array<uint32_t>(info[0], "ids");
-      Napi::Uint32Array out = Napi::Uint32Array::New(info.Env(), ids.ElementLength());
-      for (size_t i = 0; i < ids.ElementLength(); ++i)
-        out[i] = static_cast<uint32_t>(enc_->decoded_size(ids.Data() + i, 1));
-      return Napi::Value(out);
+      TextArg text(info[0], "text");
+      auto ids = typed_array<uint32_t>(info[1], "ids");
+      std::vector<uint32_t> offsets(ids.ElementLength());
+      if (!enc_->utf16_offsets(text.data, text.size, ids.Data(), ids.ElementLength(), offsets.data()))
+        throw_range(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "the ids do not spell the text");
+      return Napi::Value(ids_to_js(info.Env(), offsets.data(), offsets.size()));
     });
   }
 

@@ -38,6 +38,11 @@ class Encoding {
   // data's decoded bytes); throws ERR_LLMK_BAD_TOKEN for an id outside the
   // vocabulary.
   void decode(const uint32_t* ids, size_t n, std::string& out) const;
+  // For each of the `count` ids, whose bytes spell the n bytes of UTF-8
+  // `text`: the UTF-16 offset in the text where its bytes start (a token
+  // that starts inside a character gets that character's offset). False
+  // when the ids' bytes do not add up to the text.
+  bool utf16_offsets(const uint8_t* text, size_t n, const uint32_t* ids, size_t count, uint32_t* out) const;
 
   Rank rank_of(std::string_view bytes) const;  // kNoRank when absent
   // The bytes of an ordinary or special token; false for an unknown id.
