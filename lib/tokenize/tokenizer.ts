@@ -92,10 +92,11 @@ function toIds(ids: unknown): Uint32Array {
   if (ids instanceof Uint32Array) return ids;
   if (Array.isArray(ids)) {
     const out = new Uint32Array(ids.length);
-    ids.forEach((v, i) => {
-      if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw rangeError('ERR_LLMK_BAD_TOKEN', `ids[${i}] is not a token id: ${String(v)}`);
-      out[i] = v;
-    });
+    for (let i = 0; i < ids.length; i++) {
+      const v: unknown = ids[i];
+      if (!Number.isInteger(v) || (v as number) < 0 || (v as number) > 0xffffffff) throw rangeError('ERR_LLMK_BAD_TOKEN', `ids[${i}] is not a token id: ${String(v)}`);
+      out[i] = v as number;
+    }
     return out;
   }
   throw typeError('ERR_LLMK_BAD_ARGUMENT', 'ids must be a Uint32Array or an array of token ids');
