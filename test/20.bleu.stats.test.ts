@@ -145,6 +145,8 @@ describe('BLEU statistics kernel against the TypeScript reference', () => {
     expectCode(() => bleu.stats(down, { tokens: Uint32Array.of(1, 1, 1), offsets: Uint32Array.of(0, 1, 2, 3), groups: Uint32Array.of(0, 1, 2, 3) }), RangeError, 'ERR_LLMK_BAD_SHAPE', /non-decreasing/);
     expectCode(() => bleu.sentence(c, rr, { maxOrder: 0 }), RangeError, 'ERR_LLMK_BAD_OPTION', /maxOrder/);
     expectCode(() => bleu.sentence(c, rr, { weights: [0.5, 0.5], maxOrder: 4 }), RangeError, 'ERR_LLMK_BAD_OPTION', /weights/);
+    // eslint-disable-next-line no-sparse-arrays
+    expectCode(() => bleu.sentence(c, rr, { weights: [0.5, , 0.5] as never, maxOrder: 3 }), RangeError, 'ERR_LLMK_BAD_OPTION', /weights\[1\]/); // a hole is no weight
     expectCode(() => bleu.sentence(c, rr, { smoothing: 'exp' }), RangeError, 'ERR_LLMK_BAD_OPTION', /method0/);
     expectCode(() => bleu.sentence(c, rr, { flavor: 'sacrebleu', smoothing: 'method1' }), RangeError, 'ERR_LLMK_BAD_OPTION');
     expectCode(() => bleu.sentence(c, rr, { flavor: 'sacrebleu', weights: [1] }), RangeError, 'ERR_LLMK_BAD_OPTION', /nltk flavor only/);

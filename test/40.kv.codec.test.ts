@@ -163,6 +163,8 @@ describe('kv.inspect and argument checks', () => {
     const shape = [2, 3, 4];
     expectCode(() => kv.encode(data, { shape: [2, 3] }), TypeError, 'ERR_LLMK_BAD_SHAPE');
     expectCode(() => kv.encode(data, { shape: [2, 3, 5] }), RangeError, 'ERR_LLMK_BAD_SHAPE');
+    // eslint-disable-next-line no-sparse-arrays
+    expectCode(() => kv.encode(data, { shape: [2, , 4] as never }), RangeError, 'ERR_LLMK_BAD_OPTION', /shape\[1\]/); // a hole is no size
     expectCode(() => kv.encode(data, { shape: [2, 3, 0] }), RangeError, 'ERR_LLMK_BAD_OPTION');
     expectCode(() => kv.encode(new Uint16Array(24), { shape }), TypeError, 'ERR_LLMK_BAD_ARGUMENT');
     expectCode(() => kv.encode(data, { shape, dtype: 'bf16' }), TypeError, 'ERR_LLMK_BAD_ARGUMENT');

@@ -69,6 +69,9 @@ describe('KvPrefixStore', () => {
     expectCode(() => store.put(ids, { data, shape: [layers, heads, tokens, 8], dtype: 'f32' }), RangeError, 'ERR_LLMK_BAD_SHAPE');
     expectCode(() => store.put(ids.subarray(0, 10), { data, shape: [layers, heads, tokens, dim], dtype: 'f32' }), RangeError, 'ERR_LLMK_BAD_SHAPE');
     expectCode(() => store.put([1.5], { data: new Float32Array(4), shape: [1, 1, 4], dtype: 'f32' }), RangeError, 'ERR_LLMK_BAD_OPTION');
+    // a hole in a sparse array is no token id (it was read as 0)
+    // eslint-disable-next-line no-sparse-arrays
+    expectCode(() => store.match([1, , 3] as never), RangeError, 'ERR_LLMK_BAD_OPTION', /tokens\[1\]/);
     expectCode(() => new KvPrefixStore({ blockTokens: 0 }), RangeError, 'ERR_LLMK_BAD_OPTION');
     expectCode(() => new KvPrefixStore({ blockTokens: 8, mode: 'lossy' }), RangeError, 'ERR_LLMK_BAD_OPTION');
   });

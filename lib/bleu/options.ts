@@ -67,7 +67,7 @@ export function resolveBleuOptions(options: unknown, level: 'sentence' | 'corpus
     if (flavor !== 'nltk') throw rangeError('ERR_LLMK_BAD_OPTION', 'weights apply to the nltk flavor only (sacreBLEU has none)');
     if (!Array.isArray(o.weights) || o.weights.length < 1 || o.weights.length > MAX_ORDER)
       throw rangeError('ERR_LLMK_BAD_OPTION', `weights must be an array of 1 to ${MAX_ORDER} numbers`);
-    weights = o.weights.map((w, i) => checkNumber(w, `weights[${i}]`));
+    weights = Array.from(o.weights, (w, i) => checkNumber(w, `weights[${i}]`)); // holes too (map skips them)
   }
   const maxOrder = o.maxOrder === undefined ? (weights?.length ?? 4) : checkInt(o.maxOrder, 'maxOrder', 1, MAX_ORDER);
   if (weights && weights.length !== maxOrder)

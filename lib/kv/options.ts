@@ -92,7 +92,7 @@ export function checkShape(shape: unknown): { layers: number; heads: number; tok
   if (!Array.isArray(shape) || (shape.length !== 3 && shape.length !== 4))
     throw typeError('ERR_LLMK_BAD_SHAPE', 'shape must be [kvHeads, tokens, headDim] or [layers, kvHeads, tokens, headDim]');
   const names = shape.length === 4 ? ['layers', 'kvHeads', 'tokens', 'headDim'] : ['kvHeads', 'tokens', 'headDim'];
-  shape.forEach((v, i) => checkInt(v, `shape[${i}] (${names[i]})`, names[i] === 'tokens' ? 0 : 1, U32));
+  for (let i = 0; i < shape.length; i++) checkInt(shape[i], `shape[${i}] (${names[i]})`, names[i] === 'tokens' ? 0 : 1, U32); // holes too
   const [layers, heads, tokens, headDim] = shape.length === 4 ? shape : [1, ...shape];
   return { layers, heads, tokens, headDim, hasLayers: shape.length === 4 };
 }

@@ -60,7 +60,7 @@ interface Geometry {
 function checkTokens(tokens: unknown): Uint32Array {
   if (tokens instanceof Uint32Array) return tokens;
   if (!Array.isArray(tokens)) throw typeError('ERR_LLMK_BAD_ARGUMENT', 'tokens must be a Uint32Array or an array of token ids');
-  tokens.forEach((t, i) => checkInt(t, `tokens[${i}]`, 0, 0xffffffff));
+  for (let i = 0; i < tokens.length; i++) checkInt(tokens[i], `tokens[${i}]`, 0, 0xffffffff); // a loop, not forEach: a hole is no token
   return Uint32Array.from(tokens as number[]);
 }
 
