@@ -47,6 +47,7 @@
         "native/addon/vector.cc",
         "native/addon/bleu.cc",
         "native/addon/tokenizer.cc",
+        "native/addon/batch_texts.cc",
         "native/addon/kv.cc",
         "native/addon/bpe_train.cc"
       ]

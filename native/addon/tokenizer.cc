@@ -10,14 +10,13 @@
 //   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts): Promise<{ each, small }>: each[i] the ids
 //     of text i, or their count when they are the next ones in `small` (up to 16 ids a text)
 //   vocabSize: number, pattern: string, specials: [text, id][]
-#include <condition_variable>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <vector>
 
 #include "../common/thread_pool.h"
 #include "async_job.h"
+#include "batch_texts.h"
 
 #include "../bpe/encoding.h"
 #include "../bpe/merge_batch.h"
@@ -90,78 +89,6 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
     });
   }
 
-  // Texts are copied on the main thread (the worker may not touch JS values),
-  // so that the event loop waits for a copy and not a conversion: an ASCII
-  // string as its UTF-8 (a byte a character: a plain copy of V8's one-byte
-  // strings), any other string as its UTF-16 units, made UTF-8 on the pool.
-  // Each text is one task on the pool.
-  struct BatchText {
-    std::unique_ptr<char[]> bytes;      // a Uint8Array's bytes or an ASCII string
-    size_t n_bytes = 0;
-    std::unique_ptr<char16_t[]> units;  // or a string's units (neither zero-filled first)
-    size_t n_units = 0;
-  };
-  // The batch's texts, handed to the pool as the main thread copies them:
-  // the pool starts on the first texts while the rest are still being
-  // copied (the copying was ~8 % of a 2-thread batch of English, spent
-  // before any encoding began). Tasks take texts in order and block, never
-  // spin, until theirs is copied.
-  class BatchTexts {
-   public:
-    explicit BatchTexts(size_t n) : text_(n) {}
-    BatchText& operator[](size_t i) { return text_[i]; }
-    size_t size() const { return text_.size(); }
-    // Texts [0, count) are copied; `failed`: the rest never will be.
-    void publish(size_t count, bool failed = false) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        ready_ = count;
-        failed_ = failed;
-      }
-      ready_cv_.notify_all();
-    }
-    // Waits until text i is copied; false if it never will be.
-    bool wait_for(size_t i) {
-      std::unique_lock<std::mutex> lock(mu_);
-      ready_cv_.wait(lock, [&] { return ready_ > i || failed_; });
-      return ready_ > i;
-    }
-
-   private:
-    std::vector<BatchText> text_;
-    std::mutex mu_;
-    std::condition_variable ready_cv_;
-    size_t ready_ = 0;
-    bool failed_ = false;
-  };
-  // An ASCII string's bytes into t.bytes; false (t.bytes null) for any other.
-  static bool copy_if_ascii(napi_env env, napi_value v, size_t n, BatchText& t) {
-    if (!starts_ascii(env, v)) return false;
-    t.bytes.reset(new char[n + 1]);  // room for the terminator napi writes
-    if (copy_ascii(env, v, n, t.bytes.get())) {
-      t.n_bytes = n;
-      return true;
-    }
-    t.bytes.reset();
-    return false;
-  }
-  static void copy_batch_text(napi_env env, napi_value v, BatchText& t) {
-    napi_valuetype type;
-    NAPI_THROW_IF_FAILED_VOID(env, napi_typeof(env, v, &type));
-    if (type == napi_string) {
-      size_t n = 0;
-      NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf16(env, v, nullptr, 0, &n));
-      if (copy_if_ascii(env, v, n, t)) return;
-      t.units.reset(new char16_t[n + 1]);  // room for the terminator napi writes
-      NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf16(env, v, t.units.get(), n + 1, &n));
-      t.n_units = n;
-    } else {
-      TextArg bytes(Napi::Value(env, v), "texts[i]");
-      t.bytes.reset(new char[bytes.size]);
-      if (bytes.size) std::memcpy(t.bytes.get(), bytes.data, bytes.size);
-      t.n_bytes = bytes.size;
-    }
-  }
   Napi::Value JS_encodeOrdinaryBatchAsync(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       if (!info[0].IsArray()) throw_type(info.Env(), "ERR_LLMK_BAD_ARGUMENT", "texts must be an array");
@@ -189,18 +116,11 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                 [&](size_t i) {
                   if (!texts->wait_for(i)) return;
                   bpe::Encoding::CacheLease lease;  // warm caches whichever thread runs this
-                  BatchText& t = (*texts)[i];
-                  const uint8_t* bytes = reinterpret_cast<const uint8_t*>(t.bytes.get());
-                  size_t n = t.n_bytes;
-                  if (t.units) {
-                    uint8_t* utf8 = thread_buffer<uint8_t>(3 * t.n_units);
-                    n = bpe::utf16_to_utf8(t.units.get(), t.n_units, utf8);
-                    bytes = utf8;
-                    t.units.reset();
-                  }
+                  size_t n;
+                  const uint8_t* bytes = texts->utf8(i, &thread_buffer<uint8_t>, n);
                   (*results)[i].reserve(n / 3 + 8);  // as encodeOrdinary: no regrowth on typical text
                   enc->encode_ordinary(bytes, n, (*results)[i]);
-                  t.bytes.reset();
+                  texts->release(i);
                 },
                 cancel_flag);
           },
@@ -233,8 +153,8 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
       size_t copied = 0, unpublished = 0;
       try {
         for (; copied < values.size(); ++copied) {
-          copy_batch_text(info.Env(), values[copied], (*texts)[copied]);
-          unpublished += (*texts)[copied].n_bytes + 2 * (*texts)[copied].n_units + 64;
+          texts->copy(info.Env(), values[copied], copied);
+          unpublished += texts->copied_bytes(copied) + 64;
           if (unpublished >= (size_t(64) << 10)) {
             texts->publish(copied + 1);
             unpublished = 0;
