@@ -20,7 +20,6 @@
 
 #include "../bpe/encoding.h"
 #include "../bpe/merge_batch.h"
-#include "../bpe/unicode.h"
 #include "args.h"
 #include "exports.h"
 #include "js_string.h"
