@@ -118,6 +118,12 @@ describe.each(cases)('%s against tokenizers', (_name, load) => {
       }
       expect(d.end()).toBe(reference.decode());
     }
+    // an empty write leaves the decoder at its start (the first text's leading space still stripped)
+    const ids = ours.encodeOrdinary(' leading words');
+    const fresh = ours.decoder(), afterEmpty = ours.decoder();
+    expect(afterEmpty.write([])).toBe('');
+    expect(afterEmpty.write(ids) + afterEmpty.end()).toBe(fresh.write(ids) + fresh.end());
+    expect(fresh.write(ids)).toBe(new TextDecoder().decode(streamBytes([...ids])));
   });
 });
 

@@ -460,21 +460,16 @@ export class Tokenizer {
     return {
       write: (ids) => {
         const list = toIds(ids);
-        let out = '';
-        let from = 0;
+        if (list.length === 0) return ''; // and the decoder is still at its start
         // Short writes of tokens that are whole characters alone, while nothing is pending: their texts as they are.
         if (list.length <= SHORT_DECODE && pending.length === 0 && !(atStart && this.hf?.sentencePiece?.stripLeadingSpace)) {
-          for (; from < list.length; from++) {
-            const text = this.tokenText(list[from]!);
-            if (text === null) break;
-            out += text;
+          const joined = this.joinTokenTexts(list);
+          if (joined !== undefined) {
+            atStart = false;
+            return joined;
           }
         }
-        if (from === list.length) {
-          if (list.length) atStart = false;
-          return out;
-        }
-        let bytes = this.stripLeadingSpace(this.core.decodeBytes(from ? list.subarray(from) : list), atStart);
+        let bytes = this.stripLeadingSpace(this.core.decodeBytes(list), atStart);
         atStart = false;
         if (pending.length) {
           const joined = new Uint8Array(pending.length + bytes.length);
@@ -484,7 +479,7 @@ export class Tokenizer {
         }
         const whole = wholeCharsLength(bytes);
         pending = bytes.slice(whole);
-        return out + utf8.decode(bytes.subarray(0, whole));
+        return utf8.decode(bytes.subarray(0, whole));
       },
       end: () => {
         const rest = utf8.decode(pending);
