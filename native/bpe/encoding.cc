@@ -430,7 +430,7 @@ void join_lowest_pairs(size_t n, std::vector<size_t>& next, Score&& score, JoinF
 // Per-thread caches in front of the rank table (3-6 MiB with its tails: it
 // lives in the last-level cache at best, while text repeats its words and
 // their parts). 2368 KiB a thread, 192 of them for listed merges (and the
-// ring of long pieces, 560 KiB when first used). Entries are
+// ring of merged pieces, up to 5.1 MiB as it fills). Entries are
 // exact, and the encoding's serial says whose they are.
 struct Encoding::ThreadCaches {
   // Recent pre-tokens of up to 8 bytes that encode to at most 3 tokens, and
@@ -497,8 +497,9 @@ struct Encoding::ThreadCaches {
   };
   static constexpr unsigned kListedBits = 13;
   Listed listed[1u << kListedBits] = {};
-  // Pre-tokens of 33 to PieceRing::kMaxBytes bytes.
-  PieceRing long_pieces;
+  // Merged pre-tokens of up to PieceRing::kMaxBytes bytes that the caches
+  // above missed (too many tokens for them, or pushed out).
+  PieceRing merged_pieces;
   // merge_listed's symbols, kept between pieces.
   std::vector<Rank> symbols;
   std::vector<uint32_t> symbol_starts;
@@ -509,7 +510,7 @@ thread_local Encoding::ThreadCaches* lent_caches = nullptr;
 
 // Sets of caches not lent out, each with the thread that returned it.
 struct CacheStock {
-  static constexpr size_t kKept = 16;
+  static constexpr size_t kKept = 16, kKeptRings = 4;
   CacheStock() { sets.reserve(kKept); }  // a lease's end (a destructor) then never allocates
   std::mutex mu;
   std::vector<std::pair<std::unique_ptr<Encoding::ThreadCaches>, std::thread::id>> sets;
@@ -544,8 +545,11 @@ Encoding::CacheLease::~CacheLease() {
   std::unique_ptr<ThreadCaches> caches(caches_);
   CacheStock& stock = cache_stock();
   std::lock_guard<std::mutex> lock(stock.mu);
-  // Kept up to a bound: a call on 64 threads should not hold 60 MiB for good.
-  if (stock.sets.size() < CacheStock::kKept) stock.sets.emplace_back(std::move(caches), std::this_thread::get_id());
+  // Kept up to a bound: a call on 64 threads should not hold 60 MiB for
+  // good, nor more than a few rings of merged pieces.
+  if (stock.sets.size() >= CacheStock::kKept) return;
+  if (stock.sets.size() >= CacheStock::kKeptRings) caches->merged_pieces.release();
+  stock.sets.emplace_back(std::move(caches), std::this_thread::get_id());
 }
 
 // Not inlined: inside a shared library each thread_local access costs a
@@ -631,24 +635,25 @@ template <size_t kCap, bool kIdIsPriority, class First, class Joined>
   }
 }
 
-// merge_all(emit): the piece's tokens (at most one a byte) to emit, for
-// pieces longer than the fixed-size caches take (33 to PieceRing::kMaxBytes
-// bytes) through the thread's ring of them. Called from the merges rather
-// than beside those caches, where one more place that emits made GCC stop
-// inlining push_back into the pre-tokenizer's loop (+15 % instructions on
-// English).
+// merge_all(emit): the piece's tokens (at most one a byte) to emit, for a
+// piece the fixed-size caches did not hold, through the thread's ring of
+// merged pieces (from the piece's second meeting on). Called from the
+// merges rather than beside those caches, where one more place that emits
+// made GCC stop inlining push_back into the pre-tokenizer's loop (+15 %
+// instructions on English).
 template <class MergeAll, class Emit>
 void Encoding::through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n, MergeAll&& merge_all, Emit&& emit) const {
-  if (n <= ThreadCaches::kLongBytes || n > PieceRing::kMaxBytes) return merge_all(emit);
+  if (n > PieceRing::kMaxBytes) return merge_all(emit);
   const uint64_t h = hash_bytes(piece, n, load_head(piece, n));
+  if (!caches.merged_pieces.met_before(h, serial_)) return merge_all(emit);
   size_t count = 0;
-  if (const Rank* kept = caches.long_pieces.find(h, serial_, piece, n, count)) {
+  if (const Rank* kept = caches.merged_pieces.find(h, serial_, piece, n, count)) {
     for (size_t i = 0; i < count; ++i) emit(kept[i]);
     return;
   }
   Rank parts[PieceRing::kMaxBytes];
   merge_all([&](Rank r) { parts[count++] = r; });
-  caches.long_pieces.put(h, serial_, piece, n, parts, count);
+  caches.merged_pieces.put(h, serial_, piece, n, parts, count);
   for (size_t i = 0; i < count; ++i) emit(parts[i]);
 }
 
@@ -848,6 +853,7 @@ template <bool kListed, class Emit>
   // The piece's tokens without the caches: the whole piece if it is a token
   // (for listed merges only with ignore_merges), or its merged parts.
   auto uncached = [&](auto&& out) {
+    if (n <= PieceRing::kMaxBytes) caches.merged_pieces.prefetch(h, serial_);  // through_ring's hash is h
     if (!kListed || ignore_merges_) {
       const Rank whole = find_slot(piece, n, h, head)->rank;
       if (whole != kNoRank) return out(whole);

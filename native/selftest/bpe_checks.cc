@@ -3,6 +3,7 @@
 // through its waiting line) for the table to grow many times mid-stream.
 #include <map>
 #include <random>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -41,24 +42,27 @@ void expect_counts(const bpe::WordCounter& counter, const std::unordered_map<std
   expect(seen == want.size(), std::string(how) + ": wrong number of distinct words");
 }
 
-// The ring of long pieces against a map of what was put last: a piece it
+// A ring of merged pieces against a map of what was put last: a piece it
 // returns has the tokens last put for it under that serial, the piece just
-// put is always found, and over many laps of the ring (with few distinct
-// pieces, so that stale index slots point into overwritten records) nothing
-// else comes back.
-void check_piece_ring() {
+// put is always found, and nothing else comes back — over many laps of the
+// ring, with few distinct pieces so that stale index entries point into
+// overwritten records, and (for the small ring) past the wrap of its lap
+// counter.
+template <class Ring>
+void check_piece_ring(const char* name, int pieces_count, int ops, size_t want_found) {
   std::mt19937 rng(11);
-  bpe::PieceRing ring;
-  std::vector<std::string> pieces;
-  for (int i = 0; i < 3000; ++i) {
-    std::string p(33 + rng() % (bpe::PieceRing::kMaxBytes - 32), '\0');
+  Ring ring;
+  std::vector<std::string> pieces;  // distinct
+  std::set<std::string> seen;
+  while (pieces.size() < size_t(pieces_count)) {
+    std::string p(1 + rng() % Ring::kMaxBytes, '\0');
     for (char& c : p) c = static_cast<char>('a' + rng() % 3);
-    pieces.push_back(p);
+    if (seen.insert(p).second) pieces.push_back(p);
   }
   std::map<std::pair<uint32_t, size_t>, std::vector<uint32_t>> last;
   auto hash = [](const std::string& p) { return std::hash<std::string>()(p) & 0xFFFFFFFFFFull; };  // collisions in the index, too
   size_t found = 0;
-  for (int op = 0; op < 200000; ++op) {
+  for (int op = 0; op < ops; ++op) {
     const size_t which = rng() % pieces.size();
     const std::string& p = pieces[which];
     const uint32_t serial = 1 + rng() % 2;
@@ -70,23 +74,37 @@ void check_piece_ring() {
       last[{serial, which}] = tokens;
       size_t count = 0;
       const uint32_t* got = ring.find(hash(p), serial, bytes, p.size(), count);
-      expect(got && std::vector<uint32_t>(got, got + count) == tokens, "the piece ring lost the piece just put");
+      expect(got && std::vector<uint32_t>(got, got + count) == tokens, std::string(name) + " lost the piece just put");
     } else {
       size_t count = 0;
       const uint32_t* got = ring.find(hash(p), serial, bytes, p.size(), count);
       if (!got) continue;
       ++found;
       auto it = last.find({serial, which});
-      expect(it != last.end() && std::vector<uint32_t>(got, got + count) == it->second, "the piece ring returned tokens not last put for the piece");
+      expect(it != last.end() && std::vector<uint32_t>(got, got + count) == it->second, std::string(name) + " returned tokens not last put for the piece");
     }
   }
-  expect(found > 1000, "the piece ring kept almost nothing");
+  expect(found > want_found, std::string(name) + " kept almost nothing");
+}
+
+// met_before: false at a piece's first meeting, true after, for each serial.
+void check_met_before() {
+  bpe::PieceRing ring;
+  for (uint64_t h = 1; h <= 1000; ++h) {
+    const uint64_t mixed = h * 0x2545F4914F6CDD1Dull;
+    const bool first = ring.met_before(mixed, 1);
+    expect(ring.met_before(mixed, 1), "met_before forgot a piece just met");
+    if (h <= 8) expect(!first, "met_before says a piece was met before its first meeting");  // with 8 bits set of 2^20: no false positive expected
+  }
 }
 
 }  // namespace
 
 void check_bpe(Context&) {
-  check_piece_ring();
+  // 1024 words, laps counted in 3 bits: the lap counter wraps every ~6 laps.
+  check_piece_ring<bpe::BasicPieceRing<2, 10, 3>>("a small piece ring", 60, 200000, 1000);
+  check_piece_ring<bpe::PieceRing>("the piece ring", 3000, 200000, 1000);
+  check_met_before();
   const std::string text = random_corpus(7, 150000);
   const auto* s = reinterpret_cast<const uint8_t*>(text.data());
   std::unordered_map<std::string, uint64_t> want;
