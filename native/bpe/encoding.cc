@@ -635,16 +635,15 @@ template <size_t kCap, bool kIdIsPriority, class First, class Joined>
   }
 }
 
-// merge_all(emit): the piece's tokens (at most one a byte) to emit, for a
-// piece the fixed-size caches did not hold, through the thread's ring of
+// merge_all(emit): the tokens (at most one a byte) to emit of a piece (hash
+// h) that the fixed-size caches did not hold, through the thread's ring of
 // merged pieces (from the piece's second meeting on). Called from the
 // merges rather than beside those caches, where one more place that emits
 // made GCC stop inlining push_back into the pre-tokenizer's loop (+15 %
 // instructions on English).
 template <class MergeAll, class Emit>
-void Encoding::through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n, MergeAll&& merge_all, Emit&& emit) const {
+void Encoding::through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t h, MergeAll&& merge_all, Emit&& emit) const {
   if (n > PieceRing::kMaxBytes) return merge_all(emit);
-  const uint64_t h = hash_bytes(piece, n, load_head(piece, n));
   if (!caches.merged_pieces.met_before(h, serial_)) return merge_all(emit);
   size_t count = 0;
   if (const Rank* kept = caches.merged_pieces.find(h, serial_, piece, n, count)) {
@@ -658,8 +657,8 @@ void Encoding::through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n
 }
 
 template <class Emit>
-void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
-  through_ring(caches, piece, n, [&](auto&& out) { merge_bytes(caches, piece, n, out); }, emit);
+void Encoding::merge(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t h, Emit&& emit) const {
+  through_ring(caches, piece, n, h, [&](auto&& out) { merge_bytes(caches, piece, n, out); }, emit);
 }
 
 // Merges the bytes of one pre-token, lowest rank first and leftmost on ties
@@ -723,8 +722,8 @@ void Encoding::merge_bytes(ThreadCaches& caches, const uint8_t* piece, size_t n,
 // Runs of up to kSmallParts symbols are rescanned per merge, longer ones use
 // a heap over a linked list.
 template <class Emit>
-void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
-  through_ring(caches, piece, n, [&](auto&& out) { merge_listed_piece(caches, piece, n, out); }, emit);
+void Encoding::merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t h, Emit&& emit) const {
+  through_ring(caches, piece, n, h, [&](auto&& out) { merge_listed_piece(caches, piece, n, out); }, emit);
 }
 
 template <class Emit>
@@ -853,13 +852,13 @@ template <bool kListed, class Emit>
   // The piece's tokens without the caches: the whole piece if it is a token
   // (for listed merges only with ignore_merges), or its merged parts.
   auto uncached = [&](auto&& out) {
-    if (n <= PieceRing::kMaxBytes) caches.merged_pieces.prefetch(h, serial_);  // through_ring's hash is h
+    if (n <= PieceRing::kMaxBytes) caches.merged_pieces.prefetch(h, serial_);
     if (!kListed || ignore_merges_) {
       const Rank whole = find_slot(piece, n, h, head)->rank;
       if (whole != kNoRank) return out(whole);
     }
-    if constexpr (kListed) merge_listed(caches, piece, n, out);
-    else merge(caches, piece, n, out);
+    if constexpr (kListed) merge_listed(caches, piece, n, h, out);
+    else merge(caches, piece, n, h, out);
   };
   if (n > ThreadCaches::kLongBytes) return uncached(emit);
   cached_tokens(caches, piece, n, head, h, serial_, [&](Rank* parts) {  // at most n of them

@@ -82,18 +82,19 @@ class Encoding {
   Rank pair_rank(ThreadCaches& caches, Rank left, Rank right, const uint8_t* bytes, size_t n) const;
   // rank_of for bytes followed by at least 8 readable bytes (a piece's part).
   Rank rank_of_padded(const uint8_t* bytes, size_t n) const;
-  // The merges of a piece (tiktoken's ranks, or listed merges), long pieces
-  // through the thread's ring (merge_bytes, merge_listed_piece: the merges themselves).
+  // The merges of a piece (tiktoken's ranks, or listed merges; h: its hash)
+  // through the thread's ring of merged pieces (merge_bytes,
+  // merge_listed_piece: the merges themselves).
   template <class Emit>
-  void merge(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
+  void merge(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t h, Emit&& emit) const;
   template <class Emit>
   void merge_bytes(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
   template <class Emit>
-  void merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
+  void merge_listed(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t h, Emit&& emit) const;
   template <class Emit>
   void merge_listed_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
   template <class MergeAll, class Emit>
-  void through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n, MergeAll&& merge_all, Emit&& emit) const;
+  void through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t h, MergeAll&& merge_all, Emit&& emit) const;
   // kListed: the rule of listed merges (listed_merges_), else of ranks.
   template <bool kListed, class Emit>
   void encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
