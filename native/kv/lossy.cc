@@ -435,8 +435,9 @@ void complete_plan(const Quantized& t, double base_bits, ResidualPlan& plan) {
 
 // Squared error of a quantized tile against its input (raw rows add none),
 // a token row at a time through row stages: the decoded row by decoding's
-// own, then the differences (row_squared_error).
-double squared_error(const CodecParams& p, const Quantized& t, const void* data) {
+// own, then the differences (row_squared_error). Over every stride-th token
+// row, scaled to the whole tile (exact with stride 1).
+double squared_error(const CodecParams& p, const Quantized& t, const void* data, uint32_t stride) {
   const uint32_t dim = t.dim;
   const bool key = t.kind == Kind::Key;
   const size_t width = dtype_size(p.dtype);
@@ -444,14 +445,15 @@ double squared_error(const CodecParams& p, const Quantized& t, const void* data)
   for (uint32_t r = 0; r < t.rows(); ++r) step[r] = row_step(p, t, r);
   std::vector<uint8_t> decoded(static_cast<size_t>(dim) * width);
   double sum = 0;
-  for (uint32_t tok = 0; tok < t.tokens; ++tok) {
+  const uint32_t samples = (t.tokens + stride - 1) / stride;
+  for (uint32_t tok = 0; tok < t.tokens; tok += stride) {
     if (!key && t.raw[tok]) continue;
     const size_t first = static_cast<size_t>(tok) * dim;
     dequantize_row(p.dtype, t.q.data() + first, step.data() + (key ? 0 : tok), key ? 1 : 0, decoded.data(), dim);
     const void* row = static_cast<const uint8_t*>(data) + first * width;
     sum += row_squared_error(p.dtype, decoded.data(), row, key ? t.raw.data() : nullptr, dim);
   }
-  return sum;
+  return stride == 1 ? sum : sum * t.tokens / samples;
 }
 
 }  // namespace
@@ -482,13 +484,19 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   // meet the same bound, so cheaper means fewer bits; with `bits` the two
   // kinds give different errors, so the cost is rate plus distortion, with
   // halving the RMS error worth one bit per element (the slope of uniform
-  // quantization): bits + n * log2(RMS error). The plans' costs are first
-  // estimated on their samples; only a close call makes both plans whole
-  // to decide on exact costs (a quarter of the tokens underestimates a
-  // wide distribution's entropy more than a narrow one's: decided on
+  // quantization): bits + n * log2(RMS error). The plans' costs and the
+  // errors are first estimated on the sample's token rows; only a close
+  // call makes both plans whole and measures both errors over the whole
+  // tile, to decide on exact costs (a quarter of the tokens underestimates
+  // a wide distribution's entropy more than a narrow one's: decided on
   // estimates alone, synthetic keys came out 2 % smaller but with 7 % more
   // RMS error, a worse trade by the rule above).
   const size_t n = static_cast<size_t>(tokens) * dim;
+  const bool weigh_error = p.kind == Kind::Auto && p.bits && n;
+  auto distortion_bits = [&](const Quantized& c, uint32_t stride) {
+    const double se = squared_error(p, c, data, stride);
+    return 0.5 * static_cast<double>(n) * std::log2(se / static_cast<double>(n) + 1e-300);
+  };
   Quantized q[2];
   ResidualPlan plans[2];
   double other_bits[2];  // the cost besides the plan's
@@ -497,20 +505,20 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
     if (p.kind != Kind::Auto && p.kind != kind) continue;
     Quantized& c = q[kinds];
     quantize(p, kind, data, tokens, dim, c);
-    double cost = p.bits ? list_cost(c.step_index) : 0;
-    if (p.kind == Kind::Auto && p.bits && n) {
-      const double se = squared_error(p, c, data);
-      cost += 0.5 * static_cast<double>(n) * std::log2(se / static_cast<double>(n) + 1e-300);
-    }
-    other_bits[kinds] = cost;
+    other_bits[kinds] = (p.bits ? list_cost(c.step_index) : 0) + (weigh_error ? distortion_bits(c, sample_stride(tokens)) : 0);
     choose_plan(c, list_cost(c.base), plans[kinds]);
     ++kinds;
   }
   int pick = 0;
   if (kinds == 2) {
     auto total = [&](int k) { return other_bits[k] + plans[k].cost_bits; };
-    if (std::fabs(total(0) - total(1)) <= kCloseCall * (plans[0].cost_bits + plans[1].cost_bits))
-      for (int k = 0; k < 2; ++k) complete_plan(q[k], list_cost(q[k].base), plans[k]);
+    if (std::fabs(total(0) - total(1)) <= kCloseCall * (plans[0].cost_bits + plans[1].cost_bits)) {
+      for (int k = 0; k < 2; ++k) {
+        complete_plan(q[k], list_cost(q[k].base), plans[k]);
+        if (weigh_error && sample_stride(tokens) > 1)
+          other_bits[k] = (p.bits ? list_cost(q[k].step_index) : 0) + distortion_bits(q[k], 1);
+      }
+    }
     pick = total(1) < total(0);
   }
   const Quantized& t = q[pick];
