@@ -493,19 +493,21 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   // RMS error, a worse trade by the rule above).
   const size_t n = static_cast<size_t>(tokens) * dim;
   const bool weigh_error = p.kind == Kind::Auto && p.bits && n;
-  auto distortion_bits = [&](const Quantized& c, uint32_t stride) {
-    const double se = squared_error(p, c, data, stride);
-    return 0.5 * static_cast<double>(n) * std::log2(se / static_cast<double>(n) + 1e-300);
+  // The cost besides the plan's: row steps and, weighing errors, distortion.
+  auto other_bits_of = [&](const Quantized& c, uint32_t stride) {
+    double bits = p.bits ? list_cost(c.step_index) : 0;
+    if (weigh_error) bits += 0.5 * static_cast<double>(n) * std::log2(squared_error(p, c, data, stride) / static_cast<double>(n) + 1e-300);
+    return bits;
   };
   Quantized q[2];
   ResidualPlan plans[2];
-  double other_bits[2];  // the cost besides the plan's
+  double other_bits[2];
   int kinds = 0;
   for (Kind kind : {Kind::Key, Kind::Value}) {
     if (p.kind != Kind::Auto && p.kind != kind) continue;
     Quantized& c = q[kinds];
     quantize(p, kind, data, tokens, dim, c);
-    other_bits[kinds] = (p.bits ? list_cost(c.step_index) : 0) + (weigh_error ? distortion_bits(c, sample_stride(tokens)) : 0);
+    other_bits[kinds] = other_bits_of(c, sample_stride(tokens));
     choose_plan(c, list_cost(c.base), plans[kinds]);
     ++kinds;
   }
@@ -515,8 +517,7 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
     if (std::fabs(total(0) - total(1)) <= kCloseCall * (plans[0].cost_bits + plans[1].cost_bits)) {
       for (int k = 0; k < 2; ++k) {
         complete_plan(q[k], list_cost(q[k].base), plans[k]);
-        if (weigh_error && sample_stride(tokens) > 1)
-          other_bits[k] = (p.bits ? list_cost(q[k].step_index) : 0) + distortion_bits(q[k], 1);
+        if (weigh_error && sample_stride(tokens) > 1) other_bits[k] = other_bits_of(q[k], 1);
       }
     }
     pick = total(1) < total(0);
