@@ -643,8 +643,7 @@ template <size_t kCap, bool kIdIsPriority, class First, class Joined>
 // instructions on English).
 template <class MergeAll, class Emit>
 void Encoding::through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t h, MergeAll&& merge_all, Emit&& emit) const {
-  if (n > PieceRing::kMaxBytes) return merge_all(emit);
-  if (!caches.merged_pieces.met_before(h, serial_)) return merge_all(emit);
+  if (n > PieceRing::kMaxBytes || !caches.merged_pieces.met_before(h, serial_)) return merge_all(emit);
   size_t count = 0;
   if (const Rank* kept = caches.merged_pieces.find(h, serial_, piece, n, count)) {
     for (size_t i = 0; i < count; ++i) emit(kept[i]);

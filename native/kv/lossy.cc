@@ -453,7 +453,7 @@ double squared_error(const CodecParams& p, const Quantized& t, const void* data,
     const void* row = static_cast<const uint8_t*>(data) + first * width;
     sum += row_squared_error(p.dtype, decoded.data(), row, key ? t.raw.data() : nullptr, dim);
   }
-  return stride == 1 ? sum : sum * t.tokens / samples;
+  return sum * (static_cast<double>(t.tokens) / samples);  // a factor of exactly 1 with stride 1
 }
 
 }  // namespace
