@@ -408,9 +408,18 @@ describe('Tokenizer async forms', () => {
     expect([...(await tok.encodeAsync('hello async world'))]).toEqual([...tok.encode('hello async world')]);
     await expect(tok.encodeAsync('x', { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
     const many = Array.from({ length: 4000 }, (_, i) => `text number ${i} `.repeat(50));
+    for (const threads of [1, 2]) {
+      const ac = new AbortController();
+      const p = tok.encodeBatch(many, { threads, signal: ac.signal });
+      ac.abort();
+      await expect(p).rejects.toMatchObject({ name: 'AbortError' });
+    }
+    // Aborted while the pool is encoding (the texts are copied before the call returns;
+    // encoding them all takes ~0.1 s): each thread stops between texts.
+    const more = Array.from({ length: 40000 }, (_, i) => `text number ${i} `.repeat(50));
     const ac = new AbortController();
-    const p = tok.encodeBatch(many, { threads: 1, signal: ac.signal });
-    ac.abort();
+    const p = tok.encodeBatch(more, { threads: 2, signal: ac.signal });
+    setImmediate(() => ac.abort());
     await expect(p).rejects.toMatchObject({ name: 'AbortError' });
   });
 });

@@ -8,7 +8,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <thread>
 
 #include "../common/error.h"
 #include "unicode.h"
@@ -508,12 +507,12 @@ struct Encoding::ThreadCaches {
 namespace {
 thread_local Encoding::ThreadCaches* lent_caches = nullptr;
 
-// Sets of caches not lent out, each with the thread that returned it.
+// Sets of caches not lent out, each with the slot of the lease that returned it.
 struct CacheStock {
   static constexpr size_t kKept = 16, kKeptRings = 4;
   CacheStock() { sets.reserve(kKept); }  // a lease's end (a destructor) then never allocates
   std::mutex mu;
-  std::vector<std::pair<std::unique_ptr<Encoding::ThreadCaches>, std::thread::id>> sets;
+  std::vector<std::pair<std::unique_ptr<Encoding::ThreadCaches>, size_t>> sets;
 };
 CacheStock& cache_stock() {
   static CacheStock* stock = new CacheStock;  // never destroyed: leases may end during exit
@@ -521,7 +520,7 @@ CacheStock& cache_stock() {
 }
 }  // namespace
 
-Encoding::CacheLease::CacheLease() {
+Encoding::CacheLease::CacheLease(size_t slot) : slot_(slot) {
   CacheStock& stock = cache_stock();
   {
     std::lock_guard<std::mutex> lock(stock.mu);
@@ -529,7 +528,7 @@ Encoding::CacheLease::CacheLease() {
     if (!sets.empty()) {
       auto pick = sets.end() - 1;
       for (auto it = sets.begin(); it != sets.end(); ++it)
-        if (it->second == std::this_thread::get_id()) pick = it;
+        if (it->second == slot) pick = it;
       caches_ = pick->first.release();
       sets.erase(pick);
     } else {
@@ -549,7 +548,7 @@ Encoding::CacheLease::~CacheLease() {
   // good, nor more than a few rings of merged pieces.
   if (stock.sets.size() >= CacheStock::kKept) return;
   if (stock.sets.size() >= CacheStock::kKeptRings) caches->merged_pieces.release();
-  stock.sets.emplace_back(std::move(caches), std::this_thread::get_id());
+  stock.sets.emplace_back(std::move(caches), slot_);
 }
 
 // Not inlined: inside a shared library each thread_local access costs a

@@ -54,21 +54,22 @@ class Encoding {
 
   struct ThreadCaches;
   // While a lease lives, this thread encodes with a set of caches borrowed
-  // from a process-wide stock instead of its own: the set it returned last,
-  // else the one returned most recently. Pool work holds one per task, so a
-  // batch starts with caches warmed by earlier batches even on a thread
-  // that never ran one (libuv hands each job to any of its threads: in the
-  // benchmark's pattern, a warm-up and five batches a text, 2-thread batches
-  // of English and of the UDHR took ~11 % less time with leases).
+  // from a process-wide stock instead of its own: the set last returned by
+  // a lease of the same `slot`, else the one returned most recently. A batch
+  // holds one per slot of its work (native/common/slot_claims.h), so it
+  // starts with caches warmed by earlier batches on whichever thread runs
+  // the slot (libuv hands each job to any of its threads), and each set
+  // meets the texts it met in the batch before when the batch repeats.
   class CacheLease {
    public:
-    CacheLease();
+    explicit CacheLease(size_t slot);
     ~CacheLease();
     CacheLease(const CacheLease&) = delete;
     CacheLease& operator=(const CacheLease&) = delete;
 
    private:
     ThreadCaches* caches_;
+    size_t slot_;
   };
 
  private:

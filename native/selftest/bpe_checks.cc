@@ -1,13 +1,16 @@
 // BPE training's word counter against a std::unordered_map on the same pieces:
 // enough distinct words (short ones through the counter's cache, long ones
 // through its waiting line) for the table to grow many times mid-stream.
+#include <atomic>
 #include <map>
 #include <random>
 #include <set>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "../bpe/piece_ring.h"
+#include "../common/slot_claims.h"
 #include "../bpe/train.h"
 #include "checks.h"
 
@@ -98,9 +101,45 @@ void check_met_before() {
   }
 }
 
+// SlotClaims (encodeBatch's share-out): alone, a slot takes its own items in
+// order, then the rest from the back; on threads racing for them, every item
+// goes out exactly once.
+void check_slot_claims() {
+  for (size_t n : {0, 1, 2, 7, 64}) {
+    for (size_t slots : {1, 2, 3}) {
+      SlotClaims claims(n, slots);
+      std::vector<size_t> order;
+      for (size_t step = 0, i; claims.next(1 % slots, step, i);) order.push_back(i);
+      std::vector<size_t> want;
+      for (size_t i = 1 % slots; i < n; i += slots) want.push_back(i);
+      for (size_t i = n; i-- > 0;)
+        if (i % slots != 1 % slots) want.push_back(i);
+      expect(order == want, "SlotClaims: a lone slot's order is wrong");
+    }
+  }
+  for (int round = 0; round < 20; ++round) {
+    // Slots of very unequal speed: the fast ones finish their own items early and race
+    // each other, and the slow one, from the back.
+    const size_t n = 20000, slots = 4;
+    SlotClaims claims(n, slots);
+    std::vector<std::atomic<int>> got(n);
+    std::vector<std::thread> threads;
+    for (size_t s = 0; s < slots; ++s)
+      threads.emplace_back([&, s] {
+        for (size_t step = 0, i; claims.next(s, step, i);) {
+          got[i].fetch_add(1);
+          if (s == 0 && i % 64 == 0) std::this_thread::yield();
+        }
+      });
+    for (auto& t : threads) t.join();
+    for (auto& g : got) expect(g.load() == 1, "SlotClaims handed an item out other than exactly once");
+  }
+}
+
 }  // namespace
 
 void check_bpe(Context&) {
+  check_slot_claims();
   // 1024 words, laps counted in 3 bits: the lap counter wraps every ~6 laps.
   check_piece_ring<bpe::BasicPieceRing<2, 10, 3>>("a small piece ring", 60, 200000, 1000);
   check_piece_ring<bpe::PieceRing>("the piece ring", 3000, 200000, 1000);
