@@ -45,17 +45,6 @@ extern template Napi::TypedArrayOf<float> typed_array<float>(const Napi::Value&,
 extern template Napi::TypedArrayOf<uint32_t> typed_array<uint32_t>(const Napi::Value&, const char*);
 extern template Napi::TypedArrayOf<double> typed_array<double>(const Napi::Value&, const char*);
 
-// An ASCII string's UTF-8 is its Latin-1 copy, a plain copy of V8's one-byte
-// strings; but that copy also passes wide characters whose low byte is ASCII,
-// so it counts only when the string's UTF-8 is as long as its units (which no
-// other character allows, a lone surrogate included).
-// Whether the first 64 characters look ASCII (a guess, to spare other text a
-// copy in vain).
-bool starts_ascii(napi_env env, napi_value v);
-// Copies a string of `units` units into out (room for units + 1) and says
-// whether it is ASCII (out then holds its UTF-8).
-bool copy_ascii(napi_env env, napi_value v, size_t units, char* out);
-
 // The UTF-8 bytes of a string argument, or a view of a Uint8Array argument
 // (valid while the call lasts: copy it before leaving the main thread).
 // A string's bytes go to this thread's buffer, kept between calls (a fresh

@@ -7,18 +7,6 @@
 
 namespace llmk::addon {
 
-// An ASCII string's bytes into t.bytes; false (t.bytes null) for any other.
-bool BatchTexts::copy_if_ascii(napi_env env, napi_value v, size_t n, Text& t) {
-  if (!starts_ascii(env, v)) return false;
-  t.bytes.reset(new char[n + 1]);  // room for the terminator napi writes
-  if (copy_ascii(env, v, n, t.bytes.get())) {
-    t.n_bytes = n;
-    return true;
-  }
-  t.bytes.reset();
-  return false;
-}
-
 void BatchTexts::copy(napi_env env, napi_value v, size_t i) {
   Text& t = text_[i];
   napi_valuetype type;
@@ -26,7 +14,6 @@ void BatchTexts::copy(napi_env env, napi_value v, size_t i) {
   if (type == napi_string) {
     size_t n = 0;
     NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf16(env, v, nullptr, 0, &n));
-    if (copy_if_ascii(env, v, n, t)) return;
     t.units.reset(new char16_t[n + 1]);  // room for the terminator napi writes
     NAPI_THROW_IF_FAILED_VOID(env, napi_get_value_string_utf16(env, v, t.units.get(), n + 1, &n));
     t.n_units = n;
