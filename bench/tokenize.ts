@@ -136,17 +136,17 @@ async function median(fn: () => unknown): Promise<number> {
 }
 
 // Two contenders whose ratio is the figure (ours against a peer, one thread against the
-// batch): blocks of runs of each in turn, each block after an untimed run, so that each
+// batch): blocks of runs of each in turn, each block after `untimed` runs, so that each
 // contender runs warm, as it would on its own, and both medians come from the same minutes
 // of a machine whose speed drifts by up to 2x between minutes (single runs alternating would
 // make each contender start with caches the other one filled).
-const BLOCKS = 2, BLOCK_RUNS = 3;
-async function medianPair(a: () => unknown, b: () => unknown): Promise<[number, number]> {
+const BLOCK_RUNS = 3;
+async function medianPair(a: () => unknown, b: () => unknown, { blocks = 2, untimed = 1 } = {}): Promise<[number, number]> {
   await settle();
   const times: [number[], number[]] = [[], []];
-  for (let block = 0; block < BLOCKS; block++)
+  for (let block = 0; block < blocks; block++)
     for (const [k, fn] of [a, b].entries()) {
-      await fn();
+      for (let i = 0; i < untimed; i++) await fn();
       for (let i = 0; i < BLOCK_RUNS; i++) {
         const t0 = performance.now();
         await fn();
@@ -187,9 +187,15 @@ export const tokenizeSuite: Suite = {
         // from a piece's second meeting in that set), and each set meets a given document in
         // about one batch of `threads`, so `threads` times as many runs.
         for (let i = 0; i < threads * (RUNS + 1); i++) await tok.encodeBatch(docs, { threads, disallowedSpecial: [] });
+        // Three untimed runs a block, not one: on this project's 2-vCPU VMs the first two or
+        // three batches after a block of single-thread runs took 10-40 % longer than the
+        // ones after them (the second vCPU idled meanwhile; BENCHMARKS.md, seventeenth
+        // session), which one untimed run left in the figure. Three blocks: its noise is
+        // larger than the single thread's.
         const [oneMs, batchMs] = await medianPair(
           () => tok.encodeOrdinary(text),
           () => tok.encodeBatch(docs, { threads, disallowedSpecial: [] }),
+          { blocks: 3, untimed: 3 },
         );
         row(`llm-kernels encodeBatch, ${threads} threads`, batchMs, `${(oneMs / batchMs).toFixed(2)}x 1 thread (alternating blocks)`);
         for (const [peer, encode] of Object.entries(others)) {
