@@ -190,12 +190,12 @@ export const tokenizeSuite: Suite = {
         // Three untimed runs a block, not one: on this project's 2-vCPU VMs the first two or
         // three batches after a block of single-thread runs took 10-40 % longer than the
         // ones after them (the second vCPU idled meanwhile; BENCHMARKS.md, seventeenth
-        // session), which one untimed run left in the figure. Three blocks: its noise is
+        // session), which one untimed run left in the figure. Seven blocks: its noise is
         // larger than the single thread's.
         const [oneMs, batchMs] = await medianPair(
           () => tok.encodeOrdinary(text),
           () => tok.encodeBatch(docs, { threads, disallowedSpecial: [] }),
-          { blocks: 3, untimed: 3 },
+          { blocks: 7, untimed: 3 },
         );
         row(`llm-kernels encodeBatch, ${threads} threads`, batchMs, `${(oneMs / batchMs).toFixed(2)}x 1 thread (alternating blocks)`);
         for (const [peer, encode] of Object.entries(others)) {
