@@ -140,14 +140,13 @@ async function median(fn: () => unknown): Promise<number> {
 // contender runs warm, as it would on its own, and both medians come from the same minutes
 // of a machine whose speed drifts by up to 2x between minutes (single runs alternating would
 // make each contender start with caches the other one filled).
-const BLOCK_RUNS = 3;
-async function medianPair(a: () => unknown, b: () => unknown, { blocks = 2, untimed = 1 } = {}): Promise<[number, number]> {
+async function medianPair(a: () => unknown, b: () => unknown, { blocks = 2, untimed = 1, runs = 3 } = {}): Promise<[number, number]> {
   await settle();
   const times: [number[], number[]] = [[], []];
   for (let block = 0; block < blocks; block++)
     for (const [k, fn] of [a, b].entries()) {
       for (let i = 0; i < untimed; i++) await fn();
-      for (let i = 0; i < BLOCK_RUNS; i++) {
+      for (let i = 0; i < runs; i++) {
         const t0 = performance.now();
         await fn();
         times[k]!.push(performance.now() - t0);
@@ -187,17 +186,17 @@ export const tokenizeSuite: Suite = {
         // from a piece's second meeting in that set), and each set meets a given document in
         // about one batch of `threads`, so `threads` times as many runs.
         for (let i = 0; i < threads * (RUNS + 1); i++) await tok.encodeBatch(docs, { threads, disallowedSpecial: [] });
-        // Three untimed runs a block, not one: on this project's 2-vCPU VMs the first two or
-        // three batches after a block of single-thread runs took 10-40 % longer than the
-        // ones after them (the second vCPU idled meanwhile; BENCHMARKS.md, seventeenth
-        // session), which one untimed run left in the figure. Seven blocks: its noise is
-        // larger than the single thread's.
+        // Blocks of 20 runs after 3 untimed ones (a stream of batches, as a service
+        // encoding batch after batch sees them): on this project's 2-vCPU VMs the first
+        // batches after a block of single-thread runs took 10-40 % longer than later ones,
+        // the idle vCPU's helper thread often queued behind the busy one for milliseconds
+        // (BENCHMARKS.md, seventeenth session), which blocks of three runs left in the figure.
         const [oneMs, batchMs] = await medianPair(
           () => tok.encodeOrdinary(text),
           () => tok.encodeBatch(docs, { threads, disallowedSpecial: [] }),
-          { blocks: 7, untimed: 3 },
+          { blocks: 3, untimed: 3, runs: 20 },
         );
-        row(`llm-kernels encodeBatch, ${threads} threads`, batchMs, `${(oneMs / batchMs).toFixed(2)}x 1 thread (alternating blocks)`);
+        row(`llm-kernels encodeBatch, ${threads} threads`, batchMs, `${(oneMs / batchMs).toFixed(2)}x 1 thread (alternating blocks of 20)`);
         for (const [peer, encode] of Object.entries(others)) {
           log(`tokenize ${encoding} ${name}: ${peer}...`);
           const theirs = encode(text);
