@@ -2,8 +2,8 @@
 // not touch JS values) and handed to the pool as they are copied: the pool
 // starts on the first texts while the rest are still being copied (the
 // copying was ~8 % of a 2-thread batch of English, spent before any
-// encoding began). Tasks take texts in order and block, never spin, until
-// theirs is copied.
+// encoding began). The pool's slots take their texts in order and block,
+// never spin, until the next one is copied.
 //
 // The main thread waits for a copy, not a conversion: a string is copied as
 // its UTF-16 units, made UTF-8 on the pool. (Copying an ASCII string as its

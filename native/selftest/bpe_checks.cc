@@ -1,6 +1,8 @@
-// BPE training's word counter against a std::unordered_map on the same pieces:
-// enough distinct words (short ones through the counter's cache, long ones
-// through its waiting line) for the table to grow many times mid-stream.
+// The encoder's ring of merged pieces and encodeBatch's share-out of texts
+// (SlotClaims) against plain models of them; BPE training's word counter
+// against a std::unordered_map on the same pieces: enough distinct words
+// (short ones through the counter's cache, long ones through its waiting
+// line) for the table to grow many times mid-stream.
 #include <atomic>
 #include <map>
 #include <random>
