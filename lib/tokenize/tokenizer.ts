@@ -301,7 +301,10 @@ export class Tokenizer {
 
   /**
    * encode() of every text, off the main thread, texts spread over the thread
-   * pool. Resolves to one Uint32Array per text.
+   * pool. Resolves to one Uint32Array per text. Text i goes to the pool's slot
+   * i % threads while the slots keep pace (each slot keeps its caches between
+   * calls, so a batch of the same or similar texts starts warm); a slot done
+   * early takes what is left of the others'.
    */
   async encodeBatch(texts: readonly TextInput[], options?: BatchOptions): Promise<Uint32Array[]> {
     if (!Array.isArray(texts)) throw typeError('ERR_LLMK_BAD_ARGUMENT', 'texts must be an array of strings or Uint8Arrays');
