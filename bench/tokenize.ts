@@ -181,13 +181,10 @@ export const tokenizeSuite: Suite = {
         // Batch: the same text cut into 64 documents, spread over the pool; its ratio to
         // one thread from blocks of runs that alternate with the single thread's (the note).
         const docs = Array.from({ length: 64 }, (_, i) => text.slice((i * text.length) / 64, ((i + 1) * text.length) / 64));
-        // Untimed runs to warm the batch as the single thread's runs above warmed it: the pool's
-        // tasks encode with cache sets of their own (each with a ring of merged pieces, kept
-        // from a piece's second meeting in that set), and each set meets a given document in
-        // about one batch of `threads`, so `threads` times as many runs.
-        for (let i = 0; i < threads * (RUNS + 1); i++) await tok.encodeBatch(docs, { threads, disallowedSpecial: [] });
         // Blocks of 20 runs after 3 untimed ones (a stream of batches, as a service
-        // encoding batch after batch sees them): on this project's 2-vCPU VMs the first
+        // encoding batch after batch sees them). The untimed runs also warm the pool's cache
+        // sets, one per slot, each meeting its slot's documents in every batch (a ring keeps
+        // a merged piece from its second meeting on). On this project's 2-vCPU VMs the first
         // batches after a block of single-thread runs took 10-40 % longer than later ones,
         // the idle vCPU's helper thread often queued behind the busy one for milliseconds
         // (BENCHMARKS.md, seventeenth session), which blocks of three runs left in the figure.
