@@ -37,6 +37,7 @@
         "native/kv/lossy_rows.cc",
         "native/kv/rans.cc",
         "native/kv/lossless.cc",
+        "native/kv/packed.cc",
         "native/kv/lossy.cc",
         "native/kv/container.cc",
         "native/addon/addon.cc",

@@ -234,6 +234,7 @@ async function realRows(real: Map<string, Tensor>, log: (l: string) => void): Pr
     settings.push({ label: `bits ${bits} (kind auto)`, opts: () => ({ mode: 'lossy', bits }) });
     if (bits === 4) settings.push({ label: 'bits 4 (kind given)', opts: (kind) => ({ mode: 'lossy', bits, kind }) });
   }
+  settings.push({ label: 'bits 4 entropy false (kind given)', opts: (kind) => ({ mode: 'lossy', bits: 4, kind, entropy: false }) });
   for (const s of settings) {
     log(`kv real: ${s.label}`);
     const decodedOf = (t: Tensor, kind: KvKind) => kv.decode(kv.encode(t.data, { shape: t.shape, ...s.opts(kind) })).data as Float32Array;
@@ -270,10 +271,13 @@ async function syntheticRows(log: (l: string) => void): Promise<Row[]> {
       { label: 'lossless bf16', data: bf16, opts: { dtype: 'bf16' } },
       { label: 'lossless f16', data: f16, opts: { dtype: 'f16' } },
       { label: 'lossy f32 bits 4', data: f32, opts: { mode: 'lossy', bits: 4, kind } },
+      { label: 'lossy f32 bits 4 entropy false', data: f32, opts: { mode: 'lossy', bits: 4, kind, entropy: false } },
       { label: 'lossy f32 bits 4 kind auto', data: f32, opts: { mode: 'lossy', bits: 4 } },
       { label: 'lossy f16 bits 4', data: f16, opts: { dtype: 'f16', mode: 'lossy', bits: 4, kind } },
+      { label: 'lossy f16 bits 4 entropy false', data: f16, opts: { dtype: 'f16', mode: 'lossy', bits: 4, kind, entropy: false } },
       { label: 'lossy bf16 bits 4 kind auto', data: bf16, opts: { dtype: 'bf16', mode: 'lossy', bits: 4 } },
       { label: 'lossy f32 maxError 0.01', data: f32, opts: { mode: 'lossy', maxError: 0.01, kind } },
+      { label: 'lossy f32 maxError 0.01 entropy false', data: f32, opts: { mode: 'lossy', maxError: 0.01, kind, entropy: false } },
     ];
     for (const c of cases) {
       log(`kv synthetic ${kind}: ${c.label}`);

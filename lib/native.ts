@@ -63,6 +63,8 @@ export interface NativeKvLayout {
   kind: 0 | 1 | 2;
   bits: number;
   maxError: number;
+  /** Lossy codes bit-packed, not entropy-coded (the `entropy: false` option). */
+  packed: boolean;
   layers: number;
   heads: number;
   tokens: number;

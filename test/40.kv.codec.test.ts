@@ -81,9 +81,9 @@ describe('kv lossy', () => {
     for (const dtype of ['f32', 'f16', 'bf16'] as const) {
       const data = asDType(f32, dtype);
       const x = toFloat64(data, dtype);
-      for (const m of modes) {
+      for (const [m, entropy] of modes.flatMap((m) => [[m, true], [m, false]] as const)) {
         const opts = { kind, dtype, tileTokens: 128, ...m };
-        const out = kv.decode(kv.encode(data, { shape, mode: 'lossy', ...opts }));
+        const out = kv.decode(kv.encode(data, { shape, mode: 'lossy', entropy, ...opts }));
         const got = toFloat64(out.data, dtype);
         const ref = quantizeReference(data, shape, opts);
         expect(ref.rawRows).toBeGreaterThan(0);
@@ -92,7 +92,7 @@ describe('kv lossy', () => {
             expect(Number.isNaN(got[i])).toBe(true);
             continue;
           }
-          if (!Object.is(got[i], ref.decoded[i])) expect.fail(`${dtype} ${JSON.stringify(m)} element ${i}: got ${got[i]}, reference ${ref.decoded[i]} (input ${x[i]})`);
+          if (!Object.is(got[i], ref.decoded[i])) expect.fail(`${dtype} ${JSON.stringify(m)} entropy ${entropy} element ${i}: got ${got[i]}, reference ${ref.decoded[i]} (input ${x[i]})`);
           if ('maxError' in m && got[i] !== x[i] && !(Math.abs(got[i]! - x[i]!) <= m.maxError)) expect.fail(`element ${i} breaks maxError`);
         }
       }
@@ -148,12 +148,59 @@ describe('kv lossy', () => {
   });
 });
 
+describe('kv lossy, entropy: false (packed codes)', () => {
+  it('decodes the values the coded stream decodes, kind for kind, at about the width of the codes', () => {
+    for (const kind of ['key', 'value'] as const) {
+      for (const t of realOf(kind).slice(0, 4)) {
+        for (const m of [{ bits: 4 }, { bits: 3 }, { maxError: 0.05 }] as const) {
+          const opts = { shape: t.shape, mode: 'lossy', kind, ...m } as const;
+          const packed = kv.encode(t.data, { ...opts, entropy: false });
+          expect(kv.inspect(packed).entropy).toBe(false);
+          expect(kv.inspect(kv.encode(t.data, opts)).entropy).toBe(true);
+          expect(sameBytes(kv.decode(packed).data, kv.decode(kv.encode(t.data, opts)).data), `${kind} ${JSON.stringify(m)}`).toBe(true);
+          // bits: n costs n bits an element (n + 1 where a row's codes span 2^n values)
+          // plus each row's base and step.
+          if ('bits' in m) expect(kv.inspect(packed).bitsPerElement, `${kind} ${m.bits}`).toBeLessThan(m.bits + 1);
+        }
+      }
+    }
+  });
+
+  it('packs at the width the codes need, not the width of bits', () => {
+    // 0.5 and 15.5 with step 1: codes 0 and 16 (ties to even), a span of 17 values at bits: 4.
+    const wide = new Float32Array([0.5, 15.5, 3, 7]);
+    const still = new Float32Array(64).fill(1.25);  // one code: no bits at all
+    for (const [data, shape] of [[wide, [1, 4, 1]], [still, [1, 8, 8]]] as const) {
+      const opts = { shape, mode: 'lossy', bits: 4, kind: 'key' } as const;
+      const packed = kv.decode(kv.encode(data, { ...opts, entropy: false })).data;
+      expect(sameBytes(packed, kv.decode(kv.encode(data, opts)).data)).toBe(true);
+      expect(Array.from(packed)).toEqual(Array.from(quantizeReference(data, shape, { kind: 'key', bits: 4, dtype: 'f32', tileTokens: 256 }).decoded));
+    }
+    expect(Array.from(kv.decode(kv.encode(wide, { shape: [1, 4, 1], mode: 'lossy', bits: 4, kind: 'key', entropy: false })).data)).toEqual([0, 16, 3, 7]);
+  });
+
+  it('works with the kind chosen by cost, partial decodes, threads and KvEncoder-sized tiles', async () => {
+    const data = syntheticValues(1, 2, 300, 64);
+    const shape = [2, 300, 64];
+    const bytes = kv.encode(data, { shape, mode: 'lossy', bits: 4, entropy: false, tileTokens: 128 });
+    const whole = kv.decode(bytes);
+    expect(whole.kind).toBe('auto');
+    const first = kv.decode(bytes, { tokens: 130, threads: 2 });
+    for (let h = 0; h < 2; h++)
+      expect(sameBytes(first.data.subarray(h * 130 * 64, (h + 1) * 130 * 64), whole.data.subarray(h * 300 * 64, (h * 300 + 130) * 64))).toBe(true);
+    expect(sameBytes(await kv.encodeAsync(data, { shape, mode: 'lossy', bits: 4, entropy: false, tileTokens: 128, threads: 2 }), bytes)).toBe(true);
+    let worst = 0;
+    for (let i = 0; i < data.length; i++) worst = Math.max(worst, Math.abs(whole.data[i]! - data[i]!));
+    expect(worst).toBeGreaterThan(0);
+  });
+});
+
 describe('kv.inspect and argument checks', () => {
   it('reports header facts and bits per element', () => {
     const data = syntheticValues(1, 2, 100, 32);
     const bytes = kv.encode(data, { shape: [2, 100, 32], mode: 'lossy', bits: 3, kind: 'value', tileTokens: 32 });
     const i = kv.inspect(bytes);
-    expect(i).toMatchObject({ version: 1, dtype: 'f32', mode: 'lossy', kind: 'value', bits: 3, maxError: 0, shape: [2, 100, 32], tileTokens: 32, tiles: 8, bytes: bytes.length, elements: 6400 });
+    expect(i).toMatchObject({ version: 1, dtype: 'f32', mode: 'lossy', kind: 'value', bits: 3, maxError: 0, entropy: true, shape: [2, 100, 32], tileTokens: 32, tiles: 8, bytes: bytes.length, elements: 6400 });
     expect(i.bitsPerElement).toBeCloseTo((bytes.length * 8) / 6400, 12);
     expect(i.ratio).toBeCloseTo((6400 * 4) / bytes.length, 12);
   });
@@ -176,6 +223,8 @@ describe('kv.inspect and argument checks', () => {
     expectCode(() => kv.encode(data, { shape, bits: 4 }), RangeError, 'ERR_LLMK_BAD_OPTION', /lossy/);
     expectCode(() => kv.encode(data, { shape, kind: 'query' as 'key' }), RangeError, 'ERR_LLMK_BAD_OPTION');
     expectCode(() => kv.encode(data, { shape, tileTokens: 0 }), RangeError, 'ERR_LLMK_BAD_OPTION');
+    expectCode(() => kv.encode(data, { shape, entropy: false }), RangeError, 'ERR_LLMK_BAD_OPTION', /lossy/);
+    expectCode(() => kv.encode(data, { shape, mode: 'lossy', bits: 4, entropy: 0 as unknown as boolean }), TypeError, 'ERR_LLMK_BAD_OPTION', /entropy/);
     const bytes = kv.encode(data, { shape });
     expectCode(() => kv.decode(bytes, { tokens: 4 }), RangeError, 'ERR_LLMK_BAD_OPTION');
     expectCode(() => kv.decode([1, 2, 3] as unknown as Uint8Array), TypeError, 'ERR_LLMK_BAD_ARGUMENT');
@@ -203,7 +252,7 @@ describe('kv code paths', () => {
       for (let i = 0, w = 0; i < n; i++) { w = 0.9 * w + r() - 0.5; a[i] = w * (i % 64 === 3 ? 10 : 1); }
       const bf16 = new Uint16Array(a.buffer).filter((_, i) => i % 2 === 1);
       const h = createHash('sha256');
-      for (const o of [{ bits: 4, kind: 'key' }, { bits: 4 }, { bits: 2, kind: 'value' }, { maxError: 0.01, kind: 'value' }, { maxError: 0.003 }])
+      for (const o of [{ bits: 4, kind: 'key' }, { bits: 4 }, { bits: 2, kind: 'value' }, { maxError: 0.01, kind: 'value' }, { maxError: 0.003 }, { bits: 3, entropy: false }])
         h.update(kv.encode(a, { shape, mode: 'lossy', ...o }));
       h.update(kv.encode(bf16, { shape, dtype: 'bf16', mode: 'lossy', maxError: 0.02 }));
       h.update(kv.encode(bf16, { shape, dtype: 'bf16' }));

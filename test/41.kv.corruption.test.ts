@@ -59,6 +59,8 @@ const streams = (): [string, Uint8Array][] => {
     ['lossless bf16', kv.encode(half, { shape: [2, 40, 8], dtype: 'bf16', tileTokens: 16 })],
     ['lossy bits', kv.encode(values, { shape: [2, 40, 8], mode: 'lossy', bits: 3, tileTokens: 16 })],
     ['lossy maxError', kv.encode(keys, { shape: [2, 40, 8], mode: 'lossy', maxError: 0.01, kind: 'key', tileTokens: 16 })],
+    ['lossy bits, packed', kv.encode(values, { shape: [2, 40, 8], mode: 'lossy', bits: 3, entropy: false, tileTokens: 16 })],
+    ['lossy maxError, packed', kv.encode(keys, { shape: [2, 40, 8], mode: 'lossy', maxError: 0.01, entropy: false, tileTokens: 16 })],
   ];
 };
 
@@ -125,7 +127,8 @@ describe('kv: damaged streams', () => {
 
   it('rejects headers that lie about the shape, even with a valid checksum', () => {
     const s = streams()[0]![1];
-    const cases: [number, number][] = [[20, 41], [24, 9], [28, 8], [12, 2], [16, 0], [28, 0], [5, 7], [6, 3], [9, 5], [4, 2]];
+    // ... [10, 1]: packed codes in a lossless stream; [10, 2]: an unknown flag.
+    const cases: [number, number][] = [[20, 41], [24, 9], [28, 8], [12, 2], [16, 0], [28, 0], [5, 7], [6, 3], [9, 5], [4, 2], [10, 1], [10, 2], [11, 1]];
     for (const [offset, value] of cases) {
       const bad = s.slice();
       const v = new DataView(bad.buffer);

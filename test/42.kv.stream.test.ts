@@ -17,6 +17,7 @@ describe('KvEncoder: streaming append', () => {
     { dtype: 'bf16' as const },
     { dtype: 'f32' as const, mode: 'lossy' as const, bits: 4, kind: 'key' as const },
     { dtype: 'f16' as const, mode: 'lossy' as const, maxError: 0.02 },
+    { dtype: 'bf16' as const, mode: 'lossy' as const, bits: 3, entropy: false },
   ];
 
   it.each(settings)('appending in random chunks gives the bytes kv.encode gives for the whole tensor (%o)', (s) => {

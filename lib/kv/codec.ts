@@ -46,6 +46,8 @@ export interface KvInspection {
   bits: number;
   /** Lossy `maxError` (0 otherwise). */
   maxError: number;
+  /** false when the lossy codes are bit-packed (`entropy: false`); true otherwise. */
+  entropy: boolean;
   shape: number[];
   tileTokens: number;
   tiles: number;
@@ -123,6 +125,7 @@ export const kv = {
       kind: kindName(l.kind),
       bits: l.bits,
       maxError: l.maxError,
+      entropy: !l.packed,
       shape: shapeOf(l),
       tileTokens: l.tileTokens,
       tiles: tileBytes.length,

@@ -7,7 +7,7 @@
 //   kvInspect(bytes) -> { layout, tileBytes: Float64Array }
 //   new KvStreamEncoder(layout): append(data, tokens), bytes(), tokens
 // layout: { dtype: 0 f32 | 1 f16 | 2 bf16, mode: 0 lossless | 1 lossy,
-//           kind: 0 key | 1 value | 2 auto, bits, maxError, layers, heads,
+//           kind: 0 key | 1 value | 2 auto, bits, maxError, packed, layers, heads,
 //           tokens, headDim, hasLayers, tileTokens }
 #include <memory>
 
@@ -32,6 +32,7 @@ Layout layout_from_js(const Napi::Value& v) {
   l.codec.kind = static_cast<kv::Kind>(opt_int(o, "kind", 0, 2, 2));
   l.codec.bits = static_cast<int>(opt_int(o, "bits", 0, 8, 0));
   l.codec.max_error = opt_double(o, "maxError", 0);
+  l.codec.packed = opt_bool(o, "packed", false);
   l.layers = static_cast<uint32_t>(opt_int(o, "layers", 1, UINT32_MAX, 1));
   l.heads = static_cast<uint32_t>(opt_int(o, "heads", 1, UINT32_MAX, 1));
   l.tokens = static_cast<uint32_t>(opt_int(o, "tokens", 0, UINT32_MAX, 0));
@@ -48,6 +49,7 @@ Napi::Object layout_to_js(Napi::Env env, const Layout& l) {
   o.Set("kind", static_cast<double>(l.codec.kind));
   o.Set("bits", l.codec.bits);
   o.Set("maxError", l.codec.max_error);
+  o.Set("packed", l.codec.packed);
   o.Set("layers", l.layers);
   o.Set("heads", l.heads);
   o.Set("tokens", l.tokens);

@@ -13,6 +13,8 @@
 //             are predicted (row base / previous token / group anchor / zero) and the
 //             residuals entropy-coded. Rows that cannot be quantized within
 //             the bound (NaN, infinities, huge ranges) are stored raw.
+//             Packed (packed.h): the same codes, bit-packed at one width per
+//             tile instead of predicted and entropy-coded.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -40,6 +42,7 @@ struct CodecParams {
   Kind kind = Kind::Auto;
   int bits = 0;            // lossy: 2, 3, 4 or 8; 0 when max_error is used
   double max_error = 0;    // lossy: the absolute error bound; 0 when bits is used
+  bool packed = false;     // lossy: codes bit-packed (packed.h), not entropy-coded
 };
 
 inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }

@@ -10,6 +10,7 @@ namespace llmk::kv {
 namespace {
 
 constexpr uint8_t kVersion = 1;
+constexpr uint8_t kFlagPacked = 1;  // header byte 10: lossy codes bit-packed
 constexpr uint64_t kMaxTiles = uint64_t{1} << 28;
 constexpr uint64_t kMaxTileElements = uint64_t{1} << 28;
 
@@ -25,6 +26,7 @@ void check_codec(const CodecParams& c, bool from_stream) {
   if (static_cast<uint8_t>(c.kind) > 2) fail("unknown kind");
   if (c.mode == Mode::Lossless) {
     if (c.bits != 0 || c.max_error != 0) fail("lossless mode takes neither bits nor maxError");
+    if (c.packed) fail("packed codes (entropy: false) apply to lossy mode only");
     return;
   }
   const bool bits_ok = c.bits == 2 || c.bits == 3 || c.bits == 4 || c.bits == 8;
@@ -106,7 +108,8 @@ std::vector<uint8_t> assemble(const Layout& l, const std::vector<std::vector<uin
   w.u8(static_cast<uint8_t>(l.codec.kind));
   w.u8(static_cast<uint8_t>(l.codec.bits));
   w.u8(l.has_layers ? 4 : 3);
-  w.u16(0);
+  w.u8(l.codec.packed ? kFlagPacked : 0);
+  w.u8(0);
   w.u32(l.layers);
   w.u32(l.heads);
   w.u32(l.tokens);
@@ -143,7 +146,10 @@ Parsed parse(const uint8_t* p, size_t n) {
   const uint8_t rank = r.u8();
   if (rank != 3 && rank != 4) corrupt("bad rank");
   l.has_layers = rank == 4;
-  if (r.u16() != 0) corrupt("reserved field is not zero");
+  const uint8_t flags = r.u8();
+  if (flags & ~kFlagPacked) corrupt("unknown header flags");
+  l.codec.packed = flags & kFlagPacked;
+  if (r.u8() != 0) corrupt("reserved field is not zero");
   l.layers = r.u32();
   l.heads = r.u32();
   l.tokens = r.u32();

@@ -5,7 +5,7 @@
 // stream throws ERR_LLMK_KV_CORRUPT, whatever the damage.
 //
 //   0  "LLKV"   4 u8 version (1)   5 u8 dtype   6 u8 mode   7 u8 kind
-//   8  u8 bits  9 u8 rank (3|4)   10 u16 zero
+//   8  u8 bits  9 u8 rank (3|4)   10 u8 flags (1: lossy codes packed)  11 u8 zero
 //   12 u32 layers  16 u32 heads  20 u32 tokens  24 u32 headDim  28 u32 tileTokens
 //   32 f64 maxError  40 u32 tileCount  44 u32 crc32c(bytes 0..43 + tile table)
 //   48 tileCount x (u32 size, u32 crc32c)   then the tiles

@@ -7,6 +7,9 @@
 // in a blob); predictor per channel (a blob of dim bytes); the residual
 // symbols (one stream, zigzag residuals, 255 = escape); the escapes (a blob
 // of varints); [raw rows: a row bitmap, then their elements' bytes].
+// Packed (CodecParams::packed): row bases always stored, and in place of
+// the predictors, symbols and escapes: u8 width, then every token row's
+// offsets from the row bases (packed.h).
 //
 // Every loop runs in memory order (token-major) whichever way the rows go,
 // with the dtype resolved once per tile.
@@ -17,6 +20,7 @@
 #include "../common/cpu.h"
 #include "codec.h"
 #include "lossy_rows.h"
+#include "packed.h"
 #include "rans.h"
 
 namespace llmk::kv {
@@ -456,6 +460,141 @@ double squared_error(const CodecParams& p, const Quantized& t, const void* data,
   return sum * (static_cast<double>(t.tokens) / samples);  // a factor of exactly 1 with stride 1
 }
 
+// Token row tok's offsets from their row bases; returns their OR.
+inline uint32_t row_offsets(const Quantized& t, uint32_t tok, uint32_t* off) {
+  const uint32_t dim = t.dim;
+  const int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
+  uint32_t any = 0;
+  if (t.kind == Kind::Key) {
+    const int32_t* base = t.base.data();
+    for (uint32_t d = 0; d < dim; ++d) any |= off[d] = static_cast<uint32_t>(q[d] - base[d]);
+  } else {
+    const int32_t base = t.base[tok];
+    for (uint32_t d = 0; d < dim; ++d) any |= off[d] = static_cast<uint32_t>(q[d] - base);
+  }
+  return any;
+}
+
+inline uint32_t bit_length(uint32_t v) {
+  uint32_t n = 0;
+  for (; v; v >>= 1) ++n;
+  return n;
+}
+
+// The packed form's width: the bit length of the largest code - base.
+uint32_t packed_width(const Quantized& t) {
+  std::vector<uint32_t> off(t.dim);
+  uint32_t any = 0;
+  for (uint32_t tok = 0; tok < t.tokens; ++tok) any |= row_offsets(t, tok, off.data());
+  return bit_length(any);
+}
+
+// u8 width, then the packed rows. `width` may be a guess (bits mode: the
+// width of `bits`, nearly always right): the rows are packed at it while
+// their offsets are ORed, and packed again at the right width if it was not.
+void put_packed_codes(const Quantized& t, uint32_t width, ByteWriter& out) {
+  std::vector<uint8_t>& buf = out.buffer();
+  const size_t at = buf.size();
+  std::vector<uint32_t> off(t.dim);
+  for (;;) {
+    const size_t row_bytes = packed_row_bytes(t.dim, width);
+    buf.resize(at + 1 + row_bytes * t.tokens);
+    buf[at] = static_cast<uint8_t>(width);
+    uint8_t* rows = buf.data() + at + 1;
+    uint32_t any = 0;
+    for (uint32_t tok = 0; tok < t.tokens; ++tok) {
+      any |= row_offsets(t, tok, off.data());
+      pack_row(off.data(), t.dim, width, rows + row_bytes * tok);  // wrong bits where any outgrows width: packed again
+    }
+    if (bit_length(any) == width) return;
+    width = bit_length(any);
+  }
+}
+
+// Rows that are stored raw: a bitmap of the rows, then their elements'
+// bytes, row by row.
+void put_raw_rows(const CodecParams& p, const Quantized& t, const void* data, ByteWriter& out) {
+  const uint32_t rows = t.rows(), dim = t.dim;
+  const size_t width = dtype_size(p.dtype);
+  const uint32_t len = t.kind == Kind::Key ? t.tokens : dim;
+  std::vector<uint8_t> map((rows + 7) / 8, 0);
+  for (uint32_t r = 0; r < rows; ++r)
+    if (t.raw[r]) map[r >> 3] |= static_cast<uint8_t>(1u << (r & 7));
+  out.bytes(map.data(), map.size());
+  // Gathered first: a channel's elements are a token apart.
+  std::vector<uint8_t> raw_rows(static_cast<size_t>(std::count(t.raw.begin(), t.raw.end(), 1)) * len * width);
+  uint8_t* o = raw_rows.data();
+  for (uint32_t r = 0; r < rows; ++r)
+    if (t.raw[r])
+      for (uint32_t k = 0; k < len; ++k, o += width)
+        std::memcpy(o, static_cast<const uint8_t*>(data) + element_index(t.kind, dim, r, k) * width, width);
+  out.bytes(raw_rows.data(), raw_rows.size());
+}
+
+
+// Decoding, predicted codes: a token row at a time, residuals, predictions
+// (each channel's predictor chosen by masks, so the loop has no branch and
+// vectorizes), then the values. Predictions reach back at most to the
+// group's anchor, so the codes live in a ring of kAnchorGroup token rows
+// (the anchor of token t's group is always ring row 0).
+void decode_predicted_rows(const CodecParams& p, const Quantized& t, const uint8_t* predictor, const uint8_t* symbols,
+                           ByteReader& esc, const double* step, void* out) {
+  const uint32_t dim = t.dim;
+  const bool key = t.kind == Kind::Key;
+  const size_t width = dtype_size(p.dtype);
+  std::vector<int32_t> ring(static_cast<size_t>(kAnchorGroup) * dim);
+  Predictions predictions(t, predictor);
+  for (uint32_t tok = 0; tok < t.tokens; ++tok) {
+    const size_t first = static_cast<size_t>(tok) * dim;
+    const uint32_t in_group = tok % kAnchorGroup;
+    int32_t* q = ring.data() + static_cast<size_t>(in_group) * dim;
+    const RowSources sources = predictions.row(tok, in_group ? q - dim : ring.data() + (kAnchorGroup - 1) * static_cast<size_t>(dim), ring.data());
+    const uint8_t* z = symbols + first;
+    if (std::memchr(z, 255, dim) == nullptr) {
+      if (!codes_row(z, sources, q, dim)) corrupt("code out of range");
+    } else {
+      // A row with escapes: residuals up to 2^40, in int64.
+      for (uint32_t d = 0; d < dim; ++d) {
+        uint64_t e = z[d];
+        if (e == 255) {
+          const uint64_t extra = esc.varint();
+          if (extra > (uint64_t{1} << 40)) corrupt("residual out of range");
+          e += extra;
+        }
+        const int64_t v = unzigzag(e) + prediction_of(sources, d);
+        if (v <= -kMaxCode || v >= kMaxCode) corrupt("code out of range");
+        q[d] = static_cast<int32_t>(v);
+      }
+    }
+    dequantize_row(p.dtype, q, key ? step : step + tok, key ? 1 : 0, static_cast<uint8_t*>(out) + first * width, dim);
+  }
+}
+
+// Decoding, packed codes: a token row's offsets, plus their row bases
+// (int64: a damaged stream may hold any offset below 2^31), then the values.
+void decode_packed_rows(const CodecParams& p, const Quantized& t, const uint8_t* packed, uint32_t packed_width,
+                        const double* step, void* out) {
+  const uint32_t dim = t.dim;
+  const bool key = t.kind == Kind::Key;
+  const size_t width = dtype_size(p.dtype), row_bytes = packed_row_bytes(dim, packed_width);
+  std::vector<uint32_t> off(dim);
+  std::vector<int32_t> q(dim);
+  for (uint32_t tok = 0; tok < t.tokens; ++tok) {
+    unpack_row(packed + row_bytes * tok, dim, packed_width, off.data());
+    const int32_t* base = key ? t.base.data() : nullptr;
+    const int64_t row_base = key ? 0 : t.base[tok];
+    uint32_t bad = 0;
+    for (uint32_t d = 0; d < dim; ++d) {
+      const int64_t code = (key ? base[d] : row_base) + static_cast<int64_t>(off[d]);
+      bad |= (code >= kMaxCode) | (code <= -kMaxCode);
+      q[d] = static_cast<int32_t>(code);
+    }
+    if (bad) corrupt("code out of range");
+    dequantize_row(p.dtype, q.data(), key ? step : step + tok, key ? 1 : 0,
+                   static_cast<uint8_t*>(out) + static_cast<size_t>(tok) * dim * width, dim);
+  }
+}
+
 }  // namespace
 
 void quantize(const CodecParams& p, Kind kind, const void* data, uint32_t tokens, uint32_t dim, Quantized& t) {
@@ -490,7 +629,8 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   // tile, to decide on exact costs (a quarter of the tokens underestimates
   // a wide distribution's entropy more than a narrow one's: decided on
   // estimates alone, synthetic keys came out 2 % smaller but with 7 % more
-  // RMS error, a worse trade by the rule above).
+  // RMS error, a worse trade by the rule above). Packed codes cost exactly
+  // their width from the start.
   const size_t n = static_cast<size_t>(tokens) * dim;
   const bool weigh_error = p.kind == Kind::Auto && p.bits && n;
   // The cost besides the plan's: row steps and, weighing errors, distortion.
@@ -501,22 +641,28 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   };
   Quantized q[2];
   ResidualPlan plans[2];
+  uint32_t widths[2] = {};
   double other_bits[2];
+  auto plan_bits = [&](int k) {
+    if (!p.packed) return plans[k].cost_bits;
+    return 8.0 * static_cast<double>(packed_row_bytes(dim, widths[k])) * tokens + list_cost(q[k].base);
+  };
   int kinds = 0;
   for (Kind kind : {Kind::Key, Kind::Value}) {
     if (p.kind != Kind::Auto && p.kind != kind) continue;
     Quantized& c = q[kinds];
     quantize(p, kind, data, tokens, dim, c);
     other_bits[kinds] = other_bits_of(c, sample_stride(tokens));
-    choose_plan(c, list_cost(c.base), plans[kinds]);
+    if (!p.packed) choose_plan(c, list_cost(c.base), plans[kinds]);
+    else if (p.kind == Kind::Auto || !p.bits) widths[kinds] = packed_width(c);  // else put_packed_codes's guess will do
     ++kinds;
   }
   int pick = 0;
   if (kinds == 2) {
-    auto total = [&](int k) { return other_bits[k] + plans[k].cost_bits; };
-    if (std::fabs(total(0) - total(1)) <= kCloseCall * (plans[0].cost_bits + plans[1].cost_bits)) {
+    auto total = [&](int k) { return other_bits[k] + plan_bits(k); };
+    if (std::fabs(total(0) - total(1)) <= kCloseCall * (plan_bits(0) + plan_bits(1))) {
       for (int k = 0; k < 2; ++k) {
-        complete_plan(q[k], list_cost(q[k].base), plans[k]);
+        if (!p.packed) complete_plan(q[k], list_cost(q[k].base), plans[k]);
         if (weigh_error && sample_stride(tokens) > 1) other_bits[k] = other_bits_of(q[k], 1);
       }
     }
@@ -524,33 +670,21 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   }
   const Quantized& t = q[pick];
   ResidualPlan& best_plan = plans[pick];
-  if (!best_plan.complete) complete_plan(t, list_cost(t.base), best_plan);
-  const uint32_t rows = t.rows();
+  if (!p.packed && !best_plan.complete) complete_plan(t, list_cost(t.base), best_plan);
   const bool any_raw = std::find(t.raw.begin(), t.raw.end(), 1) != t.raw.end();
   out.u8(static_cast<uint8_t>(t.kind));
-  const bool with_bases = best_plan.uses_base;
+  const bool with_bases = p.packed || best_plan.uses_base;
   out.u8(static_cast<uint8_t>((any_raw ? 1 : 0) | (with_bases ? 2 : 0)));
   if (with_bases) put_signed_list(out, t.base);
   if (p.bits) put_signed_list(out, t.step_index);
-  put_blob(out, best_plan.predictor.data(), best_plan.predictor.size());
-  put_stream(out, best_plan.symbols.data(), best_plan.symbols.size(), best_plan.hist);
-  put_blob(out, best_plan.escapes.buffer().data(), best_plan.escapes.size());
-  if (any_raw) {
-    const size_t width = dtype_size(p.dtype);
-    const uint32_t len = t.kind == Kind::Key ? tokens : dim;
-    std::vector<uint8_t> map((rows + 7) / 8, 0);
-    for (uint32_t r = 0; r < rows; ++r)
-      if (t.raw[r]) map[r >> 3] |= static_cast<uint8_t>(1u << (r & 7));
-    out.bytes(map.data(), map.size());
-    // Gathered first: a channel's elements are a token apart.
-    std::vector<uint8_t> raw_rows(static_cast<size_t>(std::count(t.raw.begin(), t.raw.end(), 1)) * len * width);
-    uint8_t* o = raw_rows.data();
-    for (uint32_t r = 0; r < rows; ++r)
-      if (t.raw[r])
-        for (uint32_t k = 0; k < len; ++k, o += width)
-          std::memcpy(o, static_cast<const uint8_t*>(data) + element_index(t.kind, dim, r, k) * width, width);
-    out.bytes(raw_rows.data(), raw_rows.size());
+  if (p.packed) {
+    put_packed_codes(t, kinds == 2 || !p.bits ? widths[pick] : static_cast<uint32_t>(p.bits), out);
+  } else {
+    put_blob(out, best_plan.predictor.data(), best_plan.predictor.size());
+    put_stream(out, best_plan.symbols.data(), best_plan.symbols.size(), best_plan.hist);
+    put_blob(out, best_plan.escapes.buffer().data(), best_plan.escapes.size());
   }
+  if (any_raw) put_raw_rows(p, t, data, out);
 }
 
 void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t dim, void* out) {
@@ -562,7 +696,7 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
   t.tokens = tokens;
   t.dim = dim;
   const uint32_t rows = t.rows(), len = t.kind == Kind::Key ? tokens : dim;
-  const size_t n = static_cast<size_t>(tokens) * dim;
+  const size_t n = static_cast<size_t>(tokens) * dim, elem_bytes = dtype_size(p.dtype);
   t.base.assign(rows, 0);
   if (flags & 2) {
     std::vector<int64_t> base = get_signed_list(r, rows, -kMaxCode, kMaxCode, "row bases");
@@ -573,74 +707,55 @@ void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t
     std::vector<int64_t> idx = get_signed_list(r, rows, kStepIndexMin, kStepIndexMax, "row steps");
     t.step_index.assign(idx.begin(), idx.end());
   }
-  std::vector<uint8_t> predictor = get_blob(r, dim);
-  if (predictor.size() != dim) corrupt("predictor table has the wrong length");
-  for (uint8_t pr : predictor)
-    if (pr > static_cast<uint8_t>(Predictor::Zero) || (!(flags & 2) && pr != static_cast<uint8_t>(Predictor::Zero)))
-      corrupt("bad predictor table");
-  std::vector<uint8_t> symbols(n);
-  get_stream(r, symbols.data(), n);
-  std::vector<uint8_t> escapes = get_blob(r, n * 10);
+  std::vector<uint8_t> predictor, symbols, escapes;
+  uint32_t code_bits = 0;
+  const uint8_t* packed = nullptr;
+  if (p.packed) {
+    if (!(flags & 2)) corrupt("packed codes without row bases");
+    code_bits = r.u8();
+    if (code_bits > kMaxPackedWidth) corrupt("packed width out of range");
+    packed = r.take(packed_row_bytes(dim, code_bits) * tokens);
+  } else {
+    predictor = get_blob(r, dim);
+    if (predictor.size() != dim) corrupt("predictor table has the wrong length");
+    for (uint8_t pr : predictor)
+      if (pr > static_cast<uint8_t>(Predictor::Zero) || (!(flags & 2) && pr != static_cast<uint8_t>(Predictor::Zero)))
+        corrupt("bad predictor table");
+    symbols.resize(n);
+    get_stream(r, symbols.data(), n);
+    escapes = get_blob(r, n * 10);
+  }
   ByteReader esc(escapes.data(), escapes.size(), "escapes");
   t.raw.assign(rows, 0);
   const uint8_t* raw_bytes = nullptr;
   std::vector<uint8_t> raw_tile;
   if (flags & 1) {
     const uint8_t* map = r.take((rows + 7) / 8);
-    const size_t width = dtype_size(p.dtype);
-    raw_tile.assign(n * width, 0);
+    raw_tile.assign(n * elem_bytes, 0);
     for (uint32_t row = 0; row < rows; ++row) {
       t.raw[row] = map[row >> 3] >> (row & 7) & 1;
       if (!t.raw[row]) continue;
       for (uint32_t k = 0; k < len; ++k)
-        std::memcpy(raw_tile.data() + element_index(t.kind, dim, row, k) * width, r.take(width), width);
+        std::memcpy(raw_tile.data() + element_index(t.kind, dim, row, k) * elem_bytes, r.take(elem_bytes), elem_bytes);
     }
     raw_bytes = raw_tile.data();
   }
   // Codes and values in one pass (dequantize's arithmetic); raw rows are
-  // written over afterwards. Predictions reach back at most to the group's
-  // anchor, so the codes live in a ring of kAnchorGroup token rows (the
-  // anchor of token t's group is always ring row 0).
-  std::vector<int32_t> ring(static_cast<size_t>(kAnchorGroup) * dim);
+  // written over afterwards.
   std::vector<double> step(rows);
   for (uint32_t row = 0; row < rows; ++row) step[row] = t.raw[row] ? 0 : row_step(p, t, row);
-  const bool key = t.kind == Kind::Key;
-  // A token row at a time: residuals, predictions (each channel's predictor
-  // chosen by masks, so the loop has no branch and vectorizes), then the
-  // values a row at a time.
-  Predictions predictions(t, predictor.data());
-  const size_t width = dtype_size(p.dtype);
-  for (uint32_t tok = 0; tok < tokens; ++tok) {
-    const size_t first = static_cast<size_t>(tok) * dim;
-    const uint32_t in_group = tok % kAnchorGroup;
-    int32_t* q = ring.data() + static_cast<size_t>(in_group) * dim;
-    const RowSources sources = predictions.row(tok, in_group ? q - dim : ring.data() + (kAnchorGroup - 1) * static_cast<size_t>(dim), ring.data());
-    const uint8_t* z = symbols.data() + first;
-    if (std::memchr(z, 255, dim) == nullptr) {
-      if (!codes_row(z, sources, q, dim)) corrupt("code out of range");
-    } else {
-      // A row with escapes: residuals up to 2^40, in int64.
-      for (uint32_t d = 0; d < dim; ++d) {
-        uint64_t e = z[d];
-        if (e == 255) {
-          const uint64_t extra = esc.varint();
-          if (extra > (uint64_t{1} << 40)) corrupt("residual out of range");
-          e += extra;
-        }
-        const int64_t v = unzigzag(e) + prediction_of(sources, d);
-        if (v <= -kMaxCode || v >= kMaxCode) corrupt("code out of range");
-        q[d] = static_cast<int32_t>(v);
-      }
-    }
-    dequantize_row(p.dtype, q, key ? step.data() : step.data() + tok, key ? 1 : 0, static_cast<uint8_t*>(out) + first * width, dim);
+  if (p.packed) {
+    decode_packed_rows(p, t, packed, code_bits, step.data(), out);
+  } else {
+    decode_predicted_rows(p, t, predictor.data(), symbols.data(), esc, step.data(), out);
+    if (esc.left()) corrupt("unused escapes");
   }
-  if (esc.left()) corrupt("unused escapes");
   if (raw_bytes) {
     for (uint32_t row = 0; row < rows; ++row)
       if (t.raw[row])
         for (uint32_t k = 0; k < len; ++k) {
-          const size_t at = element_index(t.kind, dim, row, k) * width;
-          std::memcpy(static_cast<uint8_t*>(out) + at, raw_bytes + at, width);
+          const size_t at = element_index(t.kind, dim, row, k) * elem_bytes;
+          std::memcpy(static_cast<uint8_t*>(out) + at, raw_bytes + at, elem_bytes);
         }
   }
 }

@@ -6,6 +6,7 @@
 #include "../common/cuda_api.h"
 #include "../kv/container.h"
 #include "../kv/lossy_rows.h"
+#include "../kv/packed.h"
 #include "../kv/rans.h"
 #include "../kv/rans_lanes.h"
 #include "checks.h"
@@ -174,6 +175,33 @@ void check_half_conversions() {
   expect(kv::double_to_f16(65520.0) == 0x7c00 && kv::double_to_f16(65519.99) == 0x7bff, "f16 overflow");
 }
 
+// pack_row / unpack_row against a bit-at-a-time reference, for every
+// width and lengths of every residue modulo 8; unpacking ignores the last
+// byte's unused bits.
+void check_packing() {
+  const uint32_t example[3] = {1, 15, 2};
+  uint8_t packed[2];
+  kv::pack_row(example, 3, 4, packed);
+  expect(packed[0] == 0xf1 && packed[1] == 0x02, "pack_row's documented example");
+  std::mt19937 rng(5);
+  for (uint32_t width = 0; width <= kv::kMaxPackedWidth; ++width)
+    for (size_t n : {size_t(0), size_t(1), size_t(2), size_t(3), size_t(5), size_t(7), size_t(8), size_t(9), size_t(31), size_t(32), size_t(33), size_t(128)}) {
+      std::vector<uint32_t> off(n), back(n);
+      for (auto& v : off) v = width ? static_cast<uint32_t>(rng()) >> (32 - width) : 0;
+      const size_t bytes = kv::packed_row_bytes(n, width);
+      std::vector<uint8_t> want(bytes, 0), got(bytes + 1, 0xa5);
+      for (size_t i = 0; i < n; ++i)
+        for (uint32_t b = 0; b < width; ++b)
+          if (off[i] >> b & 1) want[(i * width + b) / 8] |= static_cast<uint8_t>(1u << ((i * width + b) % 8));
+      kv::pack_row(off.data(), n, width, got.data());
+      const std::string where = "width " + std::to_string(width) + ", n " + std::to_string(n);
+      expect(std::equal(want.begin(), want.end(), got.begin()) && got[bytes] == 0xa5, "pack_row, " + where);
+      if (bytes && (n * width) % 8) got[bytes - 1] |= static_cast<uint8_t>(0xff << ((n * width) % 8));
+      kv::unpack_row(got.data(), n, width, back.data());
+      expect(back == off, "unpack_row, " + where);
+    }
+}
+
 void check_crc32c() {
   // The standard check value, and the hardware path against the table on every length and offset.
   const char* digits = "123456789";
@@ -322,6 +350,19 @@ void check_round_trips() {
       l.codec.max_error = bits ? 0 : 0.01;
       bytes = kv::encode(l, data, 1, nullptr);
       kv::decode(kv::parse(bytes.data(), bytes.size()), bytes.data(), tokens, out.data(), 2, nullptr);
+      // Packed codes are the same codes: the same values decoded, kind for kind.
+      for (kv::Kind kind : {kv::Kind::Key, kv::Kind::Value}) {
+        l.codec.kind = kind;
+        std::vector<uint8_t> coded(out.size()), packed(out.size());
+        bytes = kv::encode(l, data, 1, nullptr);
+        kv::decode(kv::parse(bytes.data(), bytes.size()), bytes.data(), tokens, coded.data(), 1, nullptr);
+        l.codec.packed = true;
+        bytes = kv::encode(l, data, 2, nullptr);
+        kv::decode(kv::parse(bytes.data(), bytes.size()), bytes.data(), tokens, packed.data(), 1, nullptr);
+        expect(coded == packed, std::string("packed codes decode as the coded ones, bits ") + std::to_string(bits));
+        l.codec.packed = false;
+      }
+      l.codec.kind = kv::Kind::Auto;
       if (bits) continue;
       for (size_t i = 0; i < l.elements(); ++i) {
         const double a = kv::load_element(data, dtype, i), b = kv::load_element(out.data(), dtype, i);
@@ -371,9 +412,10 @@ void time_codec(Context& ctx) {
   l.heads = heads;
   l.tokens = tokens;
   l.head_dim = dim;
-  for (int bits : {-1, 4}) {
+  for (int bits : {-1, 4, 5}) {  // 5: bits 4, packed
     l.codec.mode = bits < 0 ? kv::Mode::Lossless : kv::Mode::Lossy;
-    l.codec.bits = bits < 0 ? 0 : bits;
+    l.codec.bits = bits < 0 ? 0 : 4;
+    l.codec.packed = bits == 5;
     l.codec.kind = kv::Kind::Key;
     std::vector<uint8_t> bytes;
     const double te = time_median(3, [&] { bytes = kv::encode(l, f32.data(), 1, nullptr); });
@@ -381,7 +423,7 @@ void time_codec(Context& ctx) {
     std::vector<float> out(f32.size());
     const double td = time_median(3, [&] { kv::decode(parsed, bytes.data(), tokens, out.data(), 1, nullptr); });
     std::printf("  kv %s f32 [8, 4096, 128], 1 thread: %.2f bits/el, encode %.3f GB/s, decode %.3f GB/s\n",
-                bits < 0 ? "lossless" : "bits 4  ", bytes.size() * 8.0 / f32.size(), gb / te, gb / td);
+                bits < 0 ? "lossless" : bits == 4 ? "bits 4  " : "bits 4 packed", bytes.size() * 8.0 / f32.size(), gb / te, gb / td);
   }
   kv::CodecParams p;
   p.mode = kv::Mode::Lossy;
@@ -408,6 +450,7 @@ void time_codec(Context& ctx) {
 
 void check_kv(Context& ctx) {
   check_half_conversions();
+  check_packing();
   check_crc32c();
   check_rans();
   check_count_symbols();
