@@ -2,7 +2,11 @@
 // dequantize). One block per (tile, row) for quantization: the row's range
 // by a block reduction, its step from the shared table (float_bits.h), then
 // every code, exactly as the CPU computes them; one thread per element for
-// dequantization. The entropy coding of the codes stays on the CPU.
+// dequantization. Packing (kv::pack_codes, the `entropy: false` form): each
+// tile's offsets (code - row base) ORed into its width by one thread per
+// element, the tiles' byte offsets summed, then one thread per packed byte
+// gathers the bits of the offsets that byte holds. The entropy coding of the
+// codes stays on the CPU.
 #include <climits>
 
 #include "../native/common/cuda_api.h"
@@ -135,6 +139,69 @@ __global__ void dequantize_kernel(kv::CodecParams p, const bool* key_of_tile, co
   kv::store_element(out, p.dtype, i, __dmul_rn(static_cast<double>(q[i]), step));
 }
 
+// The offset of element i from its row base (bases tile by tile, rows_max
+// to a tile, as quantize_rows_kernel writes them); *tile_out: i's tile.
+__device__ uint32_t offset_of(bool key, const int32_t* q, const int32_t* base, uint32_t rows_max, const Geometry& g,
+                              size_t i, size_t* tile_out) {
+  const uint32_t d = static_cast<uint32_t>(i % g.dim);
+  const size_t ht = i / g.dim;
+  const uint32_t tok = static_cast<uint32_t>(ht % g.tokens), head = static_cast<uint32_t>(ht / g.tokens);
+  const uint32_t b = tok / g.tile_tokens;
+  const size_t tile = static_cast<size_t>(head) * g.blocks + b;
+  *tile_out = tile;
+  const uint32_t r = key ? d : tok - b * g.tile_tokens;
+  return static_cast<uint32_t>(q[i] - base[tile * rows_max + r]);
+}
+
+__global__ void offsets_or_kernel(bool key, const int32_t* q, const int32_t* base, uint32_t rows_max,
+                                  Geometry g, uint32_t* any) {
+  const size_t n = static_cast<size_t>(g.heads) * g.tokens * g.dim;
+  const size_t i = blockIdx.x * static_cast<size_t>(blockDim.x) + threadIdx.x;
+  if (i >= n) return;
+  size_t tile;
+  const uint32_t off = offset_of(key, q, base, rows_max, g, i, &tile);
+  if (off) atomicOr(&any[tile], off);
+}
+
+// One thread: each tile's width (the bit length of its offsets' OR) and the
+// byte where its packed rows start.
+__global__ void packed_layout_kernel(const uint32_t* any, Geometry g, size_t count, uint32_t* width,
+                                     unsigned long long* start) {
+  unsigned long long at = 0;
+  for (size_t t = 0; t < count; ++t) {
+    width[t] = any[t] ? 32 - __clz(any[t]) : 0;
+    start[t] = at;
+    at += static_cast<unsigned long long>(g.tile_len(static_cast<uint32_t>(t % g.blocks))) *
+          ((static_cast<unsigned long long>(g.dim) * width[t] + 7) / 8);
+  }
+  start[count] = at;
+}
+
+// Block (token row, tile); each thread a packed byte of the row: bits
+// [8j, 8j + 8) of the row's offsets laid end to end, least significant first.
+__global__ void pack_kernel(bool key, const int32_t* q, const int32_t* base, uint32_t rows_max, Geometry g,
+                            const uint32_t* width, const unsigned long long* start, uint8_t* out) {
+  const uint32_t tile = blockIdx.y, row = blockIdx.x;
+  const uint32_t head = tile / g.blocks, b = tile % g.blocks;
+  if (row >= g.tile_len(b)) return;
+  const uint32_t w = width[tile];
+  const size_t row_bytes = (static_cast<size_t>(g.dim) * w + 7) / 8;
+  const size_t first = (static_cast<size_t>(head) * g.tokens + static_cast<size_t>(b) * g.tile_tokens + row) * g.dim;
+  uint8_t* dst = out + start[tile] + row * row_bytes;
+  for (size_t j = threadIdx.x; j < row_bytes; j += blockDim.x) {
+    const size_t lo_bit = 8 * j;
+    const uint32_t e0 = static_cast<uint32_t>(lo_bit / w), e1 = min(g.dim - 1, static_cast<uint32_t>((lo_bit + 7) / w));
+    uint32_t byte = 0;
+    for (uint32_t e = e0; e <= e1; ++e) {
+      size_t unused;
+      const uint64_t off = offset_of(key, q, base, rows_max, g, first + e, &unused);
+      const int64_t shift = static_cast<int64_t>(e) * w - static_cast<int64_t>(lo_bit);
+      byte |= static_cast<uint32_t>(shift >= 0 ? off << shift : off >> -shift);
+    }
+    dst[j] = static_cast<uint8_t>(byte);
+  }
+}
+
 Geometry geometry(uint32_t heads, uint32_t tokens, uint32_t dim, uint32_t tile_tokens) {
   return {heads, tokens, dim, tile_tokens, (tokens + tile_tokens - 1) / tile_tokens};
 }
@@ -161,45 +228,118 @@ struct Timer {
 
 }  // namespace
 
+namespace {
+
+// A tensor quantized on the device: its codes, bases, steps and raw flags
+// (rows_max rows a tile), as quantize_rows_kernel leaves them.
+struct DeviceQuantized {
+  Geometry g;
+  bool key;
+  size_t n, count;
+  uint32_t rows_max;
+  DeviceBuffer data, q, base, step, raw;
+
+  DeviceQuantized(const kv::CodecParams& p, kv::Kind kind, const void* host, uint32_t heads, uint32_t tokens,
+                  uint32_t dim, uint32_t tile_tokens)
+      : g(geometry(heads, tokens, dim, tile_tokens)),
+        key(kind == kv::Kind::Key),
+        n(static_cast<size_t>(heads) * tokens * dim),
+        count(static_cast<size_t>(heads) * g.blocks),
+        rows_max(key ? dim : tile_tokens),
+        data(n * kv::dtype_size(p.dtype)),
+        q(n * 4),
+        base(count * rows_max * 4),
+        step(count * rows_max * 2),
+        raw(count * rows_max) {
+    check(cudaMemcpy(data.ptr, host, n * kv::dtype_size(p.dtype), cudaMemcpyHostToDevice), "cudaMemcpy data");
+  }
+
+  void quantize(const kv::CodecParams& p) {
+    quantize_rows_kernel<<<dim3(rows_max, static_cast<unsigned>(count)), kBlock>>>(
+        p, key, data.ptr, g, q.as<int32_t>(), base.as<int32_t>(), step.as<int16_t>(), raw.as<uint8_t>(), rows_max);
+    check(cudaGetLastError(), "quantize_rows_kernel launch");
+  }
+
+  void copy_out(kv::Kind kind, std::vector<kv::Quantized>& tiles) {
+    std::vector<int32_t> h_q(n), h_base(count * rows_max);
+    std::vector<int16_t> h_step(count * rows_max);
+    std::vector<uint8_t> h_raw(count * rows_max);
+    check(cudaMemcpy(h_q.data(), q.ptr, n * 4, cudaMemcpyDeviceToHost), "cudaMemcpy q");
+    check(cudaMemcpy(h_base.data(), base.ptr, h_base.size() * 4, cudaMemcpyDeviceToHost), "cudaMemcpy base");
+    check(cudaMemcpy(h_step.data(), step.ptr, h_step.size() * 2, cudaMemcpyDeviceToHost), "cudaMemcpy step");
+    check(cudaMemcpy(h_raw.data(), raw.ptr, h_raw.size(), cudaMemcpyDeviceToHost), "cudaMemcpy raw");
+    tiles.assign(count, {});
+    for (size_t t = 0; t < count; ++t) {
+      kv::Quantized& out = tiles[t];
+      const uint32_t head = static_cast<uint32_t>(t / g.blocks), b = static_cast<uint32_t>(t % g.blocks);
+      out.kind = kind;
+      out.tokens = g.tile_len(b);
+      out.dim = g.dim;
+      const size_t first = (static_cast<size_t>(head) * g.tokens + static_cast<size_t>(b) * g.tile_tokens) * g.dim;
+      out.q.assign(h_q.begin() + first, h_q.begin() + first + static_cast<size_t>(out.tokens) * g.dim);
+      const uint32_t rows = out.rows();
+      out.base.assign(h_base.begin() + t * rows_max, h_base.begin() + t * rows_max + rows);
+      out.step_index.assign(h_step.begin() + t * rows_max, h_step.begin() + t * rows_max + rows);
+      out.raw.assign(h_raw.begin() + t * rows_max, h_raw.begin() + t * rows_max + rows);
+    }
+  }
+};
+
+}  // namespace
+
 void kv_quantize(const kv::CodecParams& p, kv::Kind kind, const void* data, uint32_t heads, uint32_t tokens,
                  uint32_t dim, uint32_t tile_tokens, std::vector<kv::Quantized>& tiles, float* kernel_ms) {
   require_device();
-  const Geometry g = geometry(heads, tokens, dim, tile_tokens);
-  const size_t n = static_cast<size_t>(heads) * tokens * dim, count = static_cast<size_t>(heads) * g.blocks;
-  const bool key = kind == kv::Kind::Key;
-  const uint32_t rows_max = key ? dim : tile_tokens;
-  const size_t width = kv::dtype_size(p.dtype);
-  tiles.assign(count, {});
-  if (n == 0) return;
-  DeviceBuffer d_data(n * width), d_q(n * 4), d_base(count * rows_max * 4), d_step(count * rows_max * 2),
-      d_raw(count * rows_max);
-  check(cudaMemcpy(d_data.ptr, data, n * width, cudaMemcpyHostToDevice), "cudaMemcpy data");
+  if (static_cast<size_t>(heads) * tokens * dim == 0) {
+    tiles.assign(static_cast<size_t>(heads) * geometry(heads, tokens, dim, tile_tokens).blocks, {});
+    return;
+  }
+  DeviceQuantized d(p, kind, data, heads, tokens, dim, tile_tokens);
   Timer timer;
-  quantize_rows_kernel<<<dim3(rows_max, static_cast<unsigned>(count)), kBlock>>>(
-      p, key, d_data.ptr, g, d_q.as<int32_t>(), d_base.as<int32_t>(), d_step.as<int16_t>(), d_raw.as<uint8_t>(), rows_max);
-  check(cudaGetLastError(), "quantize_rows_kernel launch");
+  d.quantize(p);
   const float ms = timer.done();
   if (kernel_ms) *kernel_ms = ms;
-  std::vector<int32_t> q(n), base(count * rows_max);
-  std::vector<int16_t> step(count * rows_max);
-  std::vector<uint8_t> raw(count * rows_max);
-  check(cudaMemcpy(q.data(), d_q.ptr, n * 4, cudaMemcpyDeviceToHost), "cudaMemcpy q");
-  check(cudaMemcpy(base.data(), d_base.ptr, base.size() * 4, cudaMemcpyDeviceToHost), "cudaMemcpy base");
-  check(cudaMemcpy(step.data(), d_step.ptr, step.size() * 2, cudaMemcpyDeviceToHost), "cudaMemcpy step");
-  check(cudaMemcpy(raw.data(), d_raw.ptr, raw.size(), cudaMemcpyDeviceToHost), "cudaMemcpy raw");
-  for (size_t t = 0; t < count; ++t) {
-    kv::Quantized& out = tiles[t];
-    const uint32_t head = static_cast<uint32_t>(t / g.blocks), b = static_cast<uint32_t>(t % g.blocks);
-    out.kind = kind;
-    out.tokens = g.tile_len(b);
-    out.dim = dim;
-    const size_t first = (static_cast<size_t>(head) * tokens + static_cast<size_t>(b) * tile_tokens) * dim;
-    out.q.assign(q.begin() + first, q.begin() + first + static_cast<size_t>(out.tokens) * dim);
-    const uint32_t rows = out.rows();
-    out.base.assign(base.begin() + t * rows_max, base.begin() + t * rows_max + rows);
-    out.step_index.assign(step.begin() + t * rows_max, step.begin() + t * rows_max + rows);
-    out.raw.assign(raw.begin() + t * rows_max, raw.begin() + t * rows_max + rows);
+  d.copy_out(kind, tiles);
+}
+
+void kv_quantize_pack(const kv::CodecParams& p, kv::Kind kind, const void* data, uint32_t heads, uint32_t tokens,
+                      uint32_t dim, uint32_t tile_tokens, std::vector<kv::Quantized>& tiles, std::vector<uint32_t>& widths,
+                      std::vector<std::vector<uint8_t>>& packed, float* kernel_ms) {
+  require_device();
+  const size_t count = static_cast<size_t>(heads) * geometry(heads, tokens, dim, tile_tokens).blocks;
+  if (static_cast<size_t>(heads) * tokens * dim == 0) {
+    tiles.assign(count, {});
+    widths.assign(count, 0);
+    packed.assign(count, {});
+    return;
   }
+  DeviceQuantized d(p, kind, data, heads, tokens, dim, tile_tokens);
+  DeviceBuffer any(count * 4), width(count * 4), start((count + 1) * 8),
+      out(d.n * 4);  // at most 31 bits an offset, plus a partial byte a row: within 4 bytes an element
+  check(cudaMemset(any.ptr, 0, count * 4), "cudaMemset");
+  Timer timer;
+  d.quantize(p);
+  const int block = 256;
+  offsets_or_kernel<<<static_cast<unsigned>((d.n + block - 1) / block), block>>>(d.key, d.q.as<int32_t>(), d.base.as<int32_t>(),
+                                                                                d.rows_max, d.g, any.as<uint32_t>());
+  check(cudaGetLastError(), "offsets_or_kernel launch");
+  packed_layout_kernel<<<1, 1>>>(any.as<uint32_t>(), d.g, count, width.as<uint32_t>(), start.as<unsigned long long>());
+  check(cudaGetLastError(), "packed_layout_kernel launch");
+  pack_kernel<<<dim3(tile_tokens, static_cast<unsigned>(count)), kBlock>>>(
+      d.key, d.q.as<int32_t>(), d.base.as<int32_t>(), d.rows_max, d.g, width.as<uint32_t>(), start.as<unsigned long long>(),
+      out.as<uint8_t>());
+  check(cudaGetLastError(), "pack_kernel launch");
+  const float ms = timer.done();
+  if (kernel_ms) *kernel_ms = ms;
+  d.copy_out(kind, tiles);
+  widths.resize(count);
+  std::vector<unsigned long long> h_start(count + 1);
+  check(cudaMemcpy(widths.data(), width.ptr, count * 4, cudaMemcpyDeviceToHost), "cudaMemcpy widths");
+  check(cudaMemcpy(h_start.data(), start.ptr, (count + 1) * 8, cudaMemcpyDeviceToHost), "cudaMemcpy starts");
+  std::vector<uint8_t> h_out(h_start[count]);
+  check(cudaMemcpy(h_out.data(), out.ptr, h_out.size(), cudaMemcpyDeviceToHost), "cudaMemcpy packed");
+  packed.assign(count, {});
+  for (size_t t = 0; t < count; ++t) packed[t].assign(h_out.begin() + h_start[t], h_out.begin() + h_start[t + 1]);
 }
 
 void kv_dequantize(const kv::CodecParams& p, const std::vector<kv::Quantized>& tiles, const void* raw_source,

@@ -38,6 +38,13 @@ void bleu_stats(const bleu::Batch& batch, int max_order, uint32_t* out);
 void kv_quantize(const kv::CodecParams& p, kv::Kind kind, const void* data, uint32_t heads, uint32_t tokens,
                  uint32_t dim, uint32_t tile_tokens, std::vector<kv::Quantized>& tiles, float* kernel_ms = nullptr);
 
+// kv_quantize, then kv::pack_codes of every tile at kv::packed_width (the
+// `entropy: false` form's codes) on device 0: the same tiles, widths and
+// packed rows as the CPU twins. `kernel_ms`: all four kernels, no transfers.
+void kv_quantize_pack(const kv::CodecParams& p, kv::Kind kind, const void* data, uint32_t heads, uint32_t tokens,
+                      uint32_t dim, uint32_t tile_tokens, std::vector<kv::Quantized>& tiles, std::vector<uint32_t>& widths,
+                      std::vector<std::vector<uint8_t>>& packed, float* kernel_ms = nullptr);
+
 // kv::dequantize of those tiles on device 0 into `out` ([heads, tokens, dim]);
 // raw rows are copied from `raw_source` (same layout).
 void kv_dequantize(const kv::CodecParams& p, const std::vector<kv::Quantized>& tiles, const void* raw_source,

@@ -23,6 +23,10 @@ void kv_quantize(const kv::CodecParams&, kv::Kind, const void*, uint32_t, uint32
                  std::vector<kv::Quantized>&, float*) {
   not_compiled();
 }
+void kv_quantize_pack(const kv::CodecParams&, kv::Kind, const void*, uint32_t, uint32_t, uint32_t, uint32_t,
+                      std::vector<kv::Quantized>&, std::vector<uint32_t>&, std::vector<std::vector<uint8_t>>&, float*) {
+  not_compiled();
+}
 void kv_dequantize(const kv::CodecParams&, const std::vector<kv::Quantized>&, const void*, uint32_t, uint32_t, uint32_t,
                    uint32_t, void*, float*) {
   not_compiled();

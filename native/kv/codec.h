@@ -72,6 +72,14 @@ inline double row_step(const CodecParams& p, const Quantized& t, uint32_t r) {
 void quantize(const CodecParams& p, Kind kind, const void* data, uint32_t tokens, uint32_t dim, Quantized& out);
 void dequantize(const CodecParams& p, const Quantized& t, const void* raw_source, void* out);
 
+// The packed form (packed.h) of a quantized tile, as the CUDA pack kernel
+// produces it: the width its codes need (the bit length of the widest
+// offset, code - row base), and its token rows packed at `width` into
+// tokens * packed_row_bytes(dim, width) bytes. pack_codes returns the OR of
+// every offset: where its bit length exceeds `width`, the bytes are wrong.
+uint32_t packed_width(const Quantized& t);
+uint32_t pack_codes(const Quantized& t, uint32_t width, uint8_t* out);
+
 void encode_tile(const CodecParams& p, const void* data, uint32_t tokens, uint32_t dim, ByteWriter& out);
 // Decodes a tile into `out` (tokens * dim elements). Throws on any damage.
 void decode_tile(const CodecParams& p, const uint8_t* bytes, size_t n, uint32_t tokens, uint32_t dim, void* out);

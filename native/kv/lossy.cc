@@ -481,33 +481,18 @@ inline uint32_t bit_length(uint32_t v) {
   return n;
 }
 
-// The packed form's width: the bit length of the largest code - base.
-uint32_t packed_width(const Quantized& t) {
-  std::vector<uint32_t> off(t.dim);
-  uint32_t any = 0;
-  for (uint32_t tok = 0; tok < t.tokens; ++tok) any |= row_offsets(t, tok, off.data());
-  return bit_length(any);
-}
-
 // u8 width, then the packed rows. `width` may be a guess (bits mode: the
 // width of `bits`, nearly always right): the rows are packed at it while
 // their offsets are ORed, and packed again at the right width if it was not.
 void put_packed_codes(const Quantized& t, uint32_t width, ByteWriter& out) {
   std::vector<uint8_t>& buf = out.buffer();
   const size_t at = buf.size();
-  std::vector<uint32_t> off(t.dim);
   for (;;) {
-    const size_t row_bytes = packed_row_bytes(t.dim, width);
-    buf.resize(at + 1 + row_bytes * t.tokens);
+    buf.resize(at + 1 + packed_row_bytes(t.dim, width) * t.tokens);
     buf[at] = static_cast<uint8_t>(width);
-    uint8_t* rows = buf.data() + at + 1;
-    uint32_t any = 0;
-    for (uint32_t tok = 0; tok < t.tokens; ++tok) {
-      any |= row_offsets(t, tok, off.data());
-      pack_row(off.data(), t.dim, width, rows + row_bytes * tok);  // wrong bits where any outgrows width: packed again
-    }
-    if (bit_length(any) == width) return;
-    width = bit_length(any);
+    const uint32_t need = bit_length(pack_codes(t, width, buf.data() + at + 1));
+    if (need == width) return;
+    width = need;
   }
 }
 
@@ -572,15 +557,15 @@ void decode_predicted_rows(const CodecParams& p, const Quantized& t, const uint8
 
 // Decoding, packed codes: a token row's offsets, plus their row bases
 // (int64: a damaged stream may hold any offset below 2^31), then the values.
-void decode_packed_rows(const CodecParams& p, const Quantized& t, const uint8_t* packed, uint32_t packed_width,
+void decode_packed_rows(const CodecParams& p, const Quantized& t, const uint8_t* packed, uint32_t code_bits,
                         const double* step, void* out) {
   const uint32_t dim = t.dim;
   const bool key = t.kind == Kind::Key;
-  const size_t width = dtype_size(p.dtype), row_bytes = packed_row_bytes(dim, packed_width);
+  const size_t width = dtype_size(p.dtype), row_bytes = packed_row_bytes(dim, code_bits);
   std::vector<uint32_t> off(dim);
   std::vector<int32_t> q(dim);
   for (uint32_t tok = 0; tok < t.tokens; ++tok) {
-    unpack_row(packed + row_bytes * tok, dim, packed_width, off.data());
+    unpack_row(packed + row_bytes * tok, dim, code_bits, off.data());
     const int32_t* base = key ? t.base.data() : nullptr;
     const int64_t row_base = key ? 0 : t.base[tok];
     uint32_t bad = 0;
@@ -608,6 +593,24 @@ void quantize(const CodecParams& p, Kind kind, const void* data, uint32_t tokens
   t.raw.assign(rows, 0);
   if (p.bits) return quantize_tile_bits(p, data, t);
   quantize_tile_error(p, data, t);
+}
+
+uint32_t packed_width(const Quantized& t) {
+  std::vector<uint32_t> off(t.dim);
+  uint32_t any = 0;
+  for (uint32_t tok = 0; tok < t.tokens; ++tok) any |= row_offsets(t, tok, off.data());
+  return bit_length(any);
+}
+
+uint32_t pack_codes(const Quantized& t, uint32_t width, uint8_t* out) {
+  const size_t row_bytes = packed_row_bytes(t.dim, width);
+  std::vector<uint32_t> off(t.dim);
+  uint32_t any = 0;
+  for (uint32_t tok = 0; tok < t.tokens; ++tok) {
+    any |= row_offsets(t, tok, off.data());
+    pack_row(off.data(), t.dim, width, out + row_bytes * tok);  // wrong bits where an offset outgrows width
+  }
+  return any;
 }
 
 void dequantize(const CodecParams& p, const Quantized& t, const void* raw_source, void* out) {

@@ -372,7 +372,7 @@ void check_round_trips() {
   }
 }
 
-// The CUDA quantizer and dequantizer against their CPU twins, bit for bit.
+// The CUDA quantizer, packer and dequantizer against their CPU twins, bit for bit.
 void check_cuda_twins(Context& ctx) {
   if (!ctx.has_cuda()) return;
   const uint32_t heads = 4, tokens = 1000, dim = 64, tile = 256;
@@ -384,8 +384,11 @@ void check_cuda_twins(Context& ctx) {
       p.mode = kv::Mode::Lossy;
       p.bits = bits;
       p.max_error = bits ? 0 : 0.003;
-      std::vector<kv::Quantized> gpu;
+      std::vector<kv::Quantized> gpu, gpu_of_pack;
+      std::vector<uint32_t> widths;
+      std::vector<std::vector<uint8_t>> packed;
       cuda::kv_quantize(p, kind, f32.data(), heads, tokens, dim, tile, gpu);
+      cuda::kv_quantize_pack(p, kind, f32.data(), heads, tokens, dim, tile, gpu_of_pack, widths, packed);
       std::vector<float> from_gpu(f32.size()), from_cpu(f32.size());
       cuda::kv_dequantize(p, gpu, f32.data(), heads, tokens, dim, tile, from_gpu.data());
       const uint32_t blocks = (tokens + tile - 1) / tile;
@@ -398,6 +401,14 @@ void check_cuda_twins(Context& ctx) {
           const kv::Quantized& g = gpu[h * blocks + b];
           expect(cpu.q == g.q && cpu.base == g.base && cpu.step_index == g.step_index && cpu.raw == g.raw,
                  "CUDA kv_quantize differs from the CPU twin");
+          const kv::Quantized& gp = gpu_of_pack[h * blocks + b];
+          expect(gp.q == g.q && gp.base == g.base && gp.step_index == g.step_index && gp.raw == g.raw,
+                 "CUDA kv_quantize_pack's tiles differ from kv_quantize's");
+          const uint32_t width = kv::packed_width(cpu);
+          std::vector<uint8_t> cpu_packed(kv::packed_row_bytes(dim, width) * n);
+          kv::pack_codes(cpu, width, cpu_packed.data());
+          expect(widths[h * blocks + b] == width && packed[h * blocks + b] == cpu_packed,
+                 "CUDA kv_quantize_pack's packed rows differ from the CPU twin");
           kv::dequantize(p, cpu, f32.data() + first, from_cpu.data() + first);
         }
       expect(same_bits(from_gpu, from_cpu), "CUDA kv_dequantize differs from the CPU twin");
@@ -443,6 +454,10 @@ void time_codec(Context& ctx) {
     std::vector<float> out(f32.size());
     cuda::kv_dequantize(p, tiles, f32.data(), heads, tokens, dim, 256, out.data(), &ms);
     std::printf("  kv dequantize cuda kernel: %.3f ms, %.1f GB/s of output\n", ms, gb / (ms / 1e3));
+    std::vector<uint32_t> widths;
+    std::vector<std::vector<uint8_t>> packed;
+    cuda::kv_quantize_pack(p, kv::Kind::Key, f32.data(), heads, tokens, dim, 256, tiles, widths, packed, &ms);
+    std::printf("  kv quantize+pack cuda kernels: %.3f ms, %.1f GB/s of input\n", ms, gb / (ms / 1e3));
   }
 }
 
