@@ -252,7 +252,7 @@ describe('kv code paths', () => {
       for (let i = 0, w = 0; i < n; i++) { w = 0.9 * w + r() - 0.5; a[i] = w * (i % 64 === 3 ? 10 : 1); }
       const bf16 = new Uint16Array(a.buffer).filter((_, i) => i % 2 === 1);
       const h = createHash('sha256');
-      for (const o of [{ bits: 4, kind: 'key' }, { bits: 4 }, { bits: 2, kind: 'value' }, { maxError: 0.01, kind: 'value' }, { maxError: 0.003 }, { bits: 3, entropy: false }])
+      for (const o of [{ bits: 4, kind: 'key' }, { bits: 4 }, { bits: 2, kind: 'value' }, { maxError: 0.01, kind: 'value' }, { maxError: 0.003 }, { bits: 3, entropy: false }, { bits: 4, kind: 'value', entropy: false }, { bits: 2, entropy: false }, { bits: 8, kind: 'key', entropy: false }, { maxError: 0.01, entropy: false }])
         h.update(kv.encode(a, { shape, mode: 'lossy', ...o }));
       h.update(kv.encode(bf16, { shape, dtype: 'bf16', mode: 'lossy', maxError: 0.02 }));
       h.update(kv.encode(bf16, { shape, dtype: 'bf16' }));

@@ -42,7 +42,9 @@ void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
   const bool key = t.kind == Kind::Key;
   const size_t stride = key ? 1 : 0, width = dtype_size(p.dtype);
   auto row_of = [&](uint32_t tok) { return static_cast<const uint8_t*>(data) + static_cast<size_t>(tok) * dim * width; };
-  std::vector<double> lo(rows, INFINITY), hi(rows, -INFINITY), step(rows, 0), inverse(rows, 0);
+  std::vector<float> lo(rows, INFINITY), hi(rows, -INFINITY);
+  std::vector<double> step(rows, 0), inverse(rows, 0);
+  std::vector<float> inverse32(rows, 0);
   for (uint32_t tok = 0; tok < tokens; ++tok) {
     const size_t r = key ? 0 : tok;
     extent_row(p.dtype, row_of(tok), RowExtent{lo.data() + r, hi.data() + r, t.raw.data() + r, stride}, dim);
@@ -54,6 +56,7 @@ void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
       t.step_index[r] = static_cast<int16_t>(index);
       step[r] = step_for_index(index);
       inverse[r] = 1 / step[r];
+      inverse32[r] = static_cast<float>(inverse[r]);
     } else {
       t.raw[r] = 1;
     }
@@ -62,7 +65,7 @@ void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
   std::vector<uint8_t> out_of_range(rows, 0);
   for (uint32_t tok = 0; tok < tokens; ++tok) {
     const size_t r = key ? 0 : tok;
-    quantize_row(p.dtype, row_of(tok), RowCoder{step.data() + r, inverse.data() + r, base.data() + r, out_of_range.data() + r, stride},
+    quantize_row(p.dtype, row_of(tok), RowCoder{step.data() + r, inverse.data() + r, inverse32.data() + r, base.data() + r, out_of_range.data() + r, stride},
                  t.q.data() + static_cast<size_t>(tok) * dim, dim);
   }
   for (uint32_t r = 0; r < rows; ++r) {
@@ -108,13 +111,14 @@ void quantize_tile_error(const CodecParams& p, const void* data, Quantized& t) {
   const double step = 2 * p.max_error;
   auto row_of = [&](uint32_t tok) { return static_cast<const uint8_t*>(data) + static_cast<size_t>(tok) * dim * width; };
   std::vector<double> steps(rows, step), inverse(rows, 1 / step);
+  std::vector<float> inverse32(rows, static_cast<float>(1 / step));
   std::vector<int32_t> base(rows, INT32_MAX);
   std::vector<uint8_t> out_of_range(rows, 0), fixed(rows, 0), decoded(dim * width);
   for (uint32_t tok = 0; tok < tokens; ++tok) {
     const size_t r = key ? 0 : tok;
     const void* row = row_of(tok);
     int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
-    quantize_row(p.dtype, row, RowCoder{steps.data() + r, inverse.data() + r, base.data() + r, out_of_range.data() + r, stride}, q, dim);
+    quantize_row(p.dtype, row, RowCoder{steps.data() + r, inverse.data() + r, inverse32.data() + r, base.data() + r, out_of_range.data() + r, stride}, q, dim);
     dequantize_row(p.dtype, q, steps.data() + r, stride, decoded.data(), dim);
     if (within_row(p.dtype, row, decoded.data(), p.max_error, dim)) continue;
     for (uint32_t d = 0; d < dim; ++d) {
@@ -460,21 +464,6 @@ double squared_error(const CodecParams& p, const Quantized& t, const void* data,
   return sum * (static_cast<double>(t.tokens) / samples);  // a factor of exactly 1 with stride 1
 }
 
-// Token row tok's offsets from their row bases; returns their OR.
-inline uint32_t row_offsets(const Quantized& t, uint32_t tok, uint32_t* off) {
-  const uint32_t dim = t.dim;
-  const int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
-  uint32_t any = 0;
-  if (t.kind == Kind::Key) {
-    const int32_t* base = t.base.data();
-    for (uint32_t d = 0; d < dim; ++d) any |= off[d] = static_cast<uint32_t>(q[d] - base[d]);
-  } else {
-    const int32_t base = t.base[tok];
-    for (uint32_t d = 0; d < dim; ++d) any |= off[d] = static_cast<uint32_t>(q[d] - base);
-  }
-  return any;
-}
-
 inline uint32_t bit_length(uint32_t v) {
   uint32_t n = 0;
   for (; v; v >>= 1) ++n;
@@ -587,7 +576,7 @@ void quantize(const CodecParams& p, Kind kind, const void* data, uint32_t tokens
   t.tokens = tokens;
   t.dim = dim;
   const uint32_t rows = t.rows();
-  t.q.assign(static_cast<size_t>(tokens) * dim, 0);
+  t.q.resize(static_cast<size_t>(tokens) * dim);  // every code is written below
   t.base.assign(rows, 0);
   t.step_index.assign(rows, 0);
   t.raw.assign(rows, 0);
@@ -596,20 +585,28 @@ void quantize(const CodecParams& p, Kind kind, const void* data, uint32_t tokens
 }
 
 uint32_t packed_width(const Quantized& t) {
-  std::vector<uint32_t> off(t.dim);
+  const uint32_t dim = t.dim;
+  const bool key = t.kind == Kind::Key;
   uint32_t any = 0;
-  for (uint32_t tok = 0; tok < t.tokens; ++tok) any |= row_offsets(t, tok, off.data());
+  for (uint32_t tok = 0; tok < t.tokens; ++tok) {
+    const int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
+    if (key) {
+      for (uint32_t d = 0; d < dim; ++d) any |= static_cast<uint32_t>(q[d] - t.base[d]);
+    } else {
+      const int32_t base = t.base[tok];
+      for (uint32_t d = 0; d < dim; ++d) any |= static_cast<uint32_t>(q[d] - base);
+    }
+  }
   return bit_length(any);
 }
 
 uint32_t pack_codes(const Quantized& t, uint32_t width, uint8_t* out) {
   const size_t row_bytes = packed_row_bytes(t.dim, width);
-  std::vector<uint32_t> off(t.dim);
+  const bool key = t.kind == Kind::Key;
   uint32_t any = 0;
-  for (uint32_t tok = 0; tok < t.tokens; ++tok) {
-    any |= row_offsets(t, tok, off.data());
-    pack_row(off.data(), t.dim, width, out + row_bytes * tok);  // wrong bits where an offset outgrows width
-  }
+  for (uint32_t tok = 0; tok < t.tokens; ++tok)
+    any |= pack_offsets_row(t.q.data() + static_cast<size_t>(tok) * t.dim, t.base.data() + (key ? 0 : tok), key ? 1 : 0, width,
+                            out + row_bytes * tok, t.dim);
   return any;
 }
 

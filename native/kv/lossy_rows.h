@@ -14,26 +14,30 @@ namespace llmk::kv {
 
 // Quantizing, pass 1: the running minimum and maximum of the row's values,
 // and a flag for values that are not finite — per channel (stride 1, keys:
-// lo[d], hi[d], nonfinite[d]) or for the whole row (stride 0, values).
+// lo[d], hi[d], nonfinite[d]) or for the whole row (stride 0, values). In
+// float32: every dtype's values are floats, and so their extremes.
 struct RowExtent {
-  double *lo, *hi;
+  float *lo, *hi;
   uint8_t* nonfinite;
   size_t stride;
 };
 void extent_row(DType t, const void* row, const RowExtent& e, size_t n);
 inline void extend(const RowExtent& e, size_t r, double x) {  // one element, as both paths do it
-  e.nonfinite[r] |= !std::isfinite(x);
-  e.lo[r] = std::min(e.lo[r], x);
-  e.hi[r] = std::max(e.hi[r], x);
+  const float f = static_cast<float>(x);  // exact: x is a value of the dtype
+  e.nonfinite[r] |= !std::isfinite(f);
+  e.lo[r] = std::min(e.lo[r], f);
+  e.hi[r] = std::max(e.hi[r], f);
 }
 
 // Quantizing, pass 2: q[d] = round_even(x[d] / step), the running minimum of
 // the codes, and a flag for codes outside (-kMaxCode, kMaxCode) (their q is
 // then unspecified: such rows are stored raw). Per channel or per row, as
 // RowExtent. `inverse` holds 1 / step: the fast path multiplies, and divides
-// wherever the product lies close enough to a rounding boundary to differ.
+// wherever the product lies close enough to a rounding boundary to differ;
+// `inverse32` holds float(inverse), for its float32 lanes.
 struct RowCoder {
   const double *step, *inverse;
+  const float* inverse32;
   int32_t* base;
   uint8_t* out_of_range;
   size_t stride;
@@ -92,6 +96,11 @@ inline int32_t code_of(const uint8_t* z, const RowSources& s, size_t d) {
 // escapes (z[d] < 255); false when a code leaves (-kMaxCode, kMaxCode).
 bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 
+// Packed codes (packed.h): the token row's offsets q[d] - base[d * stride]
+// packed at `width` into packed_row_bytes(n, width) bytes; returns the OR of
+// the offsets (where its bit length exceeds `width` the bytes are wrong).
+uint32_t pack_offsets_row(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n);
+
 // out[d] = the dtype's rounding (to nearest even, once, from float64) of
 // q[d] * step[d * stride]: stride 1, a step per channel (keys); stride 0,
 // one step for the whole row (values).
@@ -104,5 +113,6 @@ bool within_row_avx2(DType t, const void* row, const void* decoded, double max_e
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 double row_squared_error_avx2(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n);
 void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n);
+uint32_t pack_offsets_row_avx2(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n);
 
 }  // namespace llmk::kv

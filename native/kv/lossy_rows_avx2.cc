@@ -1,14 +1,15 @@
 // Compiled in the AVX2 unit (with -mfma -mf16c); only called when cpu_path()
 // says AVX2. Eight elements at a time, loaded as float32 (exact for every
 // dtype) and widened to float64 where the portable path computes in float64.
-// Quantizing: extents in float64 lanes; codes by the reciprocal, divided where
-// it could round differently. Decoding: residual symbols widened and
+// Quantizing: extents in float32 lanes (exact); codes by the reciprocal,
+// divided where it could round differently. Decoding: residual symbols widened and
 // zigzag-decoded, plus the masked predictions; values = code times step (one
 // IEEE multiply, as the portable path), then to the dtype — float32 directly,
 // f16 and bf16 through float32 rounded to odd (to_float_odd, four lanes at
 // once), which a final round to nearest even turns into the correctly
 // rounded value.
 #include "lossy_rows.h"
+#include "packed.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -85,33 +86,30 @@ template <DType T>
 void extent(const void* row, const RowExtent& e, size_t n) {
   const __m256 inf = _mm256_set1_ps(INFINITY);
   const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  __m256d row_lo = _mm256_set1_pd(INFINITY), row_hi = _mm256_set1_pd(-INFINITY);
+  __m256 row_lo = inf, row_hi = _mm256_set1_ps(-INFINITY);
   int row_bad = 0;
   size_t d = 0;
   for (; d + 8 <= n; d += 8) {
     const __m256 x = load8<T>(row, d);
     const int bad = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(x, magnitude), inf, _CMP_NLT_UQ));
-    const __m256d x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(x)), x1 = _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1));
     if (e.stride) {
       // Channel rows: elementwise. A lane that is NaN leaves lo/hi as they
       // were (the row is raw anyway), as std::min/max do.
-      _mm256_storeu_pd(e.lo + d, _mm256_min_pd(x0, _mm256_loadu_pd(e.lo + d)));
-      _mm256_storeu_pd(e.lo + d + 4, _mm256_min_pd(x1, _mm256_loadu_pd(e.lo + d + 4)));
-      _mm256_storeu_pd(e.hi + d, _mm256_max_pd(x0, _mm256_loadu_pd(e.hi + d)));
-      _mm256_storeu_pd(e.hi + d + 4, _mm256_max_pd(x1, _mm256_loadu_pd(e.hi + d + 4)));
+      _mm256_storeu_ps(e.lo + d, _mm256_min_ps(x, _mm256_loadu_ps(e.lo + d)));
+      _mm256_storeu_ps(e.hi + d, _mm256_max_ps(x, _mm256_loadu_ps(e.hi + d)));
       if (bad)
         for (int k = 0; k < 8; ++k) e.nonfinite[d + k] |= (bad >> k) & 1;
     } else {
-      row_lo = _mm256_min_pd(x0, _mm256_min_pd(x1, row_lo));
-      row_hi = _mm256_max_pd(x0, _mm256_max_pd(x1, row_hi));
+      row_lo = _mm256_min_ps(x, row_lo);
+      row_hi = _mm256_max_ps(x, row_hi);
       row_bad |= bad;
     }
   }
   if (!e.stride) {
-    alignas(32) double lo[4], hi[4];
-    _mm256_store_pd(lo, row_lo);
-    _mm256_store_pd(hi, row_hi);
-    for (int k = 0; k < 4; ++k) e.lo[0] = std::min(e.lo[0], lo[k]), e.hi[0] = std::max(e.hi[0], hi[k]);
+    alignas(32) float lo[8], hi[8];
+    _mm256_store_ps(lo, row_lo);
+    _mm256_store_ps(hi, row_hi);
+    for (int k = 0; k < 8; ++k) e.lo[0] = std::min(e.lo[0], lo[k]), e.hi[0] = std::max(e.hi[0], hi[k]);
     e.nonfinite[0] |= row_bad != 0;
   }
   for (; d < n; ++d) extend(e, d * e.stride, load_element<T>(row, d));
@@ -146,12 +144,11 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
   const __m256 magnitude32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
   const __m256 half32 = _mm256_set1_ps(0.5f), margin = _mm256_set1_ps(0x1p-21f), fine_below = _mm256_set1_ps(0x1p21f);
   const __m256 smallest_normal = _mm256_set1_ps(0x1p-126f);
-  const __m256 row_inverse = _mm256_set1_ps(static_cast<float>(c.inverse[0]));
+  const __m256 row_inverse = _mm256_set1_ps(c.inverse32[0]);
   size_t d = 0;
   for (; d + 8 <= n; d += 8) {
     const __m256 x = load8<T>(row, d);
-    const __m256 inverse = c.stride ? _mm256_set_m128(_mm256_cvtpd_ps(_mm256_loadu_pd(c.inverse + d + 4)), _mm256_cvtpd_ps(_mm256_loadu_pd(c.inverse + d)))
-                                    : row_inverse;
+    const __m256 inverse = c.stride ? _mm256_loadu_ps(c.inverse32 + d) : row_inverse;
     const __m256 v = _mm256_mul_ps(x, inverse);
     const __m256 size = _mm256_and_ps(v, magnitude32);
     const __m256 off = _mm256_and_ps(_mm256_sub_ps(_mm256_sub_ps(v, _mm256_floor_ps(v)), half32), magnitude32);
@@ -295,6 +292,59 @@ bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n)
 
 void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n) {
   by_dtype(t, [&](auto T) { dequantize<decltype(T)::value>(q, step, stride, out, n); });
+}
+
+// Sixteen offsets at a time for widths 2, 4 and 8 (bits modes 2, 4 and 8):
+// narrowed to bytes with unsigned saturation (an offset that saturates has
+// bits above `width`, which the returned OR shows), then neighbours merged
+// pairwise, two 4-bit fields (or 2-bit, twice) into each 16-bit lane.
+uint32_t pack_offsets_row_avx2(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n) {
+  size_t d = 0;
+  __m256i any = _mm256_setzero_si256();
+  if (width == 2 || width == 4 || width == 8) {
+    const __m256i row_base = _mm256_set1_epi32(base[0]);
+    auto offsets8 = [&](size_t at) {
+      const __m256i b = stride ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + at)) : row_base;
+      const __m256i o = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + at)), b);
+      any = _mm256_or_si256(any, o);
+      return o;
+    };
+    // Two 8-bit fields of each 16-bit lane into one of twice `bits`, in the lane's low byte.
+    auto merge = [](__m128i v, int bits) {
+      const __m128i low = _mm_and_si128(v, _mm_set1_epi16(static_cast<short>((1 << bits) - 1)));
+      const __m128i high = _mm_and_si128(_mm_srli_epi16(v, 8 - bits), _mm_set1_epi16(static_cast<short>(((1 << bits) - 1) << bits)));
+      return _mm_or_si128(low, high);
+    };
+    for (; d + 16 <= n; d += 16) {
+      const __m256i words = _mm256_permute4x64_epi64(_mm256_packus_epi32(offsets8(d), offsets8(d + 8)), 0xD8);
+      __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));  // 16 offsets in order
+      uint8_t* o = out + d / 8 * width;
+      if (width == 8) {
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o), bytes);
+        continue;
+      }
+      bytes = _mm_packus_epi16(merge(bytes, width), _mm_setzero_si128());  // 8 bytes of two fields
+      if (width == 4) {
+        _mm_storel_epi64(reinterpret_cast<__m128i*>(o), bytes);
+        continue;
+      }
+      bytes = _mm_packus_epi16(merge(bytes, 4), _mm_setzero_si128());  // 4 bytes of four 2-bit fields
+      const int four = _mm_cvtsi128_si32(bytes);
+      std::memcpy(o, &four, 4);
+    }
+  }
+  alignas(32) uint32_t lanes[8];
+  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), any);
+  uint32_t all = 0;
+  for (uint32_t v : lanes) all |= v;
+  uint32_t off[64];
+  for (; d < n;) {  // the rest, and other widths, 64 at a time (d is a multiple of 16: each chunk starts on a byte)
+    const size_t m = std::min<size_t>(64, n - d);
+    for (size_t k = 0; k < m; ++k) all |= off[k] = static_cast<uint32_t>(q[d + k] - base[(d + k) * stride]);
+    pack_row(off, m, width, out + d / 8 * width);
+    d += m;
+  }
+  return all;
 }
 
 }  // namespace llmk::kv

@@ -92,12 +92,14 @@ void check_half_conversions() {
     std::vector<float> x(n);
     std::vector<uint16_t> half(n), brain(n);
     std::vector<double> step(n), inverse(n);
+    std::vector<float> inverse32(n);
     // Every fifth round, steps from 2^124 to 2^128 (f32 data near its largest
     // values, whose reciprocals are not all normal floats) and codes of a few units.
     const bool huge = round % 5 == 4;
     for (size_t i = 0; i < n; ++i) {
       step[i] = kv::step_for_index(huge ? 16 * 124 + static_cast<int>(rng() % 64) : static_cast<int>(rng() % 400) - 200);
       inverse[i] = 1 / step[i];
+      inverse32[i] = static_cast<float>(inverse[i]);
       const double k = static_cast<double>(static_cast<int64_t>(rng() % (huge ? 4 : 2000)) - (huge ? 2 : 1000)) + (rng() % 2 ? 0.5 : 0.0);
       const int kind = static_cast<int>(rng() % 4);
       const double v = kind == 0 ? k * step[i] : kind == 1 ? std::nextafter(k * step[i], 1e300) : kind == 2 ? std::nextafter(k * step[i], -1e300)
@@ -111,13 +113,13 @@ void check_half_conversions() {
       const void* row = t == kv::DType::F32 ? static_cast<const void*>(x.data()) : t == kv::DType::F16 ? half.data() : brain.data();
       for (size_t stride : {size_t(0), size_t(1)}) {
         const size_t rows = stride ? n : 1;
-        std::vector<double> lo(rows, INFINITY), hi(rows, -INFINITY), lo2 = lo, hi2 = hi;
+        std::vector<float> lo(rows, INFINITY), hi(rows, -INFINITY), lo2 = lo, hi2 = hi;
         std::vector<uint8_t> bad(rows, 0), bad2 = bad, out(rows, 0), out2 = out;
         std::vector<int32_t> base(rows, INT32_MAX), base2 = base, q(n), q2(n);
         kv::extent_row(t, row, kv::RowExtent{lo.data(), hi.data(), bad.data(), stride}, n);
-        kv::quantize_row(t, row, kv::RowCoder{step.data(), inverse.data(), base.data(), out.data(), stride}, q.data(), n);
+        kv::quantize_row(t, row, kv::RowCoder{step.data(), inverse.data(), inverse32.data(), base.data(), out.data(), stride}, q.data(), n);
         const kv::RowExtent e{lo2.data(), hi2.data(), bad2.data(), stride};
-        const kv::RowCoder c{step.data(), inverse.data(), base2.data(), out2.data(), stride};
+        const kv::RowCoder c{step.data(), inverse.data(), inverse32.data(), base2.data(), out2.data(), stride};
         for (size_t i = 0; i < n; ++i) kv::extend(e, i * stride, kv::load_element(row, t, i)), q2[i] = kv::quantize_one(c, i * stride, kv::load_element(row, t, i));
         expect(bad == bad2 && out == out2, "row quantization flags differ from the element-wise ones");
         for (size_t r = 0; r < rows; ++r)
@@ -200,6 +202,39 @@ void check_packing() {
       kv::unpack_row(got.data(), n, width, back.data());
       expect(back == off, "unpack_row, " + where);
     }
+}
+
+// pack_offsets_row (AVX2 where there is) against the same reference: codes
+// minus a base per channel or per row, widths the SIMD path takes (2, 4, 8)
+// and others, lengths around its 16-offset blocks, and offsets too wide for
+// `width` (only the returned OR counts then).
+void check_pack_offsets() {
+  std::mt19937 rng(9);
+  for (uint32_t width : {0u, 1u, 2u, 3u, 4u, 5u, 8u, 9u, 17u, 31u})
+    for (size_t n : {size_t(1), size_t(15), size_t(16), size_t(17), size_t(32), size_t(47), size_t(128), size_t(130)})
+      for (size_t stride : {size_t(0), size_t(1)})
+        for (int wide : {0, 1}) {
+          std::vector<int32_t> q(n), base(stride ? n : 1);
+          for (auto& b : base) b = static_cast<int32_t>(rng() % 2000) - 1000;
+          std::vector<uint32_t> off(n);
+          uint32_t want_or = 0;
+          for (size_t i = 0; i < n; ++i) {
+            off[i] = width ? static_cast<uint32_t>(rng()) >> (32 - width) : 0;
+            if (wide && i == n / 2) off[i] |= 1u << std::min(width, 29u);
+            want_or |= off[i];
+            q[i] = base[i * stride] + static_cast<int32_t>(off[i]);
+          }
+          const size_t bytes = kv::packed_row_bytes(n, width);
+          std::vector<uint8_t> want(bytes, 0), got(bytes + 1, 0x5a);
+          for (size_t i = 0; i < n; ++i)
+            for (uint32_t b = 0; b < width; ++b)
+              if (off[i] >> b & 1) want[(i * width + b) / 8] |= static_cast<uint8_t>(1u << ((i * width + b) % 8));
+          const uint32_t any = kv::pack_offsets_row(q.data(), base.data(), stride, width, got.data(), n);
+          const std::string where = "width " + std::to_string(width) + ", n " + std::to_string(n) + ", stride " + std::to_string(stride);
+          expect(any == want_or, "pack_offsets_row's OR, " + where);
+          expect(got[bytes] == 0x5a, "pack_offsets_row wrote past the row, " + where);
+          if (!wide) expect(std::equal(want.begin(), want.end(), got.begin()), "pack_offsets_row, " + where);
+        }
 }
 
 void check_crc32c() {
@@ -466,6 +501,7 @@ void time_codec(Context& ctx) {
 void check_kv(Context& ctx) {
   check_half_conversions();
   check_packing();
+  check_pack_offsets();
   check_crc32c();
   check_rans();
   check_count_symbols();
