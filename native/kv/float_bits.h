@@ -175,11 +175,13 @@ LLMK_HD double rounded_to(DType t, double v) {
 // The quantizer step of `bits` mode: 2^(index / 16), from a fixed table so
 // that every platform computes the same step.
 constexpr int kStepIndexMin = -2048, kStepIndexMax = 2047;
+#define LLMK_STEP_FRACTIONS                                                                                     \
+  {0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,                      \
+   0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,                      \
+   0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,                      \
+   0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0}
 LLMK_HD double step_for_index(int index) {
-  const double frac[16] = {0x1.0000000000000p+0, 0x1.0b5586cf9890fp+0, 0x1.172b83c7d517bp+0, 0x1.2387a6e756238p+0,
-                           0x1.306fe0a31b715p+0, 0x1.3dea64c123422p+0, 0x1.4bfdad5362a27p+0, 0x1.5ab07dd485429p+0,
-                           0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,
-                           0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0};
+  const double frac[16] = LLMK_STEP_FRACTIONS;
   const int whole = index >> 4;  // floor division, also for negative indices
   // 2^whole as bits: |whole| <= 128 stays within the float64 normal range.
   return frac[index & 15] * bits_as<double>(static_cast<uint64_t>(whole + 1023) << 52);
@@ -192,16 +194,25 @@ LLMK_HD double round_even(double v) {
   return (v + big) - big;
 }
 
-// The smallest step index whose step is >= d; false when even the largest is
-// smaller. Exact comparisons with the table make the answer independent of
-// the platform's log2, which only gives the first guess.
+// The smallest step index whose step is >= d (a number > 0); false when even
+// the largest is smaller. With d = m 2^E (1 <= m < 2) it is 16 E + k, k the
+// count of table fractions below m: step 16 E + k is frac[k] 2^E >= d (or
+// 2^(E + 1) for k = 16), and the step before it is below d. Exact, from the
+// bits of d and comparisons with the table alone.
 LLMK_HD bool step_index_for(double d, int* index) {
-  int e = static_cast<int>(ceil(16 * log2(d)));
-  e = e < kStepIndexMin ? kStepIndexMin : e > kStepIndexMax ? kStepIndexMax : e;
-  while (e < kStepIndexMax && step_for_index(e) < d) ++e;
-  while (e > kStepIndexMin && step_for_index(e - 1) >= d) --e;
-  *index = e;
-  return step_for_index(e) >= d;
+  const uint64_t b = bits_as<uint64_t>(d);
+  const int E = static_cast<int>(b >> 52 & 0x7ff) - 1023;
+  if (E < kStepIndexMin / 16) {  // below the smallest step (subnormals included)
+    *index = kStepIndexMin;
+    return true;
+  }
+  const double frac[16] = LLMK_STEP_FRACTIONS;
+  const double m = bits_as<double>((b & ((uint64_t{1} << 52) - 1)) | uint64_t{1023} << 52);
+  int k = 0;
+  for (int j = 0; j < 16; ++j) k += frac[j] < m;
+  const int e = 16 * E + k;
+  *index = e > kStepIndexMax ? kStepIndexMax : e;
+  return e <= kStepIndexMax;
 }
 
 // The step of `bits` mode for a row spanning [lo, hi]; false: store the row raw.

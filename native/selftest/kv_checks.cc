@@ -177,6 +177,32 @@ void check_half_conversions() {
   expect(kv::double_to_f16(65520.0) == 0x7c00 && kv::double_to_f16(65519.99) == 0x7bff, "f16 overflow");
 }
 
+// step_index_for against its definition, the smallest index whose step is
+// >= d, found by search: d on, just above and just below every step, and
+// random d from below the smallest step to beyond the largest.
+void check_step_index() {
+  auto search = [](double d, int* index) {
+    int e = kv::kStepIndexMin;
+    while (e < kv::kStepIndexMax && kv::step_for_index(e) < d) ++e;
+    *index = e;
+    return kv::step_for_index(e) >= d;
+  };
+  auto same = [&](double d) {
+    int want = 0, got = 0;
+    const bool want_ok = search(d, &want), got_ok = kv::step_index_for(d, &got);
+    expect(want_ok == got_ok && want == got, "step_index_for(" + std::to_string(d) + ")");
+  };
+  for (int e = kv::kStepIndexMin; e <= kv::kStepIndexMax; ++e) {
+    const double s = kv::step_for_index(e);
+    same(s);
+    same(std::nextafter(s, 0.0));
+    same(std::nextafter(s, 1e300));
+  }
+  std::mt19937_64 rng(17);
+  for (int i = 0; i < 20000; ++i) same(std::ldexp(1.0 + static_cast<double>(rng() >> 12) * 0x1p-52, static_cast<int>(rng() % 300) - 150));
+  for (double d : {0x1p-1074, 0x1p-1022, 0x1p-129, 1e300, 0x1.fffffffffffffp+1023}) same(d);
+}
+
 // pack_row / unpack_row against a bit-at-a-time reference, for every
 // width and lengths of every residue modulo 8; unpacking ignores the last
 // byte's unused bits.
@@ -500,6 +526,7 @@ void time_codec(Context& ctx) {
 
 void check_kv(Context& ctx) {
   check_half_conversions();
+  check_step_index();
   check_packing();
   check_pack_offsets();
   check_crc32c();
