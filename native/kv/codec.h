@@ -49,6 +49,9 @@ struct CodecParams {
 
 inline size_t dtype_size(DType t) { return t == DType::F32 ? 4 : 2; }
 
+// Scratch a thread keeps from tile to tile, up to this size (bigger is freed).
+constexpr size_t kKeptScratchBytes = size_t{16} << 20;
+
 // A vector allocator that leaves new ints uninitialised: the quantizer
 // writes every code of a tile, so zeroing them first would be wasted (5 % of
 // an `entropy: false` encode).

@@ -183,15 +183,17 @@ inline void residual_row(const Quantized& t, Predictor pred, uint32_t tok, int32
   }
 }
 
+// `coded`: the blob entropy-coded where that pays (put_blob), else raw.
 template <class T>
-void put_signed_list(ByteWriter& w, const std::vector<T>& values) {
+void put_signed_list(ByteWriter& w, const std::vector<T>& values, bool coded = true) {
   ByteWriter list;
   int64_t prev = 0;
   for (int64_t v : values) {
     list.varint(zigzag(v - prev));
     prev = v;
   }
-  put_blob(w, list.buffer().data(), list.size());
+  if (coded) put_blob(w, list.buffer().data(), list.size());
+  else put_raw_blob(w, list.buffer().data(), list.size());
 }
 
 std::vector<int64_t> get_signed_list(ByteReader& r, size_t count, int64_t lo, int64_t hi, const char* what) {
@@ -639,7 +641,9 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
     if (weigh_error) bits += 0.5 * static_cast<double>(n) * std::log2(squared_error(p, c, data, stride) / static_cast<double>(n) + 1e-300);
     return bits;
   };
-  Quantized q[2];
+  // Kept by the thread (see encode_tile_into in container.cc): a tile's
+  // codes are its largest temporary, four bytes an element.
+  thread_local Quantized q[2];
   ResidualPlan plans[2];
   uint32_t widths[2] = {};
   double other_bits[2];
@@ -675,8 +679,8 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   out.u8(static_cast<uint8_t>(t.kind));
   const bool with_bases = p.packed || best_plan.uses_base;
   out.u8(static_cast<uint8_t>((any_raw ? 1 : 0) | (with_bases ? 2 : 0)));
-  if (with_bases) put_signed_list(out, t.base);
-  if (p.bits) put_signed_list(out, t.step_index);
+  if (with_bases) put_signed_list(out, t.base, !p.packed);
+  if (p.bits) put_signed_list(out, t.step_index, !p.packed);
   if (p.packed) {
     put_packed_codes(t, kinds == 2 || !p.bits ? widths[pick] : static_cast<uint32_t>(p.bits), out);
   } else {
@@ -685,6 +689,8 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
     put_blob(out, best_plan.escapes.buffer().data(), best_plan.escapes.size());
   }
   if (any_raw) put_raw_rows(p, t, data, out);
+  for (Quantized& c : q)
+    if (c.q.capacity() * sizeof(int32_t) > kKeptScratchBytes) c = Quantized();
 }
 
 void decode_lossy(const CodecParams& p, ByteReader& r, uint32_t tokens, uint32_t dim, void* out) {

@@ -443,6 +443,12 @@ void put_blob(ByteWriter& w, const uint8_t* p, size_t n) {
   put_stream(w, p, n);
 }
 
+void put_raw_blob(ByteWriter& w, const uint8_t* p, size_t n) {
+  w.varint(n);
+  w.u8(kRaw);
+  w.bytes(p, n);
+}
+
 std::vector<uint8_t> get_blob(ByteReader& r, size_t max_len) {
   const uint64_t n = r.varint();
   if (n > max_len) corrupt(std::string(r.what()) + ": blob longer than its bound");

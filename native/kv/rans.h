@@ -30,6 +30,8 @@ void get_stream(ByteReader& r, uint8_t* out, size_t n);
 
 // A byte string of any length: varint length, then a stream.
 void put_blob(ByteWriter& w, const uint8_t* p, size_t n);
+// The same stored raw, never coded (lossy `entropy: false`: no time for it).
+void put_raw_blob(ByteWriter& w, const uint8_t* p, size_t n);
 std::vector<uint8_t> get_blob(ByteReader& r, size_t max_len);
 
 // The histogram of n symbols.
