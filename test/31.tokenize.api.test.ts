@@ -414,9 +414,14 @@ describe('Tokenizer async forms', () => {
       ac.abort();
       await expect(p).rejects.toMatchObject({ name: 'AbortError' });
     }
-    // Aborted while the pool is encoding (the texts are copied before the call returns;
-    // encoding them all takes ~0.1 s): each thread stops between texts.
-    const more = Array.from({ length: 40000 }, (_, i) => `text number ${i} `.repeat(50));
+    // Aborted while the pool is encoding: each thread stops between texts. Long runs of
+    // letters (long-piece merges, ~11 MB/s a thread) take ~0.2 s to encode and ~3 ms to
+    // copy, which the call does before it returns: the abort lands while the pool works,
+    // also under sanitizers and on a busy machine (with short words, whose encoding was
+    // only a few times slower than the copy, the batch once finished first under ASan).
+    const r = rng(5);
+    const words = Array.from({ length: 500 }, () => Array.from({ length: 300 }, () => 'abcdefghijklmnopqrstuvwxyz'[r() % 26]).join(''));
+    const more = Array.from({ length: 4000 }, (_, i) => `${words[i % 500]} ${words[(i * 7) % 500]} ${words[(i * 13) % 500]}`);
     const ac = new AbortController();
     const p = tok.encodeBatch(more, { threads: 2, signal: ac.signal });
     setImmediate(() => ac.abort());

@@ -138,11 +138,11 @@ void quantize_tile_error(const CodecParams& p, const void* data, Quantized& t) {
       else t.raw[r] = 1;
     }
   }
-  for (uint32_t r = 0; r < rows; ++r) t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
-  size_t i = 0;
-  for (uint32_t tok = 0; tok < tokens; ++tok)
-    for (uint32_t d = 0; d < dim; ++d, ++i)
-      if (t.raw[key ? d : tok]) t.q[i] = 0;
+  for (uint32_t r = 0; r < rows; ++r) {
+    t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
+    if (t.raw[r])
+      for (uint32_t k = 0; k < (key ? tokens : dim); ++k) t.q[element_index(t.kind, dim, r, k)] = 0;
+  }
 }
 
 template <DType T>
