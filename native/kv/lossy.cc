@@ -507,7 +507,6 @@ void put_raw_rows(const CodecParams& p, const Quantized& t, const void* data, By
   out.bytes(raw_rows.data(), raw_rows.size());
 }
 
-
 // Decoding, predicted codes: a token row at a time, residuals, predictions
 // (each channel's predictor chosen by masks, so the loop has no branch and
 // vectorizes), then the values. Predictions reach back at most to the
