@@ -1,7 +1,6 @@
 #include "lossy_rows.h"
 
 #include "../common/cpu.h"
-#include "packed.h"
 
 namespace llmk::kv {
 
@@ -54,14 +53,7 @@ bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {
 
 uint32_t pack_offsets_row(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n) {
   if (avx2()) return pack_offsets_row_avx2(q, base, stride, width, out, n);
-  // 64 offsets at a time: 8 * width bytes, so every chunk starts on a byte.
-  uint32_t off[64], any = 0;
-  for (size_t first = 0; first < n; first += 64) {
-    const size_t m = std::min<size_t>(64, n - first);
-    for (size_t k = 0; k < m; ++k) any |= off[k] = static_cast<uint32_t>(q[first + k] - base[(first + k) * stride]);
-    pack_row(off, m, width, out + first / 8 * width);
-  }
-  return any;
+  return pack_offsets_from(q, base, stride, width, out, 0, n);
 }
 
 void dequantize_row(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n) {

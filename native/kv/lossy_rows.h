@@ -9,6 +9,7 @@
 
 #include "codec.h"
 #include "float_bits.h"
+#include "packed.h"
 
 namespace llmk::kv {
 
@@ -100,6 +101,19 @@ bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 // packed at `width` into packed_row_bytes(n, width) bytes; returns the OR of
 // the offsets (where its bit length exceeds `width` the bytes are wrong).
 uint32_t pack_offsets_row(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n);
+// Both paths' way for any width: offsets [first, n) (first a multiple of 8)
+// 64 at a time through pack_row; 8 * width bytes a chunk, each on a byte.
+// Static: the AVX2 unit's copy must never serve a portable caller.
+static inline uint32_t pack_offsets_from(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out,
+                                  size_t first, size_t n) {
+  uint32_t off[64], any = 0;
+  for (; first < n; first += 64) {
+    const size_t m = std::min<size_t>(64, n - first);
+    for (size_t k = 0; k < m; ++k) any |= off[k] = static_cast<uint32_t>(q[first + k] - base[(first + k) * stride]);
+    pack_row(off, m, width, out + first / 8 * width);
+  }
+  return any;
+}
 
 // out[d] = the dtype's rounding (to nearest even, once, from float64) of
 // q[d] * step[d * stride]: stride 1, a step per channel (keys); stride 0,

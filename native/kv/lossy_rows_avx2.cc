@@ -9,7 +9,6 @@
 // once), which a final round to nearest even turns into the correctly
 // rounded value.
 #include "lossy_rows.h"
-#include "packed.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -226,6 +225,8 @@ bool within_row_avx2(DType t, const void* row, const void* decoded, double max_e
   return ok;
 }
 
+namespace {
+
 // Four chains in the four lanes, eight elements (two fours) at a time. The
 // empty asm holds each square apart: this unit is compiled with FMA, and a
 // multiply-add fused into one rounding would differ from the portable
@@ -258,6 +259,8 @@ double squared_error(const void* decoded, const void* row, const uint8_t* skip, 
   for (; d < n; ++d) c[0] += squared_one(T, decoded, row, skip, d);
   return (c[0] + c[1]) + (c[2] + c[3]);
 }
+
+}  // namespace
 
 double row_squared_error_avx2(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n) {
   double sum = 0;
@@ -337,14 +340,7 @@ uint32_t pack_offsets_row_avx2(const int32_t* q, const int32_t* base, size_t str
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), any);
   uint32_t all = 0;
   for (uint32_t v : lanes) all |= v;
-  uint32_t off[64];
-  for (; d < n;) {  // the rest, and other widths, 64 at a time (d is a multiple of 16: each chunk starts on a byte)
-    const size_t m = std::min<size_t>(64, n - d);
-    for (size_t k = 0; k < m; ++k) all |= off[k] = static_cast<uint32_t>(q[d + k] - base[(d + k) * stride]);
-    pack_row(off, m, width, out + d / 8 * width);
-    d += m;
-  }
-  return all;
+  return all | pack_offsets_from(q, base, stride, width, out, d, n);  // the rest, and other widths
 }
 
 }  // namespace llmk::kv
