@@ -407,23 +407,24 @@ describe('Tokenizer async forms', () => {
   it('encodeAsync equals encode, and both honour AbortSignal', async () => {
     expect([...(await tok.encodeAsync('hello async world'))]).toEqual([...tok.encode('hello async world')]);
     await expect(tok.encodeAsync('x', { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' });
-    const many = Array.from({ length: 4000 }, (_, i) => `text number ${i} `.repeat(50));
+    // Long runs of letters (long-piece merges, ~11 MB/s a thread) take ~0.2 s to encode
+    // (0.15-0.5 s under ASan) and 3-60 ms to copy, which the call does before it returns:
+    // an abort right after the call, or at the next turn of the event loop, lands while
+    // the pool works, also under sanitizers and on a busy machine. (Texts of short words,
+    // only a few times slower to encode than to copy, were once all encoded by the time
+    // the call returned under ASan.)
+    const r = rng(5);
+    const words = Array.from({ length: 500 }, () => Array.from({ length: 300 }, () => 'abcdefghijklmnopqrstuvwxyz'[r() % 26]).join(''));
+    const slow = Array.from({ length: 4000 }, (_, i) => `${words[i % 500]} ${words[(i * 7) % 500]} ${words[(i * 13) % 500]}`);
     for (const threads of [1, 2]) {
       const ac = new AbortController();
-      const p = tok.encodeBatch(many, { threads, signal: ac.signal });
+      const p = tok.encodeBatch(slow, { threads, signal: ac.signal });
       ac.abort();
       await expect(p).rejects.toMatchObject({ name: 'AbortError' });
     }
-    // Aborted while the pool is encoding: each thread stops between texts. Long runs of
-    // letters (long-piece merges, ~11 MB/s a thread) take ~0.2 s to encode and ~3 ms to
-    // copy, which the call does before it returns: the abort lands while the pool works,
-    // also under sanitizers and on a busy machine (with short words, whose encoding was
-    // only a few times slower than the copy, the batch once finished first under ASan).
-    const r = rng(5);
-    const words = Array.from({ length: 500 }, () => Array.from({ length: 300 }, () => 'abcdefghijklmnopqrstuvwxyz'[r() % 26]).join(''));
-    const more = Array.from({ length: 4000 }, (_, i) => `${words[i % 500]} ${words[(i * 7) % 500]} ${words[(i * 13) % 500]}`);
+    // Aborted while the pool is encoding: each thread stops between texts.
     const ac = new AbortController();
-    const p = tok.encodeBatch(more, { threads: 2, signal: ac.signal });
+    const p = tok.encodeBatch(slow, { threads: 2, signal: ac.signal });
     setImmediate(() => ac.abort());
     await expect(p).rejects.toMatchObject({ name: 'AbortError' });
   });
