@@ -657,7 +657,9 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
     quantize(p, kind, data, tokens, dim, c);
     other_bits[kinds] = other_bits_of(c, sample_stride(tokens));
     if (!p.packed) choose_plan(c, list_cost(c.base), plans[kinds]);
-    else if (p.kind == Kind::Auto || !p.bits) widths[kinds] = packed_width(c);  // else put_packed_codes's guess will do
+    // Kind by cost needs the exact width; with one kind in bits mode, `bits`
+    // is put_packed_codes's guess (nearly always right), which spares a pass.
+    else widths[kinds] = p.kind == Kind::Auto || !p.bits ? packed_width(c) : static_cast<uint32_t>(p.bits);
     ++kinds;
   }
   int pick = 0;
@@ -681,7 +683,7 @@ void encode_lossy(const CodecParams& p, const void* data, uint32_t tokens, uint3
   if (with_bases) put_signed_list(out, t.base, !p.packed);
   if (p.bits) put_signed_list(out, t.step_index, !p.packed);
   if (p.packed) {
-    put_packed_codes(t, kinds == 2 || !p.bits ? widths[pick] : static_cast<uint32_t>(p.bits), out);
+    put_packed_codes(t, widths[pick], out);
   } else {
     put_blob(out, best_plan.predictor.data(), best_plan.predictor.size());
     put_stream(out, best_plan.symbols.data(), best_plan.symbols.size(), best_plan.hist);

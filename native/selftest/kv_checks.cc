@@ -203,6 +203,15 @@ void check_step_index() {
   for (double d : {0x1p-1074, 0x1p-1022, 0x1p-129, 1e300, 0x1.fffffffffffffp+1023}) same(d);
 }
 
+// The packed form of a row of offsets, a bit at a time (bits above `width` dropped).
+std::vector<uint8_t> packed_reference(const std::vector<uint32_t>& off, uint32_t width) {
+  std::vector<uint8_t> out(kv::packed_row_bytes(off.size(), width), 0);
+  for (size_t i = 0; i < off.size(); ++i)
+    for (uint32_t b = 0; b < width; ++b)
+      if (off[i] >> b & 1) out[(i * width + b) / 8] |= static_cast<uint8_t>(1u << ((i * width + b) % 8));
+  return out;
+}
+
 // pack_row / unpack_row against a bit-at-a-time reference, for every
 // width and lengths of every residue modulo 8; unpacking ignores the last
 // byte's unused bits.
@@ -217,10 +226,8 @@ void check_packing() {
       std::vector<uint32_t> off(n), back(n);
       for (auto& v : off) v = width ? static_cast<uint32_t>(rng()) >> (32 - width) : 0;
       const size_t bytes = kv::packed_row_bytes(n, width);
-      std::vector<uint8_t> want(bytes, 0), got(bytes + 1, 0xa5);
-      for (size_t i = 0; i < n; ++i)
-        for (uint32_t b = 0; b < width; ++b)
-          if (off[i] >> b & 1) want[(i * width + b) / 8] |= static_cast<uint8_t>(1u << ((i * width + b) % 8));
+      const std::vector<uint8_t> want = packed_reference(off, width);
+      std::vector<uint8_t> got(bytes + 1, 0xa5);
       kv::pack_row(off.data(), n, width, got.data());
       const std::string where = "width " + std::to_string(width) + ", n " + std::to_string(n);
       expect(std::equal(want.begin(), want.end(), got.begin()) && got[bytes] == 0xa5, "pack_row, " + where);
@@ -251,10 +258,8 @@ void check_pack_offsets() {
             q[i] = base[i * stride] + static_cast<int32_t>(off[i]);
           }
           const size_t bytes = kv::packed_row_bytes(n, width);
-          std::vector<uint8_t> want(bytes, 0), got(bytes + 1, 0x5a);
-          for (size_t i = 0; i < n; ++i)
-            for (uint32_t b = 0; b < width; ++b)
-              if (off[i] >> b & 1) want[(i * width + b) / 8] |= static_cast<uint8_t>(1u << ((i * width + b) % 8));
+          const std::vector<uint8_t> want = packed_reference(off, width);
+          std::vector<uint8_t> got(bytes + 1, 0x5a);
           const uint32_t any = kv::pack_offsets_row(q.data(), base.data(), stride, width, got.data(), n);
           const std::string where = "width " + std::to_string(width) + ", n " + std::to_string(n) + ", stride " + std::to_string(stride);
           expect(any == want_or, "pack_offsets_row's OR, " + where);
