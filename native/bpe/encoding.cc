@@ -962,6 +962,43 @@ Rank Encoding::rank_of_padded(const uint8_t* bytes, size_t n) const {
   return find_slot(bytes, n, hash_bytes(bytes, n, head), head)->rank;
 }
 
+// Starts loading the piece-cache entry that encode_piece will look up for
+// text[a, b), and for a piece with bytes from 0x80 up, what the ring of
+// merged pieces will: such pieces miss the fixed caches far more often
+// (the ring's lines fetched for every English piece cost ~5 % there).
+[[gnu::always_inline]] inline void Encoding::prefetch_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b) const {
+  const size_t len = b - a;
+  if (len > ThreadCaches::kLongBytes || b + 8 > n) return;  // encode_piece_of's padded copy is not prefetched
+  const uint64_t head = load_head_padded(text + a, len), h = hash_bytes(text + a, len, head);
+  if (head & 0x8080808080808080ull) caches.merged_pieces.prefetch(h, serial_);
+  const uint64_t at = (h ^ serial_) * 0x9E3779B97F4A7C15ull;
+  if (len <= 8) __builtin_prefetch(&caches.pieces[at >> (64 - ThreadCaches::kPieceBits)]);
+  else if (len <= ThreadCaches::kMidBytes) __builtin_prefetch(caches.mids + ((at >> (64 - ThreadCaches::kMidBits)) & ~uint64_t(1)));
+  else __builtin_prefetch(&caches.longs[at >> (64 - ThreadCaches::kLongBits)]);
+}
+
+// The pre-tokens of the text, each passed to piece(a, b) until it returns
+// false, with the cache entries of the piece kAhead places on prefetched
+// first. A piece-cache lookup that misses stalls the encode, and on text
+// no cache has seen they miss often: all 532 UDHR declarations spent a
+// quarter of their time in those three loads, and run ~20 % faster with
+// the prefetch (English ~5-10 %).
+template <class Piece>
+[[gnu::always_inline]] inline void Encoding::for_each_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, Piece&& piece) const {
+  constexpr size_t kAhead = 8, kBatch = 256;
+  size_t ends[kBatch + 1];
+  for (size_t i = 0; i < n;) {
+    ends[0] = i;
+    const size_t count = next_pieces(kind_, text, n, i, ends + 1, kBatch);
+    for (size_t k = 0; k < count && k < kAhead; ++k) prefetch_piece(caches, text, n, ends[k], ends[k + 1]);
+    for (size_t k = 0; k < count; ++k) {
+      if (k + kAhead < count) prefetch_piece(caches, text, n, ends[k + kAhead], ends[k + kAhead + 1]);
+      if (!piece(ends[k], ends[k + 1])) return;
+    }
+    i = ends[count];
+  }
+}
+
 // encode_piece reads up to 8 bytes past a piece's end (load_head_padded): a
 // piece that ends within 8 bytes of the text's end is encoded from a
 // zero-padded copy.
@@ -985,8 +1022,9 @@ template <bool kListed, class Emit>
 template <bool kListed>
 void Encoding::encode_ordinary_by(const uint8_t* text, size_t n, std::vector<Rank>& out) const {
   ThreadCaches& caches = thread_caches();
-  split(kind_, text, n, [&](size_t a, size_t b) __attribute__((always_inline)) {
+  for_each_piece(caches, text, n, [&](size_t a, size_t b) __attribute__((always_inline)) {
     encode_piece_of<kListed>(caches, text, n, a, b, [&](Rank r) __attribute__((flatten, always_inline)) { out.push_back(r); });
+    return true;
   });
 }
 
@@ -998,12 +1036,11 @@ void Encoding::encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>&
 template <bool kListed>
 size_t Encoding::count_ordinary_by(const uint8_t* text, size_t n, size_t limit) const {
   ThreadCaches& caches = thread_caches();
-  size_t count = 0, ends[64];
-  for (size_t i = 0; i < n && count <= limit;) {
-    const size_t pieces = next_pieces(kind_, text, n, i, ends, 64);
-    for (size_t k = 0; k < pieces && count <= limit; i = ends[k++])
-      encode_piece_of<kListed>(caches, text, n, i, ends[k], [&](Rank) { ++count; });
-  }
+  size_t count = 0;
+  for_each_piece(caches, text, n, [&](size_t a, size_t b) {
+    encode_piece_of<kListed>(caches, text, n, a, b, [&](Rank) { ++count; });
+    return count <= limit;
+  });
   return count;
 }
 

@@ -78,6 +78,11 @@ class Encoding {
   template <bool kListed>
   size_t count_ordinary_by(const uint8_t* text, size_t n, size_t limit) const;
   static ThreadCaches& thread_caches();
+  // The pre-tokens of a text in order, each piece's cache entries
+  // prefetched a few pieces before it is encoded (see encoding.cc).
+  void prefetch_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b) const;
+  template <class Piece>
+  void for_each_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, Piece&& piece) const;
   // The rank of the n bytes that join two adjacent parts of ranks `left` and
   // `right`, or kNoRank (through the thread's pair cache).
   Rank pair_rank(ThreadCaches& caches, Rank left, Rank right, const uint8_t* bytes, size_t n) const;
