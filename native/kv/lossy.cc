@@ -35,20 +35,16 @@ void with_dtype(DType t, F&& fn) {
   else fn(std::integral_constant<DType, DType::BF16>());
 }
 
-// bits mode, a token row at a time through the row stages (AVX2 where there
-// is), as quantize_tile_error below does for maxError.
+// bits mode, the whole tile through the row stages (AVX2 where there is):
+// extents, then codes.
 void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
   const uint32_t tokens = t.tokens, dim = t.dim, rows = t.rows();
   const bool key = t.kind == Kind::Key;
-  const size_t stride = key ? 1 : 0, width = dtype_size(p.dtype);
-  auto row_of = [&](uint32_t tok) { return static_cast<const uint8_t*>(data) + static_cast<size_t>(tok) * dim * width; };
+  const size_t stride = key ? 1 : 0;
   std::vector<float> lo(rows, INFINITY), hi(rows, -INFINITY);
   std::vector<double> step(rows, 0), inverse(rows, 0);
   std::vector<float> inverse32(rows, 0);
-  for (uint32_t tok = 0; tok < tokens; ++tok) {
-    const size_t r = key ? 0 : tok;
-    extent_row(p.dtype, row_of(tok), RowExtent{lo.data() + r, hi.data() + r, t.raw.data() + r, stride}, dim);
-  }
+  extent_rows(p.dtype, data, tokens, RowExtent{lo.data(), hi.data(), t.raw.data(), stride}, dim);
   for (uint32_t r = 0; r < rows; ++r) {
     int index;
     if (t.raw[r]) continue;
@@ -63,11 +59,7 @@ void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
   }
   std::vector<int32_t> base(rows, INT32_MAX);
   std::vector<uint8_t> out_of_range(rows, 0);
-  for (uint32_t tok = 0; tok < tokens; ++tok) {
-    const size_t r = key ? 0 : tok;
-    quantize_row(p.dtype, row_of(tok), RowCoder{step.data() + r, inverse.data() + r, inverse32.data() + r, base.data() + r, out_of_range.data() + r, stride},
-                 t.q.data() + static_cast<size_t>(tok) * dim, dim);
-  }
+  quantize_rows(p.dtype, data, tokens, RowCoder{step.data(), inverse.data(), inverse32.data(), base.data(), out_of_range.data(), stride}, t.q.data(), dim);
   for (uint32_t r = 0; r < rows; ++r) {
     t.raw[r] |= out_of_range[r];
     t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
@@ -118,7 +110,7 @@ void quantize_tile_error(const CodecParams& p, const void* data, Quantized& t) {
     const size_t r = key ? 0 : tok;
     const void* row = row_of(tok);
     int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
-    quantize_row(p.dtype, row, RowCoder{steps.data() + r, inverse.data() + r, inverse32.data() + r, base.data() + r, out_of_range.data() + r, stride}, q, dim);
+    quantize_rows(p.dtype, row, 1, RowCoder{steps.data() + r, inverse.data() + r, inverse32.data() + r, base.data() + r, out_of_range.data() + r, stride}, q, dim);
     dequantize_row(p.dtype, q, steps.data() + r, stride, decoded.data(), dim);
     if (within_row(p.dtype, row, decoded.data(), p.max_error, dim)) continue;
     for (uint32_t d = 0; d < dim; ++d) {

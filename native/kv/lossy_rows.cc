@@ -14,14 +14,20 @@ inline bool avx2() {
 }
 }  // namespace
 
-void extent_row(DType t, const void* row, const RowExtent& e, size_t n) {
-  if (avx2()) return extent_row_avx2(t, row, e, n);
-  for (size_t d = 0; d < n; ++d) extend(e, d * e.stride, load_element(row, t, d));
+void extent_rows(DType t, const void* rows, size_t count, const RowExtent& e, size_t n) {
+  if (avx2()) return extent_rows_avx2(t, rows, count, e, n);
+  for (size_t k = 0, i = 0; k < count; ++k) {
+    const RowExtent row = row_view(e, k);
+    for (size_t d = 0; d < n; ++d, ++i) extend(row, d * row.stride, load_element(rows, t, i));
+  }
 }
 
-void quantize_row(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n) {
-  if (avx2()) return quantize_row_avx2(t, row, c, q, n);
-  for (size_t d = 0; d < n; ++d) q[d] = quantize_one(c, d * c.stride, load_element(row, t, d));
+void quantize_rows(DType t, const void* rows, size_t count, const RowCoder& c, int32_t* q, size_t n) {
+  if (avx2()) return quantize_rows_avx2(t, rows, count, c, q, n);
+  for (size_t k = 0, i = 0; k < count; ++k) {
+    const RowCoder row = row_view(c, k);
+    for (size_t d = 0; d < n; ++d, ++i) q[i] = quantize_one(row, d * row.stride, load_element(rows, t, i));
+  }
 }
 
 bool within_row(DType t, const void* row, const void* decoded, double max_error, size_t n) {

@@ -22,7 +22,14 @@ struct RowExtent {
   uint8_t* nonfinite;
   size_t stride;
 };
-void extent_row(DType t, const void* row, const RowExtent& e, size_t n);
+// extent_rows covers `count` consecutive token rows of n elements (one call
+// a tile: per-row calls cost 10-15 % of a packed encode of values): with
+// stride 0, row k's extent is at lo[k], hi[k], nonfinite[k].
+void extent_rows(DType t, const void* rows, size_t count, const RowExtent& e, size_t n);
+// Token row k's view of a RowExtent or RowCoder (the same one for channels).
+inline RowExtent row_view(const RowExtent& e, size_t k) {
+  return e.stride ? e : RowExtent{e.lo + k, e.hi + k, e.nonfinite + k, 0};
+}
 inline void extend(const RowExtent& e, size_t r, double x) {  // one element, as both paths do it
   const float f = static_cast<float>(x);  // exact: x is a value of the dtype
   e.nonfinite[r] |= !std::isfinite(f);
@@ -43,7 +50,12 @@ struct RowCoder {
   uint8_t* out_of_range;
   size_t stride;
 };
-void quantize_row(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n);
+// quantize_rows: `count` consecutive token rows into q (count * n codes), as
+// extent_rows (stride 0: row k's step, inverse, base and flag at index k).
+void quantize_rows(DType t, const void* rows, size_t count, const RowCoder& c, int32_t* q, size_t n);
+inline RowCoder row_view(const RowCoder& c, size_t k) {
+  return c.stride ? c : RowCoder{c.step + k, c.inverse + k, c.inverse32 + k, c.base + k, c.out_of_range + k, 0};
+}
 inline int32_t quantize_one(const RowCoder& c, size_t r, double x) {  // one element, as both paths do it
   const double v = round_even(x / c.step[r]);
   if (!(std::fabs(v) < static_cast<double>(kMaxCode))) {
@@ -121,8 +133,8 @@ static inline uint32_t pack_offsets_from(const int32_t* q, const int32_t* base, 
 void dequantize_row(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n);
 
 // lossy_rows_avx2.cc
-void extent_row_avx2(DType t, const void* row, const RowExtent& e, size_t n);
-void quantize_row_avx2(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n);
+void extent_rows_avx2(DType t, const void* rows, size_t count, const RowExtent& e, size_t n);
+void quantize_rows_avx2(DType t, const void* rows, size_t count, const RowCoder& c, int32_t* q, size_t n);
 bool within_row_avx2(DType t, const void* row, const void* decoded, double max_error, size_t n);
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 double row_squared_error_avx2(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n);

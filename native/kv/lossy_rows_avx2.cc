@@ -81,7 +81,8 @@ inline __m256 load8(const void* row, size_t d) {
 
 inline __m256d step4(const double* p, size_t stride, size_t d) { return stride ? _mm256_loadu_pd(p + d) : _mm256_broadcast_sd(p); }
 
-template <DType T>
+// kChannels: e.stride is 1 (a tile of keys), else 0.
+template <DType T, bool kChannels>
 void extent(const void* row, const RowExtent& e, size_t n) {
   const __m256 inf = _mm256_set1_ps(INFINITY);
   const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -91,7 +92,7 @@ void extent(const void* row, const RowExtent& e, size_t n) {
   for (; d + 8 <= n; d += 8) {
     const __m256 x = load8<T>(row, d);
     const int bad = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(x, magnitude), inf, _CMP_NLT_UQ));
-    if (e.stride) {
+    if (kChannels) {
       // Channel rows: elementwise. A lane that is NaN leaves lo/hi as they
       // were (the row is raw anyway), as std::min/max do.
       _mm256_storeu_ps(e.lo + d, _mm256_min_ps(x, _mm256_loadu_ps(e.lo + d)));
@@ -104,7 +105,7 @@ void extent(const void* row, const RowExtent& e, size_t n) {
       row_bad |= bad;
     }
   }
-  if (!e.stride) {
+  if (!kChannels) {
     alignas(32) float lo[8], hi[8];
     _mm256_store_ps(lo, row_lo);
     _mm256_store_ps(hi, row_hi);
@@ -114,7 +115,7 @@ void extent(const void* row, const RowExtent& e, size_t n) {
   for (; d < n; ++d) extend(e, d * e.stride, load_element<T>(row, d));
 }
 
-template <DType T>
+template <DType T, bool kChannels>
 void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
   const __m256d magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
   const __m256d half = _mm256_set1_pd(0.5), near = _mm256_set1_pd(0x1p-20), limit = _mm256_set1_pd(static_cast<double>(kMaxCode));
@@ -125,9 +126,9 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
   // either way), so it rounds the same unless a half-integer lies within
   // 2^-20 of it; then the lanes are divided.
   auto codes4 = [&](__m256d x, size_t at, int& out_mask) {
-    __m256d v = _mm256_mul_pd(x, step4(c.inverse, c.stride, at));
+    __m256d v = _mm256_mul_pd(x, step4(c.inverse, kChannels, at));
     const __m256d off = _mm256_and_pd(_mm256_sub_pd(_mm256_sub_pd(v, _mm256_floor_pd(v)), half), magnitude);
-    if (_mm256_movemask_pd(_mm256_cmp_pd(off, near, _CMP_LE_OQ))) v = _mm256_div_pd(x, step4(c.step, c.stride, at));
+    if (_mm256_movemask_pd(_mm256_cmp_pd(off, near, _CMP_LE_OQ))) v = _mm256_div_pd(x, step4(c.step, kChannels, at));
     const __m256d codes = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     out_mask = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_and_pd(codes, magnitude), limit, _CMP_NLT_UQ));
     return _mm256_cvtpd_epi32(codes);
@@ -147,7 +148,7 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
   size_t d = 0;
   for (; d + 8 <= n; d += 8) {
     const __m256 x = load8<T>(row, d);
-    const __m256 inverse = c.stride ? _mm256_loadu_ps(c.inverse32 + d) : row_inverse;
+    const __m256 inverse = kChannels ? _mm256_loadu_ps(c.inverse32 + d) : row_inverse;
     const __m256 v = _mm256_mul_ps(x, inverse);
     const __m256 size = _mm256_and_ps(v, magnitude32);
     const __m256 off = _mm256_and_ps(_mm256_sub_ps(_mm256_sub_ps(v, _mm256_floor_ps(v)), half32), magnitude32);
@@ -165,7 +166,7 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
       out = out0 | out1 << 4;
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + d), codes);
-    if (c.stride) {
+    if (kChannels) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c.base + d),
                           _mm256_min_epi32(codes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.base + d))));
       if (out)
@@ -175,7 +176,7 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
       row_out |= out;
     }
   }
-  if (!c.stride) {
+  if (!kChannels) {
     alignas(32) int32_t b[8];
     _mm256_store_si256(reinterpret_cast<__m256i*>(b), row_base);
     for (int k = 0; k < 8; ++k) c.base[0] = std::min(c.base[0], b[k]);
@@ -211,12 +212,28 @@ void by_dtype(DType t, F&& f) {
 
 }  // namespace
 
-void extent_row_avx2(DType t, const void* row, const RowExtent& e, size_t n) {
-  by_dtype(t, [&](auto T) { extent<decltype(T)::value>(row, e, n); });
+void extent_rows_avx2(DType t, const void* rows, size_t count, const RowExtent& e, size_t n) {
+  by_dtype(t, [&](auto T) {
+    constexpr DType D = decltype(T)::value;
+    const uint8_t* row = static_cast<const uint8_t*>(rows);
+    const size_t bytes = n * dtype_size(D);
+    if (e.stride)
+      for (size_t k = 0; k < count; ++k) extent<D, true>(row + k * bytes, e, n);
+    else
+      for (size_t k = 0; k < count; ++k) extent<D, false>(row + k * bytes, row_view(e, k), n);
+  });
 }
 
-void quantize_row_avx2(DType t, const void* row, const RowCoder& c, int32_t* q, size_t n) {
-  by_dtype(t, [&](auto T) { quantize<decltype(T)::value>(row, c, q, n); });
+void quantize_rows_avx2(DType t, const void* rows, size_t count, const RowCoder& c, int32_t* q, size_t n) {
+  by_dtype(t, [&](auto T) {
+    constexpr DType D = decltype(T)::value;
+    const uint8_t* row = static_cast<const uint8_t*>(rows);
+    const size_t bytes = n * dtype_size(D);
+    if (c.stride)
+      for (size_t k = 0; k < count; ++k) quantize<D, true>(row + k * bytes, c, q + k * n, n);
+    else
+      for (size_t k = 0; k < count; ++k) quantize<D, false>(row + k * bytes, row_view(c, k), q + k * n, n);
+  });
 }
 
 bool within_row_avx2(DType t, const void* row, const void* decoded, double max_error, size_t n) {

@@ -116,8 +116,8 @@ void check_half_conversions() {
         std::vector<float> lo(rows, INFINITY), hi(rows, -INFINITY), lo2 = lo, hi2 = hi;
         std::vector<uint8_t> bad(rows, 0), bad2 = bad, out(rows, 0), out2 = out;
         std::vector<int32_t> base(rows, INT32_MAX), base2 = base, q(n), q2(n);
-        kv::extent_row(t, row, kv::RowExtent{lo.data(), hi.data(), bad.data(), stride}, n);
-        kv::quantize_row(t, row, kv::RowCoder{step.data(), inverse.data(), inverse32.data(), base.data(), out.data(), stride}, q.data(), n);
+        kv::extent_rows(t, row, 1, kv::RowExtent{lo.data(), hi.data(), bad.data(), stride}, n);
+        kv::quantize_rows(t, row, 1, kv::RowCoder{step.data(), inverse.data(), inverse32.data(), base.data(), out.data(), stride}, q.data(), n);
         const kv::RowExtent e{lo2.data(), hi2.data(), bad2.data(), stride};
         const kv::RowCoder c{step.data(), inverse.data(), inverse32.data(), base2.data(), out2.data(), stride};
         for (size_t i = 0; i < n; ++i) kv::extend(e, i * stride, kv::load_element(row, t, i)), q2[i] = kv::quantize_one(c, i * stride, kv::load_element(row, t, i));
@@ -128,6 +128,25 @@ void check_half_conversions() {
           if (!out[i * stride] && !bad[i * stride]) expect(q[i] == q2[i], "row codes differ from the element-wise division");
         for (size_t r = 0; r < rows; ++r)
           if (!out[r] && !bad[r]) expect(base[r] == base2[r], "row code minimum differs");
+        // Several token rows in one call (a tile's way) equal a call a row.
+        const size_t m = 1 + rng() % 40, count = n / m, rows_of = stride ? m : count;
+        if (count > 1) {
+          std::vector<float> lo_all(rows_of, INFINITY), hi_all(rows_of, -INFINITY), lo_each = lo_all, hi_each = hi_all;
+          std::vector<uint8_t> bad_all(rows_of, 0), bad_each = bad_all, out_all(rows_of, 0), out_each = out_all;
+          std::vector<int32_t> base_all(rows_of, INT32_MAX), base_each = base_all, q_all(count * m), q_each(count * m);
+          const kv::RowExtent e_all{lo_all.data(), hi_all.data(), bad_all.data(), stride}, e_each{lo_each.data(), hi_each.data(), bad_each.data(), stride};
+          const kv::RowCoder c_all{step.data(), inverse.data(), inverse32.data(), base_all.data(), out_all.data(), stride},
+              c_each{step.data(), inverse.data(), inverse32.data(), base_each.data(), out_each.data(), stride};
+          kv::extent_rows(t, row, count, e_all, m);
+          kv::quantize_rows(t, row, count, c_all, q_all.data(), m);
+          for (size_t k = 0; k < count; ++k) {
+            const void* one = static_cast<const uint8_t*>(row) + k * m * kv::dtype_size(t);
+            kv::extent_rows(t, one, 1, kv::row_view(e_each, k), m);
+            kv::quantize_rows(t, one, 1, kv::row_view(c_each, k), q_each.data() + k * m, m);
+          }
+          expect(lo_all == lo_each && hi_all == hi_each && bad_all == bad_each && out_all == out_each && base_all == base_each && q_all == q_each,
+                 "rows quantized in one call differ from a call a row");
+        }
         // maxError's check of the decoded row (values on and beside the
         // bound: x is often a half-integer multiple of the step).
         std::vector<uint8_t> decoded(n * kv::dtype_size(t));
