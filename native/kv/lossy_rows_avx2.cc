@@ -352,6 +352,35 @@ uint32_t pack_offsets_row_avx2(const int32_t* q, const int32_t* base, size_t str
       const int four = _mm_cvtsi128_si32(bytes);
       std::memcpy(o, &four, 4);
     }
+  } else if (width > 8 && width <= 16) {
+    // Widths 9-16 (maxError's usual ones), sixteen offsets at a time: pairs
+    // joined in 64-bit lanes, then fours (4 * width bits), each four stored
+    // by one 8-byte write at its bit position. With an odd width every
+    // other four starts half a byte in, and its write carries the top half
+    // byte of the four before it. A write runs up to 4 bytes past its
+    // sixteen into what the next sixteen writes, so the loop stops 24
+    // offsets short of the row's end (the portable packer does the rest).
+    const __m256i row_base = _mm256_set1_epi32(base[0]), low32 = _mm256_set1_epi64x(0xFFFFFFFF);
+    const __m128i pair_shift = _mm_cvtsi32_si128(static_cast<int>(width)), four_shift = _mm_cvtsi32_si128(static_cast<int>(2 * width));
+    const uint32_t four_bits = 4 * width;
+    auto fours = [&](size_t at) {  // 64-bit lanes 0 and 2: offsets at..at+3 and at+4..at+7
+      const __m256i b = stride ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + at)) : row_base;
+      const __m256i o = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + at)), b);
+      any = _mm256_or_si256(any, o);
+      const __m256i pairs = _mm256_or_si256(_mm256_and_si256(o, low32), _mm256_sll_epi64(_mm256_srli_epi64(o, 32), pair_shift));
+      return _mm256_or_si256(pairs, _mm256_sll_epi64(_mm256_srli_si256(pairs, 8), four_shift));
+    };
+    for (; d + 24 <= n; d += 16) {
+      const __m256i low = fours(d), high = fours(d + 8);
+      const uint64_t four[4] = {static_cast<uint64_t>(_mm256_extract_epi64(low, 0)), static_cast<uint64_t>(_mm256_extract_epi64(low, 2)),
+                                static_cast<uint64_t>(_mm256_extract_epi64(high, 0)), static_cast<uint64_t>(_mm256_extract_epi64(high, 2))};
+      uint8_t* o = out + d / 8 * width;
+      for (uint32_t k = 0; k < 4; ++k) {
+        const uint32_t at = k * four_bits;
+        const uint64_t v = at & 7 ? four[k] << 4 | four[k - 1] >> (four_bits - 4) : four[k];
+        std::memcpy(o + at / 8, &v, 8);
+      }
+    }
   }
   alignas(32) uint32_t lanes[8];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), any);

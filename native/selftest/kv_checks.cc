@@ -262,8 +262,8 @@ void check_packing() {
 // `width` (only the returned OR counts then).
 void check_pack_offsets() {
   std::mt19937 rng(9);
-  for (uint32_t width : {0u, 1u, 2u, 3u, 4u, 5u, 8u, 9u, 17u, 31u})
-    for (size_t n : {size_t(1), size_t(15), size_t(16), size_t(17), size_t(32), size_t(47), size_t(128), size_t(130)})
+  for (uint32_t width : {0u, 1u, 2u, 3u, 4u, 5u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u, 16u, 17u, 31u})
+    for (size_t n : {size_t(1), size_t(15), size_t(16), size_t(17), size_t(23), size_t(24), size_t(32), size_t(40), size_t(47), size_t(128), size_t(130)})
       for (size_t stride : {size_t(0), size_t(1)})
         for (int wide : {0, 1}) {
           std::vector<int32_t> q(n), base(stride ? n : 1);
