@@ -297,6 +297,11 @@ void check_crc32c() {
   for (size_t off = 0; off < 8; ++off)
     for (size_t n = 0; n + off <= buf.size(); n += 7)
       expect(kv::crc32c(buf.data() + off, n, 0x1234u) == kv::crc32c_table(buf.data() + off, n, 0x1234u), "crc32c paths differ");
+  // Long inputs (three streams at once), around whole rounds of 3 KiB.
+  buf.resize(20000);
+  for (auto& b : buf) b = static_cast<uint8_t>(rng());
+  for (size_t n : {size_t(3071), size_t(3072), size_t(3073), size_t(6144), size_t(6151), size_t(9216 + 5), size_t(19999)})
+    expect(kv::crc32c(buf.data() + n % 7, n, 0xFEEDu) == kv::crc32c_table(buf.data() + n % 7, n, 0xFEEDu), "crc32c paths differ on long inputs");
 }
 
 void check_rans() {
