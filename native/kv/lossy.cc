@@ -110,9 +110,9 @@ void quantize_tile_error(const CodecParams& p, const void* data, Quantized& t) {
     const size_t r = key ? 0 : tok;
     const void* row = row_of(tok);
     int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
-    quantize_rows(p.dtype, row, 1, RowCoder{steps.data() + r, inverse.data() + r, inverse32.data() + r, base.data() + r, out_of_range.data() + r, stride}, q, dim);
+    const RowCoder coder{steps.data() + r, inverse.data() + r, inverse32.data() + r, base.data() + r, out_of_range.data() + r, stride};
+    if (quantize_row_within(p.dtype, row, coder, q, p.max_error, decoded.data(), dim)) continue;
     dequantize_row(p.dtype, q, steps.data() + r, stride, decoded.data(), dim);
-    if (within_row(p.dtype, row, decoded.data(), p.max_error, dim)) continue;
     for (uint32_t d = 0; d < dim; ++d) {
       const uint32_t at = key ? d : tok;
       if (t.raw[at] || out_of_range[at] || within_one(p.dtype, row, decoded.data(), p.max_error, d)) continue;

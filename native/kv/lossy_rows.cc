@@ -30,8 +30,10 @@ void quantize_rows(DType t, const void* rows, size_t count, const RowCoder& c, i
   }
 }
 
-bool within_row(DType t, const void* row, const void* decoded, double max_error, size_t n) {
-  if (avx2()) return within_row_avx2(t, row, decoded, max_error, n);
+bool quantize_row_within(DType t, const void* row, const RowCoder& c, int32_t* q, double max_error, void* decoded, size_t n) {
+  if (avx2()) return quantize_row_within_avx2(t, row, c, q, max_error, n);
+  quantize_rows(t, row, 1, c, q, n);
+  dequantize_row(t, q, c.step, c.stride, decoded, n);
   bool ok = true;
   for (size_t d = 0; d < n; ++d) ok &= within_one(t, row, decoded, max_error, d);
   return ok;

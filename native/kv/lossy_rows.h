@@ -66,11 +66,13 @@ inline int32_t quantize_one(const RowCoder& c, size_t r, double x) {  // one ele
   return static_cast<int32_t>(v);
 }
 
-// maxError mode, after quantize_row and dequantize_row: whether every
-// decoded element lies within max_error of the original (both rows of
-// dtype t, compared in float64). Where one does not, the tile's quantizer
-// looks at that row element by element.
-bool within_row(DType t, const void* row, const void* decoded, double max_error, size_t n);
+// maxError mode, one token row: quantize_rows's codes (count 1), and
+// whether every code's decoded value (dequantize_row's) lies within
+// max_error of the original, compared in float64 — in one pass on AVX2.
+// `decoded` (room for n elements of t) is the portable path's scratch.
+// Where it returns false, the tile's quantizer looks at that row element
+// by element.
+bool quantize_row_within(DType t, const void* row, const RowCoder& c, int32_t* q, double max_error, void* decoded, size_t n);
 inline bool within_one(DType t, const void* row, const void* decoded, double max_error, size_t d) {
   return std::fabs(load_element(decoded, t, d) - load_element(row, t, d)) <= max_error;
 }
@@ -135,7 +137,7 @@ void dequantize_row(DType t, const int32_t* q, const double* step, size_t stride
 // lossy_rows_avx2.cc
 void extent_rows_avx2(DType t, const void* rows, size_t count, const RowExtent& e, size_t n);
 void quantize_rows_avx2(DType t, const void* rows, size_t count, const RowCoder& c, int32_t* q, size_t n);
-bool within_row_avx2(DType t, const void* row, const void* decoded, double max_error, size_t n);
+bool quantize_row_within_avx2(DType t, const void* row, const RowCoder& c, int32_t* q, double max_error, size_t n);
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 double row_squared_error_avx2(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n);
 void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n);

@@ -37,49 +37,56 @@ inline __m128i float_odd4(__m256d x) {
   return _mm_or_si128(u, _mm_srli_epi32(inexact32, 31));
 }
 
+// Eight codes times their steps (one IEEE multiply each, as the portable
+// path), rounded to the dtype: float32 lanes for f32, the eight halves'
+// bits for f16 and bf16.
+template <DType T>
+inline auto decoded8(__m256i codes, __m256d s0, __m256d s1) {
+  const __m256d x0 = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(codes)), s0);
+  const __m256d x1 = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(codes, 1)), s1);
+  if constexpr (T == DType::F32) {
+    return _mm256_set_m128(_mm256_cvtpd_ps(x1), _mm256_cvtpd_ps(x0));
+  } else {
+    const __m256i odd = _mm256_set_m128i(float_odd4(x1), float_odd4(x0));
+    if constexpr (T == DType::F16) {
+      return _mm256_cvtps_ph(_mm256_castsi256_ps(odd), _MM_FROUND_TO_NEAREST_INT);
+    } else {
+      // bf16: the top 16 bits, rounded to nearest even.
+      const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(odd, 16), _mm256_set1_epi32(1));
+      const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff)), lsb), 16);
+      return _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
+    }
+  }
+}
+
+// Eight values of the dtype as float32 (exact for every dtype).
+template <DType T, class V>
+inline __m256 as_float8(V v) {
+  if constexpr (T == DType::F32) return v;
+  else if constexpr (T == DType::F16) return _mm256_cvtph_ps(v);
+  else return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(v), 16));
+}
+
+// Eight elements of a row as float32.
+template <DType T>
+inline __m256 load8(const void* row, size_t d) {
+  if constexpr (T == DType::F32) return _mm256_loadu_ps(static_cast<const float*>(row) + d);
+  else return as_float8<T>(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d)));
+}
+
+inline __m256d step4(const double* p, size_t stride, size_t d) { return stride ? _mm256_loadu_pd(p + d) : _mm256_broadcast_sd(p); }
+
 template <DType T>
 void dequantize(const int32_t* q, const double* step, size_t stride, void* out, size_t n) {
   size_t d = 0;
   for (; d + 8 <= n; d += 8) {
     const __m256i codes = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + d));
-    const __m256d s0 = stride ? _mm256_loadu_pd(step + d) : _mm256_broadcast_sd(step);
-    const __m256d s1 = stride ? _mm256_loadu_pd(step + d + 4) : s0;
-    const __m256d x0 = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_castsi256_si128(codes)), s0);
-    const __m256d x1 = _mm256_mul_pd(_mm256_cvtepi32_pd(_mm256_extracti128_si256(codes, 1)), s1);
-    if constexpr (T == DType::F32) {
-      float* o = static_cast<float*>(out) + d;
-      _mm_storeu_ps(o, _mm256_cvtpd_ps(x0));
-      _mm_storeu_ps(o + 4, _mm256_cvtpd_ps(x1));
-    } else {
-      const __m256i odd = _mm256_set_m128i(float_odd4(x1), float_odd4(x0));
-      __m128i halves;
-      if constexpr (T == DType::F16) {
-        halves = _mm256_cvtps_ph(_mm256_castsi256_ps(odd), _MM_FROUND_TO_NEAREST_INT);
-      } else {
-        // bf16: the top 16 bits, rounded to nearest even.
-        const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(odd, 16), _mm256_set1_epi32(1));
-        const __m256i r = _mm256_srli_epi32(_mm256_add_epi32(_mm256_add_epi32(odd, _mm256_set1_epi32(0x7fff)), lsb), 16);
-        halves = _mm_packus_epi32(_mm256_castsi256_si128(r), _mm256_extracti128_si256(r, 1));
-      }
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint16_t*>(out) + d), halves);
-    }
+    const auto v = decoded8<T>(codes, step4(step, stride, d), step4(step, stride, d + 4));
+    if constexpr (T == DType::F32) _mm256_storeu_ps(static_cast<float*>(out) + d, v);
+    else _mm_storeu_si128(reinterpret_cast<__m128i*>(static_cast<uint16_t*>(out) + d), v);
   }
   for (; d < n; ++d) store_element<T>(out, d, static_cast<double>(q[d]) * step[d * stride]);
 }
-
-// Eight elements of a row as float32 (exact for every dtype).
-template <DType T>
-inline __m256 load8(const void* row, size_t d) {
-  if constexpr (T == DType::F32) {
-    return _mm256_loadu_ps(static_cast<const float*>(row) + d);
-  } else {
-    const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(row) + d));
-    if constexpr (T == DType::F16) return _mm256_cvtph_ps(h);
-    else return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-  }
-}
-
-inline __m256d step4(const double* p, size_t stride, size_t d) { return stride ? _mm256_loadu_pd(p + d) : _mm256_broadcast_sd(p); }
 
 // kChannels: e.stride is 1 (a tile of keys), else 0.
 template <DType T, bool kChannels>
@@ -115,8 +122,10 @@ void extent(const void* row, const RowExtent& e, size_t n) {
   for (; d < n; ++d) extend(e, d * e.stride, load_element<T>(row, d));
 }
 
-template <DType T, bool kChannels>
-void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
+// `eight(x, codes, d)` sees each eight elements (float32) and their codes
+// (maxError's check of the decoded values goes in the same pass).
+template <DType T, bool kChannels, class Eight>
+void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n, Eight&& eight) {
   const __m256d magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
   const __m256d half = _mm256_set1_pd(0.5), near = _mm256_set1_pd(0x1p-20), limit = _mm256_set1_pd(static_cast<double>(kMaxCode));
   __m256i row_base = _mm256_set1_epi32(INT32_MAX);
@@ -166,6 +175,7 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
       out = out0 | out1 << 4;
     }
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + d), codes);
+    eight(x, codes, d);
     if (kChannels) {
       _mm256_storeu_si256(reinterpret_cast<__m256i*>(c.base + d),
                           _mm256_min_epi32(codes, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.base + d))));
@@ -185,21 +195,23 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n) {
   for (; d < n; ++d) q[d] = quantize_one(c, d * c.stride, load_element<T>(row, d));
 }
 
-template <DType T>
-bool within(const void* row, const void* decoded, double max_error, size_t n) {
+// maxError: quantize, and whether every code's value rounded to the dtype
+// lies within max_error of the element (compared in float64).
+template <DType T, bool kChannels>
+bool quantize_within(const void* row, const RowCoder& c, int32_t* q, double max_error, size_t n) {
   const __m256d magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
   const __m256d bound = _mm256_set1_pd(max_error);
   __m256d ok = _mm256_castsi256_pd(_mm256_set1_epi64x(-1));
-  size_t d = 0;
-  for (; d + 8 <= n; d += 8) {
-    const __m256 x = load8<T>(row, d), y = load8<T>(decoded, d);
+  quantize<T, kChannels>(row, c, q, n, [&](__m256 x, __m256i codes, size_t d) {
+    const __m256 y = as_float8<T>(decoded8<T>(codes, step4(c.step, kChannels, d), step4(c.step, kChannels, d + 4)));
     const __m256d e0 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(y)), _mm256_cvtps_pd(_mm256_castps256_ps128(x)));
     const __m256d e1 = _mm256_sub_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(y, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)));
     ok = _mm256_and_pd(ok, _mm256_and_pd(_mm256_cmp_pd(_mm256_and_pd(e0, magnitude), bound, _CMP_LE_OQ),
                                          _mm256_cmp_pd(_mm256_and_pd(e1, magnitude), bound, _CMP_LE_OQ)));
-  }
+  });
   bool all = _mm256_movemask_pd(ok) == 0xf;
-  for (; d < n; ++d) all &= within_one(T, row, decoded, max_error, d);
+  for (size_t d = n / 8 * 8; d < n; ++d)
+    all &= std::fabs(rounded_to<T>(static_cast<double>(q[d]) * c.step[d * c.stride]) - load_element<T>(row, d)) <= max_error;
   return all;
 }
 
@@ -230,15 +242,18 @@ void quantize_rows_avx2(DType t, const void* rows, size_t count, const RowCoder&
     const uint8_t* row = static_cast<const uint8_t*>(rows);
     const size_t bytes = n * dtype_size(D);
     if (c.stride)
-      for (size_t k = 0; k < count; ++k) quantize<D, true>(row + k * bytes, c, q + k * n, n);
+      for (size_t k = 0; k < count; ++k) quantize<D, true>(row + k * bytes, c, q + k * n, n, [](__m256, __m256i, size_t) {});
     else
-      for (size_t k = 0; k < count; ++k) quantize<D, false>(row + k * bytes, row_view(c, k), q + k * n, n);
+      for (size_t k = 0; k < count; ++k) quantize<D, false>(row + k * bytes, row_view(c, k), q + k * n, n, [](__m256, __m256i, size_t) {});
   });
 }
 
-bool within_row_avx2(DType t, const void* row, const void* decoded, double max_error, size_t n) {
+bool quantize_row_within_avx2(DType t, const void* row, const RowCoder& c, int32_t* q, double max_error, size_t n) {
   bool ok = false;
-  by_dtype(t, [&](auto T) { ok = within<decltype(T)::value>(row, decoded, max_error, n); });
+  by_dtype(t, [&](auto T) {
+    constexpr DType D = decltype(T)::value;
+    ok = c.stride ? quantize_within<D, true>(row, c, q, max_error, n) : quantize_within<D, false>(row, c, q, max_error, n);
+  });
   return ok;
 }
 

@@ -147,14 +147,20 @@ void check_half_conversions() {
           expect(lo_all == lo_each && hi_all == hi_each && bad_all == bad_each && out_all == out_each && base_all == base_each && q_all == q_each,
                  "rows quantized in one call differ from a call a row");
         }
-        // maxError's check of the decoded row (values on and beside the
-        // bound: x is often a half-integer multiple of the step).
-        std::vector<uint8_t> decoded(n * kv::dtype_size(t));
+        // maxError's quantizing with the check of the decoded row (values on
+        // and beside the bound: x is often a half-integer multiple of the
+        // step): the same codes, and the check's answer element by element.
+        std::vector<uint8_t> decoded(n * kv::dtype_size(t)), scratch(decoded.size());
         kv::dequantize_row(t, q.data(), step.data(), stride, decoded.data(), n);
         for (double bound : {0.5 * step[0], 0.5 * step[n - 1], 1e-300, 1e300}) {
           bool each = true;
           for (size_t i = 0; i < n; ++i) each &= kv::within_one(t, row, decoded.data(), bound, i);
-          expect(kv::within_row(t, row, decoded.data(), bound, n) == each, "row bound check differs from the element-wise one");
+          std::vector<int32_t> base3(rows, INT32_MAX), q3(n);
+          std::vector<uint8_t> out3(rows, 0);
+          const bool within = kv::quantize_row_within(t, row, kv::RowCoder{step.data(), inverse.data(), inverse32.data(), base3.data(), out3.data(), stride},
+                                                      q3.data(), bound, scratch.data(), n);
+          expect(within == each, "maxError's row check differs from the element-wise one");
+          expect(q3 == q && base3 == base && out3 == out, "maxError's row codes differ from quantize_rows'");
         }
       }
     }
