@@ -29,14 +29,14 @@ struct Text {
   }
 };
 
-bool is_letter(const Cp& c) { return c.cls & kIsLetter; }
-bool is_number(const Cp& c) { return c.cls & kIsNumber; }
-bool is_space(const Cp& c) { return c.cls & kIsSpace; }
-bool is_crlf(const Cp& c) { return c.cp == '\r' || c.cp == '\n'; }
+constexpr auto is_letter = [](const Cp& c) -> bool { return c.cls & kIsLetter; };
+constexpr auto is_number = [](const Cp& c) -> bool { return c.cls & kIsNumber; };
+constexpr auto is_space = [](const Cp& c) -> bool { return c.cls & kIsSpace; };
+constexpr auto is_crlf = [](const Cp& c) -> bool { return c.cp == '\r' || c.cp == '\n'; };
 // [^\s\p{L}\p{N}]
-bool is_other(const Cp& c) { return !(c.cls & (kIsSpace | kIsLetter | kIsNumber)); }
+constexpr auto is_other = [](const Cp& c) -> bool { return !(c.cls & (kIsSpace | kIsLetter | kIsNumber)); };
 // [^\r\n\p{L}\p{N}]
-bool is_prefix(const Cp& c) { return !is_crlf(c) && !(c.cls & (kIsLetter | kIsNumber)); }
+constexpr auto is_prefix = [](const Cp& c) -> bool { return !is_crlf(c) && !(c.cls & (kIsLetter | kIsNumber)); };
 
 // Case-insensitive match of one ASCII letter, with Unicode simple case
 // folding as the regex crate applies it (U+017F LATIN SMALL LETTER LONG S
@@ -207,8 +207,8 @@ size_t cl100k(const Text& t, size_t i) {
   return number_punct_space(t, i, c0, false);
 }
 
-bool upperish(const Cp& c) { return c.cls & kIsUpperish; }
-bool lowerish(const Cp& c) { return c.cls & kIsLowerish; }
+constexpr auto upperish = [](const Cp& c) -> bool { return c.cls & kIsUpperish; };
+constexpr auto lowerish = [](const Cp& c) -> bool { return c.cls & kIsLowerish; };
 
 // [U]*[Lw]+ from `start` (U and Lw overlap in Lm, Lo, M): the U run is taken
 // whole, then given back one code point at a time until a Lw character can
