@@ -979,11 +979,12 @@ Rank Encoding::rank_of_padded(const uint8_t* bytes, size_t n) const {
 }
 
 // The pre-tokens of the text, each passed to piece(a, b, hash) until it
-// returns false (hash: the piece's hash_bytes, or 0 where not computed), with the cache entries of the piece kAhead places on prefetched
-// first. A piece-cache lookup that misses stalls the encode, and on text
-// no cache has seen they miss often: all 532 UDHR declarations spent a
-// quarter of their time in those three loads, and run 11-22 % faster
-// natively with the prefetch (~10 % through Node; English 0-10 %).
+// returns false (hash: the piece's hash_bytes, or 0 where not computed),
+// with the cache entries of the piece kAhead places on prefetched first.
+// A piece-cache lookup that misses stalls the encode, and on text no cache
+// has seen they miss often: all 532 UDHR declarations spent a quarter of
+// their time in those three loads, and run 11-22 % faster natively with
+// the prefetch (8-11 % through Node; English 0-10 %).
 template <class Piece>
 [[gnu::always_inline]] inline void Encoding::for_each_piece(const ThreadCaches& caches, const uint8_t* text, size_t n, Piece&& piece) const {
   constexpr size_t kAhead = 8, kBatch = 256;
