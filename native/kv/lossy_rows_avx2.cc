@@ -113,10 +113,13 @@ void extent(const void* row, const RowExtent& e, size_t n) {
     }
   }
   if (!kChannels) {
-    alignas(32) float lo[8], hi[8];
-    _mm256_store_ps(lo, row_lo);
-    _mm256_store_ps(hi, row_hi);
-    for (int k = 0; k < 8; ++k) e.lo[0] = std::min(e.lo[0], lo[k]), e.hi[0] = std::max(e.hi[0], hi[k]);
+    auto fold = [](__m256 v, auto op) {
+      __m128 x = op(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+      x = op(x, _mm_movehl_ps(x, x));
+      return _mm_cvtss_f32(op(x, _mm_shuffle_ps(x, x, 1)));
+    };
+    e.lo[0] = std::min(e.lo[0], fold(row_lo, [](__m128 a, __m128 b) { return _mm_min_ps(a, b); }));
+    e.hi[0] = std::max(e.hi[0], fold(row_hi, [](__m128 a, __m128 b) { return _mm_max_ps(a, b); }));
     e.nonfinite[0] |= row_bad != 0;
   }
   for (; d < n; ++d) extend(e, d * e.stride, load_element<T>(row, d));
@@ -187,9 +190,10 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n, Eight&& 
     }
   }
   if (!kChannels) {
-    alignas(32) int32_t b[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(b), row_base);
-    for (int k = 0; k < 8; ++k) c.base[0] = std::min(c.base[0], b[k]);
+    __m128i b = _mm_min_epi32(_mm256_castsi256_si128(row_base), _mm256_extracti128_si256(row_base, 1));
+    b = _mm_min_epi32(b, _mm_shuffle_epi32(b, 0x4E));
+    b = _mm_min_epi32(b, _mm_shuffle_epi32(b, 0xB1));
+    c.base[0] = std::min(c.base[0], _mm_cvtsi128_si32(b));
     c.out_of_range[0] |= row_out != 0;
   }
   for (; d < n; ++d) q[d] = quantize_one(c, d * c.stride, load_element<T>(row, d));
@@ -397,11 +401,10 @@ uint32_t pack_offsets_row_avx2(const int32_t* q, const int32_t* base, size_t str
       }
     }
   }
-  alignas(32) uint32_t lanes[8];
-  _mm256_store_si256(reinterpret_cast<__m256i*>(lanes), any);
-  uint32_t all = 0;
-  for (uint32_t v : lanes) all |= v;
-  return all | pack_offsets_from(q, base, stride, width, out, d, n);  // the rest, and other widths
+  __m128i all = _mm_or_si128(_mm256_castsi256_si128(any), _mm256_extracti128_si256(any, 1));
+  all = _mm_or_si128(all, _mm_shuffle_epi32(all, 0x4E));
+  all = _mm_or_si128(all, _mm_shuffle_epi32(all, 0xB1));
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(all)) | pack_offsets_from(q, base, stride, width, out, d, n);  // the rest, and other widths
 }
 
 }  // namespace llmk::kv
