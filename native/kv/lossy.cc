@@ -35,6 +35,18 @@ void with_dtype(DType t, F&& fn) {
   else fn(std::integral_constant<DType, DType::BF16>());
 }
 
+// Both quantizers' last step: each row's base (its smallest code), and a
+// raw row's codes and step index zeroed, as Quantized promises.
+void settle_rows(Quantized& t, const std::vector<int32_t>& base) {
+  const uint32_t len = t.kind == Kind::Key ? t.tokens : t.dim;
+  for (uint32_t r = 0; r < t.rows(); ++r) {
+    t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
+    if (!t.raw[r]) continue;
+    t.step_index[r] = 0;
+    for (uint32_t k = 0; k < len; ++k) t.q[element_index(t.kind, t.dim, r, k)] = 0;
+  }
+}
+
 // bits mode, the whole tile through the row stages (AVX2 where there is):
 // extents, then codes.
 void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
@@ -60,13 +72,8 @@ void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
   std::vector<int32_t> base(rows, INT32_MAX);
   std::vector<uint8_t> out_of_range(rows, 0);
   quantize_rows(p.dtype, data, tokens, RowCoder{step.data(), inverse.data(), inverse32.data(), base.data(), out_of_range.data(), stride}, t.q.data(), dim);
-  for (uint32_t r = 0; r < rows; ++r) {
-    t.raw[r] |= out_of_range[r];
-    t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
-    if (!t.raw[r]) continue;
-    t.step_index[r] = 0;
-    for (uint32_t k = 0; k < (key ? tokens : dim); ++k) t.q[element_index(t.kind, dim, r, k)] = 0;
-  }
+  for (uint32_t r = 0; r < rows; ++r) t.raw[r] |= out_of_range[r];
+  settle_rows(t, base);
 }
 
 // maxError mode, one element: the code whose value, rounded to the dtype,
@@ -130,11 +137,7 @@ void quantize_tile_error(const CodecParams& p, const void* data, Quantized& t) {
       else t.raw[r] = 1;
     }
   }
-  for (uint32_t r = 0; r < rows; ++r) {
-    t.base[r] = t.raw[r] || base[r] == INT32_MAX ? 0 : base[r];
-    if (t.raw[r])
-      for (uint32_t k = 0; k < (key ? tokens : dim); ++k) t.q[element_index(t.kind, dim, r, k)] = 0;
-  }
+  settle_rows(t, base);
 }
 
 template <DType T>
