@@ -44,8 +44,8 @@ export interface NativeBpeEncoding {
   /** each[i]: the ids of text i, or (up to 16 ids) their count, those ids being the next ones in `small`. */
   encodeOrdinaryBatchAsync(texts: (string | Uint8Array)[], opts?: NativeKernelOptions): Promise<{ each: (Uint32Array | number)[]; small: Uint32Array }>;
   decodeBytes(ids: Uint32Array): Uint8Array;
-  /** The ids' text; undefined when their bytes are not valid UTF-8. */
-  decodeText(ids: Uint32Array): string | undefined;
+  /** The ids' text; undefined when their bytes are not valid UTF-8. With `external`, a large text may be an external string (js_string.h). */
+  decodeText(ids: Uint32Array, external?: boolean): string | undefined;
   /** For each id (they must spell the text): the UTF-16 offset where its bytes start (inside a character: that character's). */
   utf16Offsets(text: string, ids: Uint32Array): Uint32Array;
   tokenToId(token: string | Uint8Array): number;

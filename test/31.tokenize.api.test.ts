@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Tokenizer, bpeMergeReference, encodingForModel, info } from 'llm-kernels';
 import { expectCode, freshSeed, gc, rng } from './helpers.js';
 import { brown, udhrTexts } from './tokenize-data.js';
+import type { NativeBpeEncoding } from '../lib/native.js';
 
 describe('Tokenizer API', () => {
   const tok = Tokenizer.fromEncoding('cl100k_base');
@@ -196,6 +197,20 @@ describe('Tokenizer API', () => {
       gc();
     }
     kept.forEach((decoded, i) => expect(decoded).toBe(texts[i]));
+  });
+
+  it('large texts are the same copied into the heap as external', () => {
+    // decode asks for external strings only while V8's heap is small (EXTERNAL_DECODE_HEAP in tokenizer.ts).
+    const core = (tok as unknown as { core: NativeBpeEncoding }).core;
+    const multilingual = udhrTexts().map((t) => t.text).join('\n').slice(0, 300_000);
+    for (const text of [brown.slice(0, 200_000), multilingual, '😀'.repeat(20_000)]) {
+      const ids = tok.encodeOrdinary(text);
+      expect(core.decodeText(ids, false)).toBe(text);
+      expect(core.decodeText(ids, true)).toBe(text);
+    }
+    const broken = Uint32Array.of(...tok.encodeOrdinary(multilingual), ...tok.encodeOrdinary(new Uint8Array([0xe4, 0xb8])));
+    expect(core.decodeText(broken, false)).toBeUndefined();
+    expect(core.decodeText(broken, true)).toBeUndefined();
   });
 
   // Not under ASan, whose quarantine holds freed memory on purpose.

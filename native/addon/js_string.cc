@@ -128,11 +128,12 @@ void free_text(napi_env env, void* data, void* hint) {
   napi_adjust_external_memory(env, -static_cast<int64_t>(capacity), &ignored);
 }
 
-// External from kExternalBytes of text; below V8's longest string (2^29 - 24
-// units), so that too long a text fails in the copying call, with its error.
+// External where the caller allows it, from kExternalBytes of text; below
+// V8's longest string (2^29 - 24 units), so that too long a text fails in
+// the copying call, with its error.
 template <class Create>
-bool external_size(Create* create, size_t bytes, size_t units) {
-  return create != nullptr && bytes >= kExternalBytes && units <= (size_t(1) << 28);
+bool external_size(bool external, Create* create, size_t bytes, size_t units) {
+  return external && create != nullptr && bytes >= kExternalBytes && units <= (size_t(1) << 28);
 }
 
 // A string made by a Node-API call: its status checked before its value is read.
@@ -156,8 +157,8 @@ Napi::Value external_string(Napi::Env env, TextBuffer& text, Create&& create) {
 }
 
 // A string of n Latin-1 chars (copied).
-Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n) {
-  if (!external_size(&node_api_create_external_string_latin1, n, n))
+Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n, bool external) {
+  if (!external_size(external, &node_api_create_external_string_latin1, n, n))
     return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, s, n, out); });
   TextBuffer copy(n);
   std::memcpy(copy.chars(), s, n);
@@ -167,8 +168,8 @@ Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n) {
 }
 
 // A string of the n UTF-16 units in `units` (taken over when external).
-Napi::Value utf16_to_js(Napi::Env env, TextBuffer& units, size_t n) {
-  if (!external_size(&node_api_create_external_string_utf16, 2 * n, n))
+Napi::Value utf16_to_js(Napi::Env env, TextBuffer& units, size_t n, bool external) {
+  if (!external_size(external, &node_api_create_external_string_utf16, 2 * n, n))
     return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, units.units(), n, out); });
   units.shrink_to(2 * n);  // the buffer was sized for the worst case
   return external_string(env, units, [&](void* data, napi_finalize fin, void* hint, napi_value* out, bool* copied) {
@@ -178,18 +179,18 @@ Napi::Value utf16_to_js(Napi::Env env, TextBuffer& units, size_t n) {
 
 }  // namespace
 
-Napi::Value utf8_to_js(Napi::Env env, const uint8_t* s, size_t n) {
-  if (bpe::is_ascii(s, n)) return latin1_to_js(env, reinterpret_cast<const char*>(s), n);
+Napi::Value utf8_to_js(Napi::Env env, const uint8_t* s, size_t n, bool external) {
+  if (bpe::is_ascii(s, n)) return latin1_to_js(env, reinterpret_cast<const char*>(s), n, external);
   size_t units;  // at most n
-  if (2 * n < kExternalBytes) {
-    // Short text, the most common call: this thread's scratch, no allocation.
+  if (!external || 2 * n < kExternalBytes) {
+    // Short text (the most common call) or text to be copied: this thread's scratch, no allocation.
     char16_t* utf16 = thread_buffer<char16_t>(n);
     if (!bpe::utf8_to_utf16(s, n, utf16, units)) return env.Undefined();
     return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, utf16, units, out); });
   }
   TextBuffer utf16(2 * n);
   if (!bpe::utf8_to_utf16(s, n, utf16.units(), units)) return env.Undefined();
-  return utf16_to_js(env, utf16, units);
+  return utf16_to_js(env, utf16, units, external);
 }
 
 }  // namespace llmk::addon

@@ -3,7 +3,8 @@
 //   encodeOrdinary(text: string | Uint8Array, small?: Uint32Array): Uint32Array, or the count of ids written to small
 //   countOrdinary(text: string | Uint8Array, limit?: number): number (stops once past limit)
 //   decodeBytes(ids: Uint32Array): Uint8Array
-//   decodeText(ids: Uint32Array): string, or undefined when the bytes are not valid UTF-8
+//   decodeText(ids: Uint32Array, external?: boolean): string, or undefined when the bytes are not valid UTF-8
+//     (external: a large text may stay in the addon's buffer, js_string.h)
 //   utf16Offsets(text: string | Uint8Array, ids: Uint32Array): Uint32Array (where each token starts in the text)
 //   tokenToId(bytes: Uint8Array): number (-1 when absent)
 //   idToBytes(id: number): Uint8Array | null
@@ -237,7 +238,8 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
   Napi::Value JS_decodeText(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&] {
       const std::string& bytes = decode(info[0]);
-      return utf8_to_js(info.Env(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+      const bool external = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+      return utf8_to_js(info.Env(), reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), external);
     });
   }
 
