@@ -139,17 +139,22 @@ TextArg::TextArg(const Napi::Value& v, const char* name) {
   }
 }
 
-napi_value copy_to_js(Napi::Env env, napi_typedarray_type type, size_t size, const void* data, size_t n) {
+napi_value new_typed_array(Napi::Env env, napi_typedarray_type type, size_t size, size_t n, void** room) {
   napi_value buffer, array_buffer, out;
-  void* room;
   if (n * size < (size_t(16) << 10)) {
-    NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, n * size, &room, &array_buffer), nullptr);
-    if (n) std::memcpy(room, data, n * size);
+    NAPI_THROW_IF_FAILED(env, napi_create_arraybuffer(env, n * size, room, &array_buffer), nullptr);
   } else {
-    NAPI_THROW_IF_FAILED(env, napi_create_buffer_copy(env, n * size, data, &room, &buffer), nullptr);
+    NAPI_THROW_IF_FAILED(env, napi_create_buffer(env, n * size, room, &buffer), nullptr);
     NAPI_THROW_IF_FAILED(env, napi_get_typedarray_info(env, buffer, nullptr, nullptr, nullptr, &array_buffer, nullptr), nullptr);
   }
   NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, type, n, array_buffer, 0, &out), nullptr);
+  return out;
+}
+
+napi_value copy_to_js(Napi::Env env, napi_typedarray_type type, size_t size, const void* data, size_t n) {
+  void* room;
+  napi_value out = new_typed_array(env, type, size, n, &room);
+  if (n) std::memcpy(room, data, n * size);
   return out;
 }
 

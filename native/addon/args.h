@@ -83,10 +83,14 @@ T* thread_buffer(size_t n) {
   return buffer.get();
 }
 
-// A new typed array of `type` holding a copy of n elements of `size` bytes
-// (a plain typed array, not a Buffer). From 16 KiB its memory is not
-// zero-filled first (Node's Buffer copy: malloc, not calloc; the zeroing
-// was ~14 % of the main thread's work in encodeBatch).
+// A new typed array of `type` with room for n elements of `size` bytes (a
+// plain typed array, not a Buffer), its memory in *room for the caller to
+// fill. From 16 KiB that memory is not zero-filled first (a Node Buffer's:
+// malloc, not calloc; the zeroing was ~14 % of the main thread's work in
+// encodeBatch).
+napi_value new_typed_array(Napi::Env env, napi_typedarray_type type, size_t size, size_t n, void** room);
+
+// A new typed array of `type` holding a copy of n elements of `size` bytes.
 napi_value copy_to_js(Napi::Env env, napi_typedarray_type type, size_t size, const void* data, size_t n);
 
 // A new Uint8Array holding a copy of n bytes.

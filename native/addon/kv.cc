@@ -104,22 +104,30 @@ struct EncodeCall {
   const void* ptr() const { return static_cast<const uint8_t*>(data.ArrayBuffer().Data()) + data.ByteOffset(); }
 };
 
+// The container of encoded tiles, written straight into a new Uint8Array (one
+// copy of the tiles; through a vector it was two, and a fresh vector's pages).
+Napi::Value container_to_js(Napi::Env env, const kv::Layout& l, const kv::Tiles& tiles) {
+  void* room;
+  napi_value out = new_typed_array(env, napi_uint8_array, 1, kv::assembled_size(tiles), &room);
+  kv::assemble_into(l, tiles, static_cast<uint8_t*>(room));
+  return Napi::Value(env, out);
+}
+
 Napi::Value JS_kvEncode(const Napi::CallbackInfo& info) {
   EncodeCall call(info, 1);
-  const std::vector<uint8_t> bytes = kv::encode(call.layout, call.ptr(), call.threads, call.cancel.get());
-  return bytes_to_js(info.Env(), bytes.data(), bytes.size());
+  return container_to_js(info.Env(), call.layout, kv::encode_tiles(call.layout, call.ptr(), call.threads, call.cancel.get()));
 }
 
 Napi::Value JS_kvEncodeAsync(const Napi::CallbackInfo& info) {
   EncodeCall call(info, default_threads());
-  auto result = std::make_shared<std::vector<uint8_t>>();
+  auto result = std::make_shared<kv::Tiles>();
   return AsyncJob::Start(
       info.Env(),
       [l = call.layout, p = call.ptr(), t = call.threads, result](const std::atomic<bool>* cancel) {
-        *result = kv::encode(l, p, t, cancel);
+        *result = kv::encode_tiles(l, p, t, cancel);
       },
-      [result](Napi::Env env, const std::vector<Napi::Value>&) -> Napi::Value {
-        return bytes_to_js(env, result->data(), result->size());
+      [l = call.layout, result](Napi::Env env, const std::vector<Napi::Value>&) -> Napi::Value {
+        return container_to_js(env, l, *result);
       },
       {call.data}, call.cancel);
 }

@@ -1,6 +1,7 @@
 #include "container.h"
 
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "../common/thread_pool.h"
@@ -89,25 +90,33 @@ void decode_tile(const CodecParams& p, const uint8_t* bytes, size_t n, uint32_t 
 
 void validate_layout(const Layout& l) { check_layout(l, false); }
 
-std::vector<uint8_t> encode(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel) {
+Tiles encode_tiles(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel) {
   check_layout(l, false);
   const uint64_t blocks = l.blocks();
   const size_t width = dtype_size(l.codec.dtype);
-  std::vector<std::vector<uint8_t>> tiles(l.tile_count());
+  Tiles tiles(l.tile_count());
   run_parallel(tiles.size(), threads, [&](size_t i) {
     const uint64_t head_index = i / blocks, b = i % blocks;
     const uint64_t first = (head_index * l.tokens + b * l.tile_tokens) * l.head_dim;
     encode_tile_into(l.codec, static_cast<const uint8_t*>(data) + first * width, block_tokens(l, b), l.head_dim,
                      tiles[i]);
   }, cancel);
-  return assemble(l, tiles);
+  return tiles;
 }
 
-std::vector<uint8_t> assemble(const Layout& l, const std::vector<std::vector<uint8_t>>& tiles) {
-  ByteWriter w;
+std::vector<uint8_t> encode(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel) {
+  return assemble(l, encode_tiles(l, data, threads, cancel));
+}
+
+size_t assembled_size(const Tiles& tiles) {
   size_t total = kHeaderBytes + 8 * tiles.size();
   for (const auto& t : tiles) total += t.size();
-  w.buffer().reserve(total);  // one allocation, not a doubling for every few tiles
+  return total;
+}
+
+void assemble_into(const Layout& l, const Tiles& tiles, uint8_t* out) {
+  ByteWriter w;
+  w.buffer().reserve(kHeaderBytes + 8 * tiles.size());
   w.bytes("LLKV", 4);
   w.u8(kVersion);
   w.u8(static_cast<uint8_t>(l.codec.dtype));
@@ -130,12 +139,22 @@ std::vector<uint8_t> assemble(const Layout& l, const std::vector<std::vector<uin
     w.u32(static_cast<uint32_t>(t.size()));
     w.u32(crc32c(t.data(), t.size()));
   }
-  std::vector<uint8_t>& buf = w.buffer();
-  uint32_t crc = crc32c(buf.data(), 44);
-  crc = crc32c(buf.data() + kHeaderBytes, buf.size() - kHeaderBytes, crc);
+  const std::vector<uint8_t>& head = w.buffer();
+  uint32_t crc = crc32c(head.data(), 44);
+  crc = crc32c(head.data() + kHeaderBytes, head.size() - kHeaderBytes, crc);
   w.patch_u32(44, crc);
-  for (const auto& t : tiles) w.bytes(t.data(), t.size());
-  return std::move(buf);
+  std::memcpy(out, head.data(), head.size());
+  out += head.size();
+  for (const auto& t : tiles) {
+    if (!t.empty()) std::memcpy(out, t.data(), t.size());
+    out += t.size();
+  }
+}
+
+std::vector<uint8_t> assemble(const Layout& l, const Tiles& tiles) {
+  std::vector<uint8_t> out(assembled_size(tiles));
+  assemble_into(l, tiles, out.data());
+  return out;
 }
 
 Parsed parse(const uint8_t* p, size_t n) {
@@ -252,7 +271,7 @@ void StreamEncoder::append(const void* data, uint32_t tokens) {
 }
 
 std::vector<uint8_t> StreamEncoder::bytes() const {
-  std::vector<std::vector<uint8_t>> tiles;
+  Tiles tiles;
   tiles.reserve(layout_.tile_count());
   for (uint32_t h = 0; h < layout_.heads; ++h) {
     for (const auto& t : full_[h]) tiles.push_back(t);

@@ -35,11 +35,25 @@ constexpr uint32_t kMaxTileTokens = 65536;
 // Checks a layout a caller asked for (throws RangeError-kind llmk::Error).
 void validate_layout(const Layout& l);
 
-// Encodes a whole [layers, heads, tokens, dim] tensor.
+using Tiles = std::vector<std::vector<uint8_t>>;
+
+// Encodes a whole [layers, heads, tokens, dim] tensor: its container.
 std::vector<uint8_t> encode(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel);
 
-// Puts encoded tiles (layer, head, block order) behind a header.
-std::vector<uint8_t> assemble(const Layout& l, const std::vector<std::vector<uint8_t>>& tiles);
+// The same in two steps, for a caller that writes the container into memory
+// of its own (the addon: straight into the JS array, not through a vector):
+// the tiles in (layer, head, block) order, then assemble_into.
+Tiles encode_tiles(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel);
+
+// The size of the container of these tiles.
+size_t assembled_size(const Tiles& tiles);
+
+// Writes the container (header, tile table, tiles) to out, which holds
+// assembled_size(tiles) bytes.
+void assemble_into(const Layout& l, const Tiles& tiles, uint8_t* out);
+
+// Puts encoded tiles behind a header.
+std::vector<uint8_t> assemble(const Layout& l, const Tiles& tiles);
 
 struct Parsed {
   Layout layout;
@@ -68,8 +82,8 @@ class StreamEncoder {
 
  private:
   Layout layout_;
-  std::vector<std::vector<std::vector<uint8_t>>> full_;  // per head, per full block
-  std::vector<std::vector<uint8_t>> pending_;            // per head: raw tokens of the open block
+  std::vector<Tiles> full_;                    // per head, per full block
+  std::vector<std::vector<uint8_t>> pending_;  // per head: raw tokens of the open block
   uint32_t pending_tokens_ = 0;
 };
 
