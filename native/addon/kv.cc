@@ -106,7 +106,7 @@ struct EncodeCall {
 
 // The container of encoded tiles, written straight into a new Uint8Array (one
 // copy of the tiles; through a vector it was two, and a fresh vector's pages).
-Napi::Value container_to_js(Napi::Env env, const kv::Layout& l, const kv::Tiles& tiles) {
+Napi::Value container_to_js(Napi::Env env, const kv::Layout& l, const kv::TileRefs& tiles) {
   void* room;
   napi_value out = new_typed_array(env, napi_uint8_array, 1, kv::assembled_size(tiles), &room);
   kv::assemble_into(l, tiles, static_cast<uint8_t*>(room));
@@ -115,7 +115,8 @@ Napi::Value container_to_js(Napi::Env env, const kv::Layout& l, const kv::Tiles&
 
 Napi::Value JS_kvEncode(const Napi::CallbackInfo& info) {
   EncodeCall call(info, 1);
-  return container_to_js(info.Env(), call.layout, kv::encode_tiles(call.layout, call.ptr(), call.threads, call.cancel.get()));
+  const kv::Tiles tiles = kv::encode_tiles(call.layout, call.ptr(), call.threads, call.cancel.get());
+  return container_to_js(info.Env(), call.layout, kv::refs(tiles));
 }
 
 Napi::Value JS_kvEncodeAsync(const Napi::CallbackInfo& info) {
@@ -127,7 +128,7 @@ Napi::Value JS_kvEncodeAsync(const Napi::CallbackInfo& info) {
         *result = kv::encode_tiles(l, p, t, cancel);
       },
       [l = call.layout, result](Napi::Env env, const std::vector<Napi::Value>&) -> Napi::Value {
-        return container_to_js(env, l, *result);
+        return container_to_js(env, l, kv::refs(*result));
       },
       {call.data}, call.cancel);
 }
@@ -222,8 +223,8 @@ class KvStreamEncoder : public Napi::ObjectWrap<KvStreamEncoder> {
   }
   Napi::Value JS_bytes(const Napi::CallbackInfo& info) {
     return guard(info.Env(), [&]() -> Napi::Value {
-      const std::vector<uint8_t> bytes = encoder_->bytes();
-      return bytes_to_js(info.Env(), bytes.data(), bytes.size());
+      kv::Tiles partial;
+      return container_to_js(info.Env(), encoder_->layout(), encoder_->tiles(partial));
     });
   }
   Napi::Value JS_tokens(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), encoder_->tokens()); }

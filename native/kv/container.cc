@@ -104,17 +104,24 @@ Tiles encode_tiles(const Layout& l, const void* data, size_t threads, const std:
   return tiles;
 }
 
-std::vector<uint8_t> encode(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel) {
-  return assemble(l, encode_tiles(l, data, threads, cancel));
+TileRefs refs(const Tiles& tiles) {
+  TileRefs out;
+  out.reserve(tiles.size());
+  for (const auto& t : tiles) out.push_back(&t);
+  return out;
 }
 
-size_t assembled_size(const Tiles& tiles) {
+std::vector<uint8_t> encode(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel) {
+  return assemble(l, refs(encode_tiles(l, data, threads, cancel)));
+}
+
+size_t assembled_size(const TileRefs& tiles) {
   size_t total = kHeaderBytes + 8 * tiles.size();
-  for (const auto& t : tiles) total += t.size();
+  for (const auto* t : tiles) total += t->size();
   return total;
 }
 
-void assemble_into(const Layout& l, const Tiles& tiles, uint8_t* out) {
+void assemble_into(const Layout& l, const TileRefs& tiles, uint8_t* out) {
   ByteWriter w;
   w.buffer().reserve(kHeaderBytes + 8 * tiles.size());
   w.bytes("LLKV", 4);
@@ -134,10 +141,10 @@ void assemble_into(const Layout& l, const Tiles& tiles, uint8_t* out) {
   w.f64(l.codec.max_error);
   w.u32(static_cast<uint32_t>(tiles.size()));
   w.u32(0);  // header checksum, patched below
-  for (const auto& t : tiles) {
-    if (t.size() > UINT32_MAX) throw range_error("ERR_LLMK_BAD_SHAPE", "a tile exceeds 4 GiB");
-    w.u32(static_cast<uint32_t>(t.size()));
-    w.u32(crc32c(t.data(), t.size()));
+  for (const auto* t : tiles) {
+    if (t->size() > UINT32_MAX) throw range_error("ERR_LLMK_BAD_SHAPE", "a tile exceeds 4 GiB");
+    w.u32(static_cast<uint32_t>(t->size()));
+    w.u32(crc32c(t->data(), t->size()));
   }
   const std::vector<uint8_t>& head = w.buffer();
   uint32_t crc = crc32c(head.data(), 44);
@@ -145,13 +152,13 @@ void assemble_into(const Layout& l, const Tiles& tiles, uint8_t* out) {
   w.patch_u32(44, crc);
   std::memcpy(out, head.data(), head.size());
   out += head.size();
-  for (const auto& t : tiles) {
-    if (!t.empty()) std::memcpy(out, t.data(), t.size());
-    out += t.size();
+  for (const auto* t : tiles) {
+    if (!t->empty()) std::memcpy(out, t->data(), t->size());
+    out += t->size();
   }
 }
 
-std::vector<uint8_t> assemble(const Layout& l, const Tiles& tiles) {
+std::vector<uint8_t> assemble(const Layout& l, const TileRefs& tiles) {
   std::vector<uint8_t> out(assembled_size(tiles));
   assemble_into(l, tiles, out.data());
   return out;
@@ -270,17 +277,19 @@ void StreamEncoder::append(const void* data, uint32_t tokens) {
   if (layout_.tile_count() > kMaxTiles) throw range_error("ERR_LLMK_BAD_SHAPE", "too many tiles");
 }
 
-std::vector<uint8_t> StreamEncoder::bytes() const {
-  Tiles tiles;
+TileRefs StreamEncoder::tiles(Tiles& partial) const {
+  partial.assign(pending_tokens_ ? layout_.heads : 0, {});
+  TileRefs tiles;
   tiles.reserve(layout_.tile_count());
   for (uint32_t h = 0; h < layout_.heads; ++h) {
-    for (const auto& t : full_[h]) tiles.push_back(t);
+    for (const auto& t : full_[h]) tiles.push_back(&t);
     if (pending_tokens_) {
-      tiles.emplace_back();
-      encode_tile_into(layout_.codec, pending_[h].data(), pending_tokens_, layout_.head_dim, tiles.back());
+      encode_tile_into(layout_.codec, pending_[h].data(), pending_tokens_, layout_.head_dim, partial[h]);
+      tiles.push_back(&partial[h]);
     }
   }
-  return assemble(layout_, tiles);
+  return tiles;
 }
+
 
 }  // namespace llmk::kv

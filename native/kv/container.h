@@ -36,24 +36,27 @@ constexpr uint32_t kMaxTileTokens = 65536;
 void validate_layout(const Layout& l);
 
 using Tiles = std::vector<std::vector<uint8_t>>;
+// Encoded tiles in (layer, head, block) order, wherever they are kept.
+using TileRefs = std::vector<const std::vector<uint8_t>*>;
+TileRefs refs(const Tiles& tiles);
 
 // Encodes a whole [layers, heads, tokens, dim] tensor: its container.
 std::vector<uint8_t> encode(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel);
 
 // The same in two steps, for a caller that writes the container into memory
 // of its own (the addon: straight into the JS array, not through a vector):
-// the tiles in (layer, head, block) order, then assemble_into.
+// the tiles, then assemble_into.
 Tiles encode_tiles(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel);
 
 // The size of the container of these tiles.
-size_t assembled_size(const Tiles& tiles);
+size_t assembled_size(const TileRefs& tiles);
 
 // Writes the container (header, tile table, tiles) to out, which holds
 // assembled_size(tiles) bytes.
-void assemble_into(const Layout& l, const Tiles& tiles, uint8_t* out);
+void assemble_into(const Layout& l, const TileRefs& tiles, uint8_t* out);
 
 // Puts encoded tiles behind a header.
-std::vector<uint8_t> assemble(const Layout& l, const Tiles& tiles);
+std::vector<uint8_t> assemble(const Layout& l, const TileRefs& tiles);
 
 struct Parsed {
   Layout layout;
@@ -71,13 +74,16 @@ void decode(const Parsed& parsed, const uint8_t* p, uint32_t tokens, void* out, 
             const std::atomic<bool>* cancel);
 
 // A stream that grows as tokens arrive ([heads, n, dim] at a time, one
-// layer): full tiles are encoded once, as they fill up; bytes() encodes the
-// partial last tiles and assembles a container that decode() reads.
+// layer): full tiles are encoded once, as they fill up; tiles() encodes the
+// partial last tiles, for assemble_into to make a container decode() reads.
 class StreamEncoder {
  public:
   explicit StreamEncoder(const Layout& l);
   void append(const void* data, uint32_t tokens);
-  std::vector<uint8_t> bytes() const;
+  // The container's tiles: the full ones as kept, the partial last ones
+  // encoded now into `partial` (which the result points into).
+  TileRefs tiles(Tiles& partial) const;
+  const Layout& layout() const { return layout_; }
   uint32_t tokens() const { return layout_.tokens; }
 
  private:
