@@ -167,9 +167,10 @@ Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n, bool external) 
   });
 }
 
-// A string of the n UTF-16 units in `units` (taken over when external).
-Napi::Value utf16_to_js(Napi::Env env, TextBuffer& units, size_t n, bool external) {
-  if (!external_size(external, &node_api_create_external_string_utf16, 2 * n, n))
+// A string of the n UTF-16 units in `units` (taken over when external; the
+// caller has chosen an external string where the text is large enough).
+Napi::Value utf16_to_js(Napi::Env env, TextBuffer& units, size_t n) {
+  if (!external_size(true, &node_api_create_external_string_utf16, 2 * n, n))
     return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, units.units(), n, out); });
   units.shrink_to(2 * n);  // the buffer was sized for the worst case
   return external_string(env, units, [&](void* data, napi_finalize fin, void* hint, napi_value* out, bool* copied) {
@@ -190,7 +191,7 @@ Napi::Value utf8_to_js(Napi::Env env, const uint8_t* s, size_t n, bool external)
   }
   TextBuffer utf16(2 * n);
   if (!bpe::utf8_to_utf16(s, n, utf16.units(), units)) return env.Undefined();
-  return utf16_to_js(env, utf16, units, external);
+  return utf16_to_js(env, utf16, units);
 }
 
 }  // namespace llmk::addon

@@ -112,7 +112,11 @@ TileRefs refs(const Tiles& tiles) {
 }
 
 std::vector<uint8_t> encode(const Layout& l, const void* data, size_t threads, const std::atomic<bool>* cancel) {
-  return assemble(l, refs(encode_tiles(l, data, threads, cancel)));
+  const Tiles tiles = encode_tiles(l, data, threads, cancel);
+  const TileRefs at = refs(tiles);
+  std::vector<uint8_t> out(assembled_size(at));
+  assemble_into(l, at, out.data());
+  return out;
 }
 
 size_t assembled_size(const TileRefs& tiles) {
@@ -156,12 +160,6 @@ void assemble_into(const Layout& l, const TileRefs& tiles, uint8_t* out) {
     if (!t->empty()) std::memcpy(out, t->data(), t->size());
     out += t->size();
   }
-}
-
-std::vector<uint8_t> assemble(const Layout& l, const TileRefs& tiles) {
-  std::vector<uint8_t> out(assembled_size(tiles));
-  assemble_into(l, tiles, out.data());
-  return out;
 }
 
 Parsed parse(const uint8_t* p, size_t n) {
@@ -290,6 +288,5 @@ TileRefs StreamEncoder::tiles(Tiles& partial) const {
   }
   return tiles;
 }
-
 
 }  // namespace llmk::kv

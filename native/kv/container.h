@@ -55,9 +55,6 @@ size_t assembled_size(const TileRefs& tiles);
 // assembled_size(tiles) bytes.
 void assemble_into(const Layout& l, const TileRefs& tiles, uint8_t* out);
 
-// Puts encoded tiles behind a header.
-std::vector<uint8_t> assemble(const Layout& l, const TileRefs& tiles);
-
 struct Parsed {
   Layout layout;
   std::vector<uint64_t> offsets;  // tile i's bytes: [offsets[i], offsets[i + 1])
