@@ -231,6 +231,12 @@ describe('Tokenizer API', () => {
     // eslint-disable-next-line no-sparse-arrays
     expectCode(() => tok.decode([, 5] as never), RangeError, 'ERR_LLMK_BAD_TOKEN', /ids\[0\]/);
     expectCode(() => tok.decoder().write([5, , 6] as never), RangeError, 'ERR_LLMK_BAD_TOKEN', /ids\[1\]/);
+    // short lists are looked up in the per-id texts before any check: ids met already are no exception
+    expect(tok.decode([5, 1])).toBe(tok.decode(Uint32Array.of(5, 1)));
+    for (const bad of [[5.5], ['5'], [2 ** 32 + 5], [-5], [1, NaN]]) {
+      expectCode(() => tok.decode(bad as never), RangeError, 'ERR_LLMK_BAD_TOKEN');
+      expectCode(() => tok.decoder().write(bad as never), RangeError, 'ERR_LLMK_BAD_TOKEN');
+    }
     expectCode(() => tok.decode(Uint32Array.of(99_999_999)), RangeError, 'ERR_LLMK_BAD_TOKEN', /not in the vocabulary/);
     expectCode(() => tok.encode('x', { allowedSpecial: ['<|nope|>'] }), TypeError, 'ERR_LLMK_BAD_OPTION', /not a special token/);
     expectCode(() => tok.encode('x', { allowedSpecial: 'some' as never }), TypeError, 'ERR_LLMK_BAD_OPTION');

@@ -114,6 +114,11 @@ function toIds(ids: unknown): Uint32Array {
   throw typeError('ERR_LLMK_BAD_ARGUMENT', 'ids must be a Uint32Array or an array of token ids');
 }
 
+// An id list short enough for Tokenizer.joinTokenTexts, its elements not yet checked.
+function isShortIdList(ids: unknown): ids is Uint32Array | readonly unknown[] {
+  return (Array.isArray(ids) || ids instanceof Uint32Array) && ids.length <= SHORT_DECODE;
+}
+
 // Where the native side writes the ids of a text that has at most 16 of them,
 // sliced out here: a typed array of up to 64 bytes lives on V8's heap, with no
 // backing store to allocate and later sweep (~35 % of encoding a ten-word string).
@@ -405,11 +410,11 @@ export class Tokenizer {
    * each byte token of a run that is not valid UTF-8).
    */
   decode(ids: Uint32Array | readonly number[]): string {
-    const list = toIds(ids);
-    if (list.length <= SHORT_DECODE) {
-      const joined = this.joinTokenTexts(list);
+    if (isShortIdList(ids)) {
+      const joined = this.joinTokenTexts(ids);
       if (joined !== undefined) return this.stripLeadingSpace(joined, true);
     }
+    const list = toIds(ids);
     const text = this.core.decodeText(list, list.length >= EXTERNAL_DECODE_IDS && getHeapStatistics().used_heap_size < EXTERNAL_DECODE_HEAP);
     if (text !== undefined) return this.stripLeadingSpace(text, true);
     if (this.hf?.sentencePiece?.byteFallback) return this.stripLeadingSpace(this.decodeByteRuns(list), true);
@@ -441,26 +446,30 @@ export class Tokenizer {
   }
 
   // The text of each id met so far whose bytes are whole UTF-8 characters on their own (null
-  // where they are not): short decodes and streaming writes join these strings instead of
-  // calling the addon (~0.5-2 us a call, most of it making a typed array and a string). At
-  // most one entry an id of the vocabulary.
-  private tokenTexts?: Map<number, string | null>;
+  // where they are not, a hole where the id was not met yet), indexed by id: short decodes and
+  // streaming writes join these strings instead of calling the addon (~0.5-2 us a call, most
+  // of it making a typed array and a string). An array rather than a Map: a streaming write of
+  // one id is a lookup (~5 ns against ~20).
+  private tokenTexts?: (string | null)[];
 
   private tokenText(id: number): string | null {
-    const texts = (this.tokenTexts ??= new Map());
-    let text = texts.get(id);
+    const texts = (this.tokenTexts ??= new Array<string | null>(this.core.vocabSize));
+    let text = texts[id];
     if (text === undefined) {
       text = this.core.decodeText(Uint32Array.of(id)) ?? null; // throws ERR_LLMK_BAD_TOKEN for an unknown id
-      texts.set(id, text);
+      if (id < texts.length) texts[id] = text;
     }
     return text;
   }
 
-  // The ids' texts joined, or undefined if one of them is not whole characters alone.
-  private joinTokenTexts(list: Uint32Array): string | undefined {
+  // The ids' texts joined, or undefined if one of them is not whole characters alone, or (in
+  // an array) not a token id: toIds then says why.
+  private joinTokenTexts(list: Uint32Array | readonly unknown[]): string | undefined {
     let out = '';
     for (let i = 0; i < list.length; i++) {
-      const text = this.tokenText(list[i]!);
+      const id = list[i];
+      if (typeof id !== 'number' || id >>> 0 !== id) return undefined;
+      const text = this.tokenText(id);
       if (text === null) return undefined;
       out += text;
     }
@@ -472,18 +481,19 @@ export class Tokenizer {
     // Bytes of a character still incomplete, kept for the next write (as a streaming TextDecoder keeps them).
     let pending = new Uint8Array(0);
     let atStart = true;
+    const stripsSpace = this.hf?.sentencePiece?.stripLeadingSpace === true;
     return {
       write: (ids) => {
-        const list = toIds(ids);
-        if (list.length === 0) return ''; // and the decoder is still at its start
         // Short writes of tokens that are whole characters alone, while nothing is pending: their texts as they are.
-        if (list.length <= SHORT_DECODE && pending.length === 0 && !(atStart && this.hf?.sentencePiece?.stripLeadingSpace)) {
-          const joined = this.joinTokenTexts(list);
+        if (isShortIdList(ids) && ids.length > 0 && pending.length === 0 && !(atStart && stripsSpace)) {
+          const joined = this.joinTokenTexts(ids);
           if (joined !== undefined) {
             atStart = false;
             return joined;
           }
         }
+        const list = toIds(ids);
+        if (list.length === 0) return ''; // and the decoder is still at its start
         let bytes = this.stripLeadingSpace(this.core.decodeBytes(list), atStart);
         atStart = false;
         if (pending.length) {
