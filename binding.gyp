@@ -31,6 +31,7 @@
         "native/bpe/unicode.cc",
         "native/bpe/pretokenize.cc",
         "native/bpe/encoding.cc",
+        "native/bpe/encode_bytes.cc",
         "native/bpe/train.cc",
         "native/bpe/merge_batch.cc",
         "native/kv/crc32c.cc",

@@ -1,8 +1,10 @@
 // Parity with tiktoken (its WASM build of the Rust core, the `tiktoken` npm package) on real text
 // and on generated hostile and edge-case input, for every built-in encoding.
+import { isUtf8 } from 'node:buffer';
 import { afterAll, describe, expect, it } from 'vitest';
 import { get_encoding, type Tiktoken } from 'tiktoken';
-import { Tokenizer } from 'llm-kernels';
+import { Tokenizer, bpeMergeReference } from 'llm-kernels';
+import { CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN } from '../lib/tokenize/huggingface.js';
 import { freshSeed, rng, sameBytes } from './helpers.js';
 import { brown, emails, udhrTexts } from './tokenize-data.js';
 
@@ -30,6 +32,46 @@ const POOL = [
   ...'0129', ...'٣', ...'Ⅻ', ...'½', ' ', ' ', ' ', '\t', '\n', '\r', '\r\n', '\u000b', '\u000c', '\u0085', '\u00a0', '\u2028', '\u3000', '\ufeff',
   ...'.,!?;:-/\\"()[]{}<>@#$%^&*_+=|~`', '😀', '👍🏽', '\ud800', '\udfff', '<|endoftext|>',
 ];
+
+// A tiktoken pattern as a JavaScript regex: its (?i:...) groups (which Node 20's regexes lack)
+// spelled with both cases of each letter.
+function jsPattern(pattern: string): RegExp {
+  const anyCase = (alts: string) => [...alts].map((c) => (/[a-z]/.test(c) ? `[${c}${c.toUpperCase()}]` : c)).join('');
+  return new RegExp(pattern.replace(/\(\?i:([^)]*)\)/g, (_, alts: string) => `(?:${anyCase(alts)})`), 'gu');
+}
+
+/**
+ * tiktoken's encoding of bytes (CoreBPE::_encode_bytes), spelled out: the longest prefix that is
+ * valid UTF-8 split by the pattern, each piece taken whole when it is a token, else merged by
+ * bpeMergeReference; then the last piece's ids, with the ids of nothing but spaces, tabs and
+ * newlines before them when its first id is such a one, taken back, and their bytes joined with
+ * every byte after the prefix as one piece. Also returns the prefix and its ids (for tiktoken).
+ */
+function encodeBytesReference(tok: Tokenizer, pattern: RegExp, bytes: Uint8Array): { ids: number[]; prefixIds: number[]; prefix: string } {
+  let valid = bytes.length;
+  while (!isUtf8(bytes.subarray(0, valid))) valid--;
+  const rankOf = (b: Uint8Array) => tok.tokenToId(b);
+  const pieceIds = (b: Uint8Array) => {
+    const whole = rankOf(b);
+    return whole !== undefined ? [whole] : bpeMergeReference(b, rankOf);
+  };
+  const prefix = new TextDecoder().decode(bytes.subarray(0, valid));
+  const ids: number[] = [];
+  let last = 0;
+  for (const piece of prefix.match(pattern) ?? []) {
+    const p = pieceIds(new TextEncoder().encode(piece));
+    ids.push(...p);
+    last = p.length;
+  }
+  const prefixIds = [...ids];
+  if (valid === bytes.length) return { ids, prefixIds, prefix };
+  const allSpace = (id: number) => [...tok.idToBytes(id)!].every((b) => b === 0x20 || b === 0x0a || b === 0x09);
+  if (last > 0 && allSpace(ids[ids.length - last]!)) while (last < ids.length && allSpace(ids[ids.length - last - 1]!)) last++;
+  const taken = ids.splice(ids.length - last).map((id) => [...tok.idToBytes(id)!]);
+  const unstable = Uint8Array.from([...taken.flat(), ...bytes.subarray(valid)]);
+  if (unstable.length) ids.push(...pieceIds(unstable));
+  return { ids, prefixIds, prefix };
+}
 
 // Merged pre-tokens of up to 256 bytes are kept, from their second meeting
 // on, in a per-thread ring (shared by every encoding, told apart by a
@@ -119,6 +161,53 @@ describe.each(NAMES)('%s against tiktoken', (name) => {
     expect(() => p.encode(text)).toThrow();
     expect(() => tok.encode('<|endof <|endoftext')).not.toThrow();
     for (const [special, id] of Object.entries(tok.specialTokens)) expect(tok.encode(special, { allowedSpecial: 'all' })[0]).toBe(id);
+  });
+
+  it("raw bytes that are not UTF-8: tiktoken's rule for bytes, against its reference; special tokens in bytes", () => {
+    const tok = Tokenizer.fromEncoding(name);
+    const p = peer(name);
+    const pattern = jsPattern(name === 'cl100k_base' ? CL100K_PATTERN : name === 'o200k_base' ? O200K_PATTERN : GPT2_PATTERN);
+    const utf8 = (t: string) => new TextEncoder().encode(t);
+    const r = rng(freshSeed(`bytes ${name}`));
+    // Characters whose classes JavaScript's regex and tiktoken's Rust regex agree on (not U+0085,
+    // U+FEFF, ſ), with runs of whitespace before the bytes that are not UTF-8.
+    const text = ['hello', ' world', 'Wörter', ' 中文', '123456', "'s", "'LL", ' ', '  ', '\n', '\n\n', '\t', '\r\n', '!?', ' ...', 'é', '😀', '\u3000', 'ا', 'ʰ', 'ǅ'];
+    const broken = [[0xff], [0x80], [0xc3], [0xe4, 0xb8], [0xf0, 0x9f, 0x98], [0xed, 0xa0, 0x80], [0xc0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xfe]];
+    // Where the whitespace tokens before the last piece change its merge ('x  ʰ': '  ʰ' as one piece).
+    const cases: Uint8Array[] = [Uint8Array.of(0xff), new Uint8Array(0), ...['hello world\n\n  ', 'a \t\n ', 'x  ʰ', 'x \t ǅ', 'x  中文'].map((t) => Uint8Array.of(...utf8(t), 0xff, 0x41))];
+    for (let i = 0; i < 250; i++) {
+      const parts: number[] = [];
+      for (let k = r() % 8; k >= 0; k--) parts.push(...(r() % 4 ? utf8(text[r() % text.length]!) : broken[r() % broken.length]!));
+      cases.push(Uint8Array.from(parts));
+    }
+    const results = cases.map((bytes) => {
+      const { ids, prefixIds, prefix } = encodeBytesReference(tok, pattern, bytes);
+      expect([...p.encode_ordinary(prefix)], `prefix ${JSON.stringify(prefix)}: the reference's pattern`).toEqual(prefixIds);
+      const got = tok.encodeOrdinary(bytes);
+      expect([...got], `bytes ${Buffer.from(bytes).toString('hex')}`).toEqual(ids);
+      expect(tok.count(bytes)).toBe(ids.length);
+      expect(sameBytes(tok.decodeBytes(got), bytes)).toBe(true);
+      if (isUtf8(bytes)) expect([...got]).toEqual([...tok.encodeOrdinary(new TextDecoder().decode(bytes))]);
+      return ids;
+    });
+    return tok.encodeBatch(cases, { disallowedSpecial: [] }).then((batch) => {
+      expect(batch.map((ids) => [...ids])).toEqual(results);
+      // Special tokens are found in bytes too, split where their UTF-8 bytes are; valid UTF-8 splits as its text does.
+      const special = tok.specialTokens['<|endoftext|>']!;
+      const a = Uint8Array.of(...utf8('x \n'), 0xff, 0x41), b = Uint8Array.of(0xe4, 0xb8, ...utf8(' y'));
+      const joined = Uint8Array.of(...a, ...utf8('<|endoftext|>'), ...b);
+      expect([...tok.encode(joined, { allowedSpecial: 'all' })]).toEqual([...tok.encodeOrdinary(a), special, ...tok.encodeOrdinary(b)]);
+      expect(tok.count(joined, { allowedSpecial: ['<|endoftext|>'] })).toBe(tok.encodeOrdinary(a).length + 1 + tok.encodeOrdinary(b).length);
+      expect([...tok.encode(joined, { disallowedSpecial: [] })]).toEqual([...tok.encodeOrdinary(joined)]);
+      expect(() => tok.encode(joined)).toThrow(expect.objectContaining({ code: 'ERR_LLMK_DISALLOWED_SPECIAL', token: '<|endoftext|>' }));
+      const valid = 'a<|endoftext|>b <|endoftext|><|endoftext|> c';
+      expect([...tok.encode(utf8(valid), { allowedSpecial: 'all' })]).toEqual([...tok.encode(valid, { allowedSpecial: 'all' })]);
+      expect(() => tok.encode(utf8(valid))).toThrow(expect.objectContaining({ code: 'ERR_LLMK_DISALLOWED_SPECIAL' }));
+      return tok.encodeBatch([joined, a], { allowedSpecial: 'all' }).then(([x, y]) => {
+        expect([...x!]).toEqual([...tok.encodeOrdinary(a), special, ...tok.encodeOrdinary(b)]);
+        expect([...y!]).toEqual([...tok.encodeOrdinary(a)]);
+      });
+    });
   });
 
   it('decodes what it encodes, and decodes like tiktoken', () => {

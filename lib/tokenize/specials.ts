@@ -27,13 +27,22 @@ const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 export class TokenSearch {
   private readonly re: RegExp;
   private readonly prefix: string;
+  private bytes?: TokenSearch;
 
-  constructor(tokens: Set<string>) {
+  constructor(private readonly tokens: Set<string>) {
     const list = [...tokens].sort((a, b) => b.length - a.length);
     let prefix = list[0]!;
     for (const t of list) while (!t.startsWith(prefix)) prefix = prefix.slice(0, -1);
     this.prefix = prefix;
     this.re = new RegExp(list.map(escape).join('|'), prefix ? 'y' : 'g');
+  }
+
+  /**
+   * The same tokens as their UTF-8 bytes, one Latin-1 character a byte: a search of raw bytes
+   * viewed as Latin-1 text (an offset in it is an offset in the bytes).
+   */
+  asBytes(): TokenSearch {
+    return (this.bytes ??= new TokenSearch(new Set([...this.tokens].map((t) => Buffer.from(t, 'utf8').toString('latin1')))));
   }
 
   /** The first token in `text` at or after `from`. */
@@ -96,13 +105,16 @@ export class SpecialTokens {
     return found;
   }
 
-  private throwIfFound(bad: TokenSearch | null, text: string): void {
+  // `spell`: a found token's text as the caller knows it (the bytes' search finds Latin-1 spellings).
+  private throwIfFound(bad: TokenSearch | null, text: string, spell: (found: string) => string): void {
     const m = bad?.next(text, 0);
-    if (m)
+    if (m) {
+      const token = spell(m[0]);
       throw Object.assign(
-        new Error(`the text contains the disallowed special token '${m[0]}' (pass allowedSpecial to encode it as a special token, or disallowedSpecial: [] to encode it as ordinary text)`),
-        { code: 'ERR_LLMK_DISALLOWED_SPECIAL', token: m[0] },
+        new Error(`the text contains the disallowed special token '${token}' (pass allowedSpecial to encode it as a special token, or disallowedSpecial: [] to encode it as ordinary text)`),
+        { code: 'ERR_LLMK_DISALLOWED_SPECIAL', token },
       );
+    }
   }
 
   /**
@@ -130,14 +142,37 @@ export class SpecialTokens {
    * checking for disallowed ones. `onText` and `onSpecial` are called in order.
    */
   split(text: string, plan: SpecialPlan, onText: (segment: string) => void, onSpecial: (id: number) => void): void {
-    this.throwIfFound(plan.disallowed, text);
-    if (!plan.allowed) return onText(text);
+    this.splitRanges(text, plan.disallowed, plan.allowed, (a, b) => onText(text.slice(a, b)), (t) => t, onSpecial);
+  }
+
+  /**
+   * split() of raw bytes, which need not be UTF-8: the special tokens' UTF-8 bytes are found
+   * in the bytes (viewed as Latin-1 text, a character a byte), and the segments between them
+   * are views of the bytes. Bytes that are valid UTF-8 split where their text would.
+   */
+  splitBytes(bytes: Uint8Array, plan: SpecialPlan, onBytes: (segment: Uint8Array) => void, onSpecial: (id: number) => void): void {
+    if (!plan.disallowed && !plan.allowed) return onBytes(bytes);
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+    const spell = (found: string) => Buffer.from(found, 'latin1').toString('utf8');
+    this.splitRanges(text, plan.disallowed?.asBytes() ?? null, plan.allowed?.asBytes() ?? null, (a, b) => onBytes(bytes.subarray(a, b)), spell, onSpecial);
+  }
+
+  private splitRanges(
+    text: string,
+    disallowed: TokenSearch | null,
+    allowed: TokenSearch | null,
+    onRange: (start: number, end: number) => void,
+    spell: (found: string) => string,
+    onSpecial: (id: number) => void,
+  ): void {
+    this.throwIfFound(disallowed, text, spell);
+    if (!allowed) return onRange(0, text.length);
     let at = 0;
-    for (let m = plan.allowed.next(text, 0); m; m = plan.allowed.next(text, at)) {
-      if (m.index > at) onText(text.slice(at, m.index));
-      onSpecial(this.ids.get(m[0])!);
+    for (let m = allowed.next(text, 0); m; m = allowed.next(text, at)) {
+      if (m.index > at) onRange(at, m.index);
+      onSpecial(this.ids.get(spell(m[0]))!);
       at = m.index + m[0].length;
     }
-    if (at < text.length) onText(text.slice(at));
+    if (at < text.length) onRange(at, text.length);
   }
 }

@@ -20,6 +20,14 @@ import { encodingData, parseTiktokenRanks } from './tiktoken-file.js';
 import { parseHuggingFace, type HuggingFaceTokenizer } from './huggingface.js';
 import { trainBpe, type TrainOptions, type TrainSource } from './train.js';
 
+/**
+ * A text, or its raw bytes. Bytes that are valid UTF-8 encode as their text. Bytes that are not
+ * follow tiktoken's rule for bytes: the longest valid prefix is split by the pattern, and its last
+ * pre-token (with the tokens of only spaces, tabs and newlines before it, where its first token is
+ * one) is merged together with every byte after the prefix as one piece; between special tokens,
+ * each segment so. A Hugging Face tokenizer takes text: bytes that are not UTF-8 become U+FFFD
+ * there, as TextDecoder makes them.
+ */
 export type TextInput = string | Uint8Array;
 
 export interface TiktokenFileOptions {
@@ -294,9 +302,13 @@ export class Tokenizer {
    * pre-tokenizer do) and the special-token ids of a text, in order.
    */
   private segments(text: TextInput, plan: SpecialPlan, onText: (segment: TextInput) => void, onSpecial: (id: number) => void): void {
-    if (!this.hf && (typeof text !== 'string' || this.specials.ids.size === 0)) return onText(text);
+    if (!this.hf) {
+      if (this.specials.ids.size === 0) return onText(text);
+      if (typeof text === 'string') return this.specials.split(text, plan, onText, onSpecial);
+      return this.specials.splitBytes(text, plan, onText, onSpecial);
+    }
+    // tokenizers takes text: bytes become text as TextDecoder makes it (U+FFFD for what is not UTF-8).
     const str = typeof text === 'string' ? text : utf8.decode(text);
-    if (!this.hf) return this.specials.split(str, plan, onText, onSpecial);
     const { normalize, addPrefixSpace, metaspace } = this.hf;
     // tokenizers: normalizer first, then the pre-tokenizer's own rewriting (ByteLevel's
     // add_prefix_space, Metaspace's replacement and prefix), per segment.

@@ -134,6 +134,7 @@ TextArg::TextArg(const Napi::Value& v, const char* name) {
     auto a = v.As<Napi::Uint8Array>();
     data = a.Data();
     size = a.ElementLength();
+    raw = true;
   } else {
     throw_type(v.Env(), "ERR_LLMK_BAD_ARGUMENT", std::string(name) + " must be a string or a Uint8Array");
   }

@@ -53,6 +53,7 @@ extern template Napi::TypedArrayOf<double> typed_array<double>(const Napi::Value
 struct TextArg {
   const uint8_t* data = nullptr;
   size_t size = 0;
+  bool raw = false;  // a Uint8Array's bytes (maybe not UTF-8), not a string's
   TextArg(const Napi::Value& v, const char* name);
   TextArg(const TextArg&) = delete;
   TextArg& operator=(const TextArg&) = delete;

@@ -22,6 +22,7 @@ void BatchTexts::copy(napi_env env, napi_value v, size_t i) {
     t.bytes.reset(new char[bytes.size]);
     if (bytes.size) std::memcpy(t.bytes.get(), bytes.data, bytes.size);
     t.n_bytes = bytes.size;
+    t.raw = true;
   }
 }
 

@@ -40,6 +40,8 @@ class BatchTexts {
   // Text i as UTF-8 (converted into `scratch`, room for 3 bytes a unit,
   // when it was copied as units); valid until release(i).
   const uint8_t* utf8(size_t i, uint8_t* (*scratch)(size_t), size_t& n);
+  // Whether text i came as a Uint8Array (bytes that may not be UTF-8).
+  bool raw(size_t i) const { return text_[i].raw; }
   void release(size_t i);
 
  private:
@@ -48,6 +50,7 @@ class BatchTexts {
     size_t n_bytes = 0;
     std::unique_ptr<char16_t[]> units;  // or a string's units (neither zero-filled first)
     size_t n_units = 0;
+    bool raw = false;
   };
 
   std::vector<Text> text_;

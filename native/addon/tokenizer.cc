@@ -1,6 +1,7 @@
 // BpeEncoding: the JS-facing handle of a bpe::Encoding (native/bpe/).
 //   new BpeEncoding(data: Uint8Array)
 //   encodeOrdinary(text: string | Uint8Array, small?: Uint32Array): Uint32Array, or the count of ids written to small
+//     (a Uint8Array that is not UTF-8: Encoding::encode_bytes, tiktoken's rule for bytes)
 //   countOrdinary(text: string | Uint8Array, limit?: number): number (stops once past limit)
 //   decodeBytes(ids: Uint32Array): Uint8Array
 //   decodeText(ids: Uint32Array, external?: boolean): string, or undefined when the bytes are not valid UTF-8
@@ -93,7 +94,8 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
       ids.reserve(text.size / 3 + 8);
       {
         LargeTextLease lease(text.size);
-        enc_->encode_ordinary(text.data, text.size, ids);
+        if (text.raw) enc_->encode_bytes(text.data, text.size, ids);
+        else enc_->encode_ordinary(text.data, text.size, ids);
       }
       if (info.Length() > 1 && !info[1].IsUndefined()) {
         auto small = typed_array<uint32_t>(info[1], "small");
@@ -151,7 +153,8 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
                     // with the vectors side by side, 1.67-1.72x with them apart).
                     std::vector<bpe::Rank> ids;
                     ids.reserve(n / 3 + 8);  // as encodeOrdinary: no regrowth on typical text
-                    enc->encode_ordinary(bytes, n, ids);
+                    if (texts->raw(i)) enc->encode_bytes(bytes, n, ids);
+                    else enc->encode_ordinary(bytes, n, ids);
                     (*results)[i] = std::move(ids);
                     texts->release(i);
                   }
@@ -217,7 +220,8 @@ class BpeEncoding : public Napi::ObjectWrap<BpeEncoding> {
         if (d < 9007199254740992.0) limit = static_cast<size_t>(d);
       }
       LargeTextLease lease(text.size);
-      return Napi::Value(Napi::Number::New(info.Env(), static_cast<double>(enc_->count_ordinary(text.data, text.size, limit))));
+      return Napi::Value(Napi::Number::New(info.Env(), static_cast<double>(text.raw ? enc_->count_bytes(text.data, text.size, limit)
+                                                                                  : enc_->count_ordinary(text.data, text.size, limit))));
     });
   }
 

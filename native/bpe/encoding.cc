@@ -1037,6 +1037,14 @@ void Encoding::encode_ordinary(const uint8_t* text, size_t n, std::vector<Rank>&
   else encode_ordinary_by<false>(text, n, out);
 }
 
+void Encoding::encode_one_piece(const uint8_t* bytes, size_t n, std::vector<Rank>& out) const {
+  if (n == 0) return;
+  ThreadCaches& caches = thread_caches();
+  auto emit = [&](Rank r) { out.push_back(r); };
+  if (listed_merges_) encode_piece_of<true>(caches, bytes, n, 0, n, 0, emit);
+  else encode_piece_of<false>(caches, bytes, n, 0, n, 0, emit);
+}
+
 template <bool kListed>
 size_t Encoding::count_ordinary_by(const uint8_t* text, size_t n, size_t limit) const {
   ThreadCaches& caches = thread_caches();

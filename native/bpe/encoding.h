@@ -31,6 +31,12 @@ class Encoding {
   // Number of tokens encode_ordinary would produce; stops as soon as the
   // count passes `limit` (and returns that count, some value > limit).
   size_t count_ordinary(const uint8_t* text, size_t n, size_t limit = SIZE_MAX) const;
+  // encode_ordinary and count_ordinary of raw bytes, which may not be UTF-8,
+  // with tiktoken's rule for bytes (encode_bytes.cc).
+  void encode_bytes(const uint8_t* text, size_t n, std::vector<Rank>& out) const;
+  size_t count_bytes(const uint8_t* text, size_t n, size_t limit = SIZE_MAX) const;
+  // Ids of the n bytes as one pre-token, whatever the pattern.
+  void encode_one_piece(const uint8_t* bytes, size_t n, std::vector<Rank>& out) const;
   // Total bytes of the ids; throws RangeError (ERR_LLMK_BAD_TOKEN) for an unknown id.
   size_t decoded_size(const uint32_t* ids, size_t n) const;
   // What the ids decode to into `out` (replacing its contents), in one pass:

@@ -71,6 +71,20 @@ bool is_ascii(const uint8_t* s, size_t n) {
   return (any & 0x80) == 0;
 }
 
+size_t utf8_valid_prefix(const uint8_t* s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    if (i + 8 <= n && !(load8(s + i) & kHighBits)) {  // eight ASCII bytes
+      i += 8;
+      continue;
+    }
+    size_t len;
+    if (decode_utf8(s, n, i, len) == kInvalid) return i;
+    i += len;
+  }
+  return n;
+}
+
 namespace {
 // Widens s[0..16) into o[0..16) and returns how many of those bytes are
 // ASCII before the first that is not (16: all). The units past that count

@@ -58,6 +58,10 @@ inline uint32_t decode_utf8(const uint8_t* s, size_t n, size_t i, size_t& len) {
 
 // Whether every byte of s[0, n) is below 0x80.
 bool is_ascii(const uint8_t* s, size_t n);
+// The length of the longest prefix of s[0, n) that is well-formed UTF-8 (n
+// when all of it is): where decode_utf8 first meets an invalid byte, Rust's
+// Utf8Error::valid_up_to.
+size_t utf8_valid_prefix(const uint8_t* s, size_t n);
 
 // s[0, n) as UTF-16 into out[0, units) (out must have room for n units:
 // UTF-16 never needs more units than UTF-8 has bytes); false when s is not

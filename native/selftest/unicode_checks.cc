@@ -7,6 +7,7 @@
 // utf16_to_utf8 with its windows and without, against a reference that
 // encodes one unit at a time, on the same text's units and on random units
 // (lone surrogates and pairs among them).
+#include <algorithm>
 #include <random>
 #include <string>
 #include <vector>
@@ -127,6 +128,16 @@ std::u16string random_units(std::mt19937& rng, size_t length) {
   return u;
 }
 
+// utf8_valid_prefix: its prefix is valid UTF-8, and no longer one is (a
+// longer valid prefix would end a character of at most 4 bytes past it).
+void expect_valid_prefix(const std::string& s) {
+  const size_t p = bpe::utf8_valid_prefix(reinterpret_cast<const uint8_t*>(s.data()), s.size());
+  std::u16string ignored;
+  bool ok = p <= s.size() && reference_utf16(s.substr(0, p), ignored);
+  for (size_t k = p + 1; k <= std::min(s.size(), p + 4); ++k) ok = ok && !reference_utf16(s.substr(0, k), ignored);
+  expect(ok, "utf8_valid_prefix: " + std::to_string(p) + " of " + std::to_string(s.size()) + " bytes");
+}
+
 }  // namespace
 
 void check_unicode(Context&) {
@@ -139,6 +150,7 @@ void check_unicode(Context&) {
     expect_same_utf8(units, false, "text's units");
     if (simd) expect_same_utf8(units, true, "text's units");
     for (int damaged = 0; damaged < 2; ++damaged) {
+      expect_valid_prefix(s);
       expect_same(s, false, damaged ? "damaged text" : "text");
       if (simd) expect_same(s, true, damaged ? "damaged text" : "text");
       damage(rng, s);
