@@ -26,6 +26,8 @@ describe('Tokenizer API', () => {
     expect(tok.tokenToId(' world')).toBe(1917);
     expect(tok.tokenToId(new TextEncoder().encode(' world'))).toBe(1917);
     expect(tok.tokenToId('<|endoftext|>')).toBe(100257);
+    expect(tok.tokenToId(new TextEncoder().encode('<|endoftext|>'))).toBe(100257);
+    expect(tok.tokenToId(Uint8Array.of(0xff, 0xfe))).toBeUndefined();
     expect(tok.tokenToId('no such token, surely')).toBeUndefined();
     expect(new TextDecoder().decode(tok.idToBytes(1917))).toBe(' world');
     expect(new TextDecoder().decode(tok.idToBytes(100257))).toBe('<|endoftext|>');

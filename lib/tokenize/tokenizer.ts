@@ -8,6 +8,7 @@
  *   tok.decode(ids);                             // 'hello world'
  *   tok.encode('<|endoftext|>', { allowedSpecial: 'all' }); // Uint32Array [100257]
  */
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { rangeError, typeError } from '../errors.js';
@@ -529,7 +530,9 @@ export class Tokenizer {
   /** The id of a token given as bytes or as its UTF-8 text (special tokens included), or undefined. */
   tokenToId(token: string | Uint8Array): number | undefined {
     checkText(token, 'token');
-    if (typeof token === 'string' && this.specials.ids.has(token)) return this.specials.ids.get(token);
+    // A special token's bytes name it too, as its text does (tiktoken's encode_single_token).
+    const special = typeof token === 'string' ? token : this.specials.ids.size && isUtf8(token) ? utf8.decode(token) : undefined;
+    if (special !== undefined && this.specials.ids.has(special)) return this.specials.ids.get(special);
     const id = this.core.tokenToId(token);
     return id < 0 ? undefined : id;
   }
