@@ -461,8 +461,8 @@ export class Tokenizer {
   // The text of each id met so far whose bytes are whole UTF-8 characters on their own (null
   // where they are not, a hole where the id was not met yet), indexed by id: short decodes and
   // streaming writes join these strings instead of calling the addon (~0.5-2 us a call, most
-  // of it making a typed array and a string). An array rather than a Map: a streaming write of
-  // one id is a lookup (~5 ns against ~20).
+  // of it making a typed array and a string). An array rather than a Map, and read before the
+  // list is copied: a streaming write of one id took 65-75 ns with both, 16-37 without.
   private tokenTexts?: (string | null)[];
 
   private tokenText(id: number): string | null {
