@@ -74,13 +74,18 @@ bool is_ascii(const uint8_t* s, size_t n) {
 size_t utf8_valid_prefix(const uint8_t* s, size_t n) {
   size_t i = 0;
   while (i < n) {
-    if (i + 8 <= n && !(load8(s + i) & kHighBits)) {  // eight ASCII bytes
-      i += 8;
-      continue;
+    // ASCII 32 bytes at a time, then characters up to 32 bytes on (one
+    // non-ASCII byte per block cost the 8-byte steps ~8 cycles a step).
+    while (i + 32 <= n && !((load8(s + i) | load8(s + i + 8) | load8(s + i + 16) | load8(s + i + 24)) & kHighBits)) i += 32;
+    for (const size_t stop = i + 32 < n ? i + 32 : n; i < stop;) {
+      if (s[i] < 0x80) {
+        ++i;
+        continue;
+      }
+      size_t len;
+      if (decode_utf8(s, n, i, len) == kInvalid) return i;
+      i += len;
     }
-    size_t len;
-    if (decode_utf8(s, n, i, len) == kInvalid) return i;
-    i += len;
   }
   return n;
 }
