@@ -80,6 +80,13 @@ describe.each(cases)('%s against tokenizers', (_name, load) => {
       expect(ours.isWithinTokenLimit(t, ids.length - 1, { allowedSpecial: 'all' })).toBe(false);
       expect([...(await ours.encodeBatch([t], { allowedSpecial: 'all' }))[0]]).toEqual(ids);
     }
+    // Bytes are taken as the text TextDecoder makes of them (tokenizers takes only strings).
+    const text = 'naïve text, 中文';
+    const bytes = Uint8Array.of(...new TextEncoder().encode(text), 0xff, 0xe4, 0xb8);
+    const decoded = new TextDecoder().decode(bytes);
+    expect([...ours.encodeOrdinary(bytes)]).toEqual([...ours.encodeOrdinary(decoded)]);
+    expect(ours.count(bytes)).toBe(ours.count(decoded));
+    expect([...(await ours.encodeBatch([bytes]))[0]]).toEqual([...ours.encodeOrdinary(decoded)]);
   });
 
   it('decodes like tokenizers, and round-trips text', async () => {
