@@ -16,6 +16,8 @@
 namespace llmk::bpe {
 
 void Encoding::encode_bytes(const uint8_t* text, size_t n, std::vector<Rank>& out) const {
+  // No pattern (a tokenizer trained on raw bytes): one piece either way.
+  if (kind_ == Pattern::Whole) return encode_ordinary(text, n, out);
   const size_t valid = utf8_valid_prefix(text, n);
   if (valid == n) return encode_ordinary(text, n, out);
   const size_t first = out.size();
@@ -42,7 +44,7 @@ void Encoding::encode_bytes(const uint8_t* text, size_t n, std::vector<Rank>& ou
 }
 
 size_t Encoding::count_bytes(const uint8_t* text, size_t n, size_t limit) const {
-  if (utf8_valid_prefix(text, n) == n) return count_ordinary(text, n, limit);
+  if (kind_ == Pattern::Whole || utf8_valid_prefix(text, n) == n) return count_ordinary(text, n, limit);
   std::vector<Rank> ids;
   encode_bytes(text, n, ids);
   return ids.size();
