@@ -451,6 +451,42 @@ describe('Tokenizer async forms', () => {
     setImmediate(() => ac.abort());
     await expect(p).rejects.toMatchObject({ name: 'AbortError' });
   });
+
+  it('a batch of up to 4096 units in all goes on the calling thread, one unit more to the pool; both equal encode', async () => {
+    const core = (tok as unknown as { core: NativeBpeEncoding }).core;
+    let pooled = 0;
+    const toPool = core.encodeOrdinaryBatchAsync.bind(core);
+    // Counted through an own property over the addon's (read-only) method.
+    Object.defineProperty(core, 'encodeOrdinaryBatchAsync', { configurable: true, value: (...args: Parameters<typeof toPool>) => (pooled++, toPool(...args)) });
+    try {
+      const r = rng(freshSeed('inline batch'));
+      const chars = ['a', ' ', 'é', '中', '😀', '\n', '9', 'The '];
+      for (const total of [4096, 4097]) {
+        // Texts whose ordinary segments add up to `total` units: strings of random characters
+        // (cut anywhere, a lone surrogate included) with a special token in half of them, and
+        // every third text ASCII, given as its bytes.
+        const texts: (string | Uint8Array)[] = [];
+        for (let left = total; left > 0; ) {
+          const n = Math.min(left, 1 + (r() % 400));
+          const ascii = texts.length % 3 === 2;
+          let t = '';
+          while (t.length < n) t += ascii ? 'ab cd\n'[r() % 6] : chars[r() % chars.length];
+          t = t.slice(0, n);
+          if (!ascii && r() % 2) t = t.slice(0, n >> 1) + '<|endoftext|>' + t.slice(n >> 1);
+          texts.push(ascii ? Buffer.from(t, 'utf8') : t);
+          left -= n;
+        }
+        const before = pooled;
+        const got = await tok.encodeBatch(texts, { allowedSpecial: 'all' });
+        expect(pooled - before, `${total} units`).toBe(total > 4096 ? 1 : 0);
+        texts.forEach((t, i) => expect([...got[i]!]).toEqual([...tok.encode(t, { allowedSpecial: 'all' })]));
+      }
+      await expect(tok.encodeBatch(['a <|endoftext|>'])).rejects.toMatchObject({ code: 'ERR_LLMK_DISALLOWED_SPECIAL' });
+      await expect(tok.encodeAsync('x', { signal: 'no' as unknown as AbortSignal })).rejects.toMatchObject({ code: 'ERR_LLMK_BAD_OPTION' });
+    } finally {
+      Reflect.deleteProperty(core, 'encodeOrdinaryBatchAsync');
+    }
+  });
 });
 
 describe('native byte-pair merge against the TypeScript reference', () => {

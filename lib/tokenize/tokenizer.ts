@@ -12,7 +12,7 @@ import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { getHeapStatistics } from 'node:v8';
 import { rangeError, typeError } from '../errors.js';
-import { loaded, type NativeBpeEncoding } from '../native.js';
+import { loaded, type NativeBpeEncoding, type NativeCancelToken } from '../native.js';
 import { withAbort } from '../async.js';
 import { checkChoice, checkInt, checkObject, checkThreads } from '../options.js';
 import { encodingFile, encodingNameForModel, ENCODING_NAMES, type EncodingName } from './encodings.js';
@@ -67,6 +67,12 @@ const SHORT_DECODE = 16;
 // copied without asking the heap (~0.5 us).
 const EXTERNAL_DECODE_IDS = 8192;
 const EXTERNAL_DECODE_HEAP = 256 * 2 ** 20;
+// encodeBatch/encodeAsync encode texts of up to this many units in all (UTF-16 units of
+// strings, bytes of Uint8Arrays) on the calling thread: a round trip through libuv's pool
+// costs ~100 us on this project's VMs (fs.promises.stat alike), ~25x the encode of a
+// 100-character message, and 4096 units of English take ~20 us (unseen multilingual
+// text ~140 us at worst).
+const INLINE_BATCH_UNITS = 4096;
 
 /**
  * How much of `bytes` a streaming UTF-8 decoder (WHATWG, as TextDecoder with
@@ -334,7 +340,9 @@ export class Tokenizer {
    * pool. Resolves to one Uint32Array per text. Text i goes to the pool's slot
    * i % threads while the slots keep pace (each slot keeps its caches between
    * calls, so a batch of the same or similar texts starts warm); a slot done
-   * early takes what is left of the others'.
+   * early takes what is left of the others'. A batch of up to 4096 units in all
+   * (a chat message, say) is encoded on the calling thread instead, before the
+   * promise settles: handing it to the pool would cost more than encoding it.
    */
   async encodeBatch(texts: readonly TextInput[], options?: BatchOptions): Promise<Uint32Array[]> {
     if (!Array.isArray(texts)) throw typeError('ERR_LLMK_BAD_ARGUMENT', 'texts must be an array of strings or Uint8Arrays');
@@ -350,18 +358,24 @@ export class Tokenizer {
       this.segments(text, specials, (seg) => parts.push({ segment: segments.push(seg) - 1 }), (id) => parts.push(id));
       return parts.length === 1 && typeof parts[0] !== 'number' ? parts[0]!.segment : parts;
     });
-    const { each, small } = await withAbort(o.signal, (cancel) =>
-      this.core.encodeOrdinaryBatchAsync(segments, { ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) }),
+    const encoded = await withAbort(o.signal, (cancel) =>
+      segments.reduce((units, s) => units + s.length, 0) <= INLINE_BATCH_UNITS
+        ? Promise.resolve(segments.map((s) => this.ordinaryIds(s)))
+        : this.encodeOnPool(segments, threads, cancel),
     );
-    // Short results were sent in one array: slices of up to 64 bytes live on V8's heap.
-    let at = 0;
-    const encoded = each.map((ids) => (typeof ids === 'number' ? small.slice(at, (at += ids)) : ids));
     return plans.map((plan) =>
       typeof plan === 'number' ? encoded[plan]! : concat(plan.map((p) => (typeof p === 'number' ? Uint32Array.of(p) : encoded[p.segment]!))),
     );
   }
 
-  /** encode() off the main thread (one thread: BPE of one text is sequential). */
+  private async encodeOnPool(segments: TextInput[], threads: number | undefined, cancel: NativeCancelToken | undefined): Promise<Uint32Array[]> {
+    const { each, small } = await this.core.encodeOrdinaryBatchAsync(segments, { ...(threads ? { threads } : {}), ...(cancel ? { cancel } : {}) });
+    // Short results were sent in one array: slices of up to 64 bytes live on V8's heap.
+    let at = 0;
+    return each.map((ids) => (typeof ids === 'number' ? small.slice(at, (at += ids)) : ids));
+  }
+
+  /** encode() off the main thread (one thread: BPE of one text is sequential); short texts as encodeBatch says. */
   async encodeAsync(text: TextInput, options?: SpecialOptions & { signal?: AbortSignal }): Promise<Uint32Array> {
     return (await this.encodeBatch([text], { ...checkObject<object>(options, 'options'), threads: 1 }))[0];
   }
