@@ -452,7 +452,7 @@ describe('Tokenizer async forms', () => {
     await expect(p).rejects.toMatchObject({ name: 'AbortError' });
   });
 
-  it('a batch of up to 4096 units in all goes on the calling thread, one unit more to the pool; both equal encode', async () => {
+  it('a batch of up to 2048 units in all goes on the calling thread, one unit more to the pool; both equal encode', async () => {
     const core = (tok as unknown as { core: NativeBpeEncoding }).core;
     let pooled = 0;
     const toPool = core.encodeOrdinaryBatchAsync.bind(core);
@@ -461,7 +461,7 @@ describe('Tokenizer async forms', () => {
     try {
       const r = rng(freshSeed('inline batch'));
       const chars = ['a', ' ', 'é', '中', '😀', '\n', '9', 'The '];
-      for (const total of [4096, 4097]) {
+      for (const total of [2048, 2049]) {
         // Texts whose ordinary segments add up to `total` units: strings of random characters
         // (cut anywhere, a lone surrogate included) with a special token in half of them, and
         // every third text ASCII, given as its bytes.
@@ -478,7 +478,7 @@ describe('Tokenizer async forms', () => {
         }
         const before = pooled;
         const got = await tok.encodeBatch(texts, { allowedSpecial: 'all' });
-        expect(pooled - before, `${total} units`).toBe(total > 4096 ? 1 : 0);
+        expect(pooled - before, `${total} units`).toBe(total > 2048 ? 1 : 0);
         texts.forEach((t, i) => expect([...got[i]!]).toEqual([...tok.encode(t, { allowedSpecial: 'all' })]));
       }
       await expect(tok.encodeBatch(['a <|endoftext|>'])).rejects.toMatchObject({ code: 'ERR_LLMK_DISALLOWED_SPECIAL' });

@@ -70,9 +70,9 @@ const EXTERNAL_DECODE_HEAP = 256 * 2 ** 20;
 // encodeBatch/encodeAsync encode texts of up to this many units in all (UTF-16 units of
 // strings, bytes of Uint8Arrays) on the calling thread: a round trip through libuv's pool
 // costs ~100 us on this project's VMs (fs.promises.stat alike), ~25x the encode of a
-// 100-character message, and 4096 units of English take ~20 us (unseen multilingual
-// text ~140 us at worst).
-const INLINE_BATCH_UNITS = 4096;
+// 100-character message. 2048 units of text not seen before take ~20 us in English and
+// ~70-90 us (p99 190-280) in the UDHR's languages; one run of 2048 random letters ~0.3 ms.
+const INLINE_BATCH_UNITS = 2048;
 
 /**
  * How much of `bytes` a streaming UTF-8 decoder (WHATWG, as TextDecoder with
@@ -340,7 +340,7 @@ export class Tokenizer {
    * pool. Resolves to one Uint32Array per text. Text i goes to the pool's slot
    * i % threads while the slots keep pace (each slot keeps its caches between
    * calls, so a batch of the same or similar texts starts warm); a slot done
-   * early takes what is left of the others'. A batch of up to 4096 units in all
+   * early takes what is left of the others'. A batch of up to 2048 units in all
    * (a chat message, say) is encoded on the calling thread instead, before the
    * promise settles: handing it to the pool would cost more than encoding it.
    */
