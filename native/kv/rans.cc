@@ -399,7 +399,8 @@ void get_stream(ByteReader& r, uint8_t* out, size_t n) {
     return;
   }
   if (method == kConstant) {
-    std::memset(out, r.u8(), n);
+    const uint8_t value = r.u8();
+    if (n) std::memset(out, value, n);  // out may be null then (an empty vector's data)
     return;
   }
   if (method != kRans && method != kRansLanes) corrupt(std::string(r.what()) + ": unknown stream method " + std::to_string(method));
