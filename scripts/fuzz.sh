@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing of the native parsers with libFuzzer, AddressSanitizer
 # and UBSan (test/fuzz/): kv_decode (KV containers; the fuzz build skips their
-# checksums, so mutations reach the tile parsers) and bpe_load (encoding files,
-# then an encode and a decode with what loaded). Not part of `npm test`: a
-# developer's tool, as long as one wants to run it.
+# checksums, so mutations reach the tile parsers), bpe_load (encoding files,
+# then an encode and a decode with what loaded) and bpe_encode (the built-in
+# encodings on any bytes: round trip, counts, text and bytes alike). Not part
+# of `npm test`: a developer's tool, as long as one wants to run it.
 #
 #   bash scripts/fuzz.sh [seconds per target (60)] [target ...]
 #
@@ -15,7 +16,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(kv_decode bpe_load)
+[ ${#targets[@]} -gt 0 ] || targets=(kv_decode bpe_load bpe_encode)
 
 cxx=$(command -v clang++ || command -v clang++-14 || true)
 if [ -z "$cxx" ] && [ "$(id -u)" = 0 ] && command -v apt-get > /dev/null; then
@@ -41,7 +42,7 @@ for src in $(sources LLMK_CORE_SOURCES) $(sources LLMK_AVX2_SOURCES); do
 done
 node test/fuzz/seeds.mjs "$out/seeds" > /dev/null
 
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LLMK_ENCODINGS="$PWD/encodings"
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "$out/$t/corpus"

@@ -1,17 +1,20 @@
 // Writes seed inputs for the libFuzzer targets (scripts/fuzz.sh): small KV
-// containers in every codec setting, and small encoding files (both versions:
-// rank files, and listed merges from a tokenizer.json).
+// containers in every codec setting, small encoding files (both versions:
+// rank files, and listed merges from a tokenizer.json), and texts (English,
+// 40 UDHR languages, tiktoken's edge cases) for the encoders.
 // Usage: node test/fuzz/seeds.mjs <dir>  (needs the compiled dist/)
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { kv } from '../../dist/lib/index.js';
 import { toHalfBits } from '../../dist/lib/kv/reference.js';
+import { udhrCorpus } from '../../dist/lib/tokenize/premium.js';
 import { encodingData } from '../../dist/lib/tokenize/tiktoken-file.js';
 import { CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN, parseHuggingFace } from '../../dist/lib/tokenize/huggingface.js';
 
 const dir = process.argv[2];
 mkdirSync(join(dir, 'kv_decode'), { recursive: true });
 mkdirSync(join(dir, 'bpe_load'), { recursive: true });
+mkdirSync(join(dir, 'bpe_encode'), { recursive: true });
 
 // KV: [2, 20, 8] tensors (tiles of 16 tokens: a full one and a partial one), keys and values.
 let seed = 1;
@@ -42,4 +45,16 @@ const patterns = { gpt2: GPT2_PATTERN, cl100k: CL100K_PATTERN, o200k: O200K_PATT
 for (const [name, pattern] of Object.entries(patterns)) writeFileSync(join(dir, 'bpe_load', name), encodingData(ranks, pattern, { '<|endoftext|>': ranks.size }));
 const json = JSON.parse(readFileSync(new URL('../data/tokenizers/tiny-llama-brown.json', import.meta.url), 'utf8'));
 writeFileSync(join(dir, 'bpe_load', 'tiny-llama-brown'), parseHuggingFace(json).data);
-console.log(`seeds: ${n} KV containers, ${Object.keys(patterns).length + 1} encodings`);
+
+// Texts, each behind a byte that picks the encoding (r50k, cl100k, o200k).
+const brown = readFileSync(new URL('../data/text/brown-sample.txt', import.meta.url), 'utf8');
+const udhr = Object.values(udhrCorpus());
+const texts = [
+  ...Array.from({ length: 8 }, (_, i) => brown.slice(i * 3000, i * 3000 + 400)),
+  ...Array.from({ length: 40 }, (_, i) => udhr[Math.floor((i * udhr.length) / 40)].slice(200, 500)),
+  "I'm here. You'RE there; they'll've done it 1234567 times\r\n\r\n   ok  \t\u0085\ufeff x",
+  'a'.repeat(300) + ' ' + 'ab'.repeat(100) + ' 0123456789'.repeat(5),
+];
+texts.forEach((t, i) => writeFileSync(join(dir, 'bpe_encode', `text${i}`), Buffer.concat([Buffer.of(i % 3), Buffer.from(t, 'utf8')])));
+writeFileSync(join(dir, 'bpe_encode', 'broken'), Buffer.of(1, 0x68, 0x69, 0x20, 0xe4, 0xb8, 0x20, 0xff, 0x61, 0xf0, 0x9f, 0x98));
+console.log(`seeds: ${n} KV containers, ${Object.keys(patterns).length + 1} encodings, ${texts.length + 1} texts`);
