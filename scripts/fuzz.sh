@@ -3,7 +3,8 @@
 # and UBSan (test/fuzz/): kv_decode (KV containers; the fuzz build skips their
 # checksums, so mutations reach the tile parsers), bpe_load (encoding files,
 # then an encode and a decode with what loaded) and bpe_encode (the built-in
-# encodings on any bytes: round trip, counts, text and bytes alike). Not part
+# encodings and four tokenizer.json models on any bytes: round trip, counts,
+# text and bytes alike). Not part
 # of `npm test`: a developer's tool, as long as one wants to run it.
 #
 #   bash scripts/fuzz.sh [seconds per target (60)] [target ...]
@@ -42,7 +43,7 @@ for src in $(sources LLMK_CORE_SOURCES) $(sources LLMK_AVX2_SOURCES); do
 done
 node test/fuzz/seeds.mjs "$out/seeds" > /dev/null
 
-export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LLMK_ENCODINGS="$PWD/encodings"
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 LLMK_ENCODINGS="$PWD/encodings" LLMK_FUZZ_MODELS="$PWD/$out/seeds/models"
 status=0
 for t in "${targets[@]}"; do
   mkdir -p "$out/$t/corpus"

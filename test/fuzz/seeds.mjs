@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { kv } from '../../dist/lib/index.js';
 import { toHalfBits } from '../../dist/lib/kv/reference.js';
 import { udhrCorpus } from '../../dist/lib/tokenize/premium.js';
+import { huggingFaceFiles } from '../../dist/bench/tokenizer-files.js';
 import { encodingData } from '../../dist/lib/tokenize/tiktoken-file.js';
 import { CL100K_PATTERN, GPT2_PATTERN, O200K_PATTERN, parseHuggingFace } from '../../dist/lib/tokenize/huggingface.js';
 
@@ -46,7 +47,16 @@ for (const [name, pattern] of Object.entries(patterns)) writeFileSync(join(dir, 
 const json = JSON.parse(readFileSync(new URL('../data/tokenizers/tiny-llama-brown.json', import.meta.url), 'utf8'));
 writeFileSync(join(dir, 'bpe_load', 'tiny-llama-brown'), parseHuggingFace(json).data);
 
-// Texts, each behind a byte that picks the encoding (r50k, cl100k, o200k).
+// The tokenizer.json models the tests compare, converted for bpe_encode (which reads them
+// from <dir>/models): byte-level ones and SentencePiece-style ones, told apart by name.
+mkdirSync(join(dir, 'models'), { recursive: true });
+for (const [name, text] of huggingFaceFiles()) {
+  const hf = parseHuggingFace(JSON.parse(text()));
+  const slug = name.split(' ')[0].toLowerCase();
+  writeFileSync(join(dir, 'models', `${hf.sentencePiece ? 'sentencepiece' : 'bytelevel'}-${slug}.bin`), hf.data);
+}
+
+// Texts, each behind a byte that picks the encoding (r50k, cl100k, o200k, then the models).
 const brown = readFileSync(new URL('../data/text/brown-sample.txt', import.meta.url), 'utf8');
 const udhr = Object.values(udhrCorpus());
 const texts = [
@@ -55,6 +65,6 @@ const texts = [
   "I'm here. You'RE there; they'll've done it 1234567 times\r\n\r\n   ok  \t\u0085\ufeff x",
   'a'.repeat(300) + ' ' + 'ab'.repeat(100) + ' 0123456789'.repeat(5),
 ];
-texts.forEach((t, i) => writeFileSync(join(dir, 'bpe_encode', `text${i}`), Buffer.concat([Buffer.of(i % 3), Buffer.from(t, 'utf8')])));
+texts.forEach((t, i) => writeFileSync(join(dir, 'bpe_encode', `text${i}`), Buffer.concat([Buffer.of(i % 7), Buffer.from(t, 'utf8')])));
 writeFileSync(join(dir, 'bpe_encode', 'broken'), Buffer.of(1, 0x68, 0x69, 0x20, 0xe4, 0xb8, 0x20, 0xff, 0x61, 0xf0, 0x9f, 0x98));
-console.log(`seeds: ${n} KV containers, ${Object.keys(patterns).length + 1} encodings, ${texts.length + 1} texts`);
+console.log(`seeds: ${n} KV containers, ${Object.keys(patterns).length + 1} encodings, ${texts.length + 1} texts, ${huggingFaceFiles().length} models`);
