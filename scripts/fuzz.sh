@@ -4,8 +4,8 @@
 # checksums, so mutations reach the tile parsers), bpe_load (encoding files,
 # then an encode and a decode with what loaded) and bpe_encode (the built-in
 # encodings and four tokenizer.json models on any bytes: round trip, counts,
-# text and bytes alike). Not part
-# of `npm test`: a developer's tool, as long as one wants to run it.
+# text and bytes alike). Not part of `npm test`: a developer's tool, run for
+# as long as one likes.
 #
 #   bash scripts/fuzz.sh [seconds per target (60)] [target ...]
 #

@@ -1,7 +1,7 @@
 // libFuzzer target: the encoders on any bytes (scripts/fuzz.sh). The first
 // byte picks the encoding — r50k, cl100k, o200k, then the tokenizer.json
 // models that test/fuzz/seeds.mjs converted (LLMK_FUZZ_MODELS: byte-level
-// GPT-2 and Llama-3, SentencePiece-style tiny-llama-brown and Llama-2) —, the
+// GPT-2, Llama-3 and tiny-llama-brown, SentencePiece-style Llama-2) —, the
 // rest is the text. Checks what must hold for every input, and aborts (a
 // crash for libFuzzer) where it does not:
 //   - count_bytes equals the number of ids, and a count with a lower limit
