@@ -33,11 +33,12 @@ flags=(-std=c++17 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,addre
        -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -I.)
 # The library's sources as CMakeLists.txt lists them, the AVX2 ones with their flags.
 sources() { sed -n "/^set($1/,/^)/p" CMakeLists.txt | grep -o 'native/[^ )]*\.cc'; }
+avx2=$(sources LLMK_AVX2_SOURCES)
 objects=()
-for src in $(sources LLMK_CORE_SOURCES) $(sources LLMK_AVX2_SOURCES); do
+for src in $(sources LLMK_CORE_SOURCES) $avx2; do
   obj="$out/obj/$(echo "$src" | tr / _).o"
   extra=()
-  case "$(sources LLMK_AVX2_SOURCES)" in *"$src"*) extra=(-mavx2 -mfma -mf16c) ;; esac
+  case "$avx2" in *"$src"*) extra=(-mavx2 -mfma -mf16c) ;; esac
   if [ ! -f "$obj" ] || [ "$src" -nt "$obj" ]; then "$cxx" "${flags[@]}" "${extra[@]}" -c "$src" -o "$obj"; fi
   objects+=("$obj")
 done

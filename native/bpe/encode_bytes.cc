@@ -24,21 +24,17 @@ void Encoding::encode_bytes(const uint8_t* text, size_t n, std::vector<Rank>& ou
   encode_ordinary(text, valid, out);
   size_t last = 0;  // where the prefix's last pre-token starts
   split(kind_, text, valid, [&](size_t a, size_t) { last = a; });
-  auto length = [&](Rank id) {
+  auto bytes_of = [&](Rank id) {
     std::string_view b;
     token_bytes(id, b);
-    return b.size();
+    return b;
   };
-  auto all_space = [&](Rank id) {
-    std::string_view b;
-    token_bytes(id, b);
-    return b.find_first_not_of(" \n\t") == std::string_view::npos;
-  };
+  auto all_space = [&](Rank id) { return bytes_of(id).find_first_not_of(" \n\t") == std::string_view::npos; };
   // The last piece's tokens: the prefix's tokens never straddle its pieces.
   size_t keep = out.size(), start = valid;
-  while (start > last && keep > first) start -= length(out[--keep]);
+  while (start > last && keep > first) start -= bytes_of(out[--keep]).size();
   if (keep < out.size() && all_space(out[keep]))
-    while (keep > first && all_space(out[keep - 1])) start -= length(out[--keep]);
+    while (keep > first && all_space(out[keep - 1])) start -= bytes_of(out[--keep]).size();
   out.resize(keep);
   encode_one_piece(text + start, n - start, out);
 }
