@@ -181,10 +181,22 @@ constexpr int kStepIndexMin = -2048, kStepIndexMax = 2047;
    0x1.6a09e667f3bcdp+0, 0x1.7a11473eb0187p+0, 0x1.8ace5422aa0dbp+0, 0x1.9c49182a3f090p+0,                      \
    0x1.ae89f995ad3adp+0, 0x1.c199bdd85529cp+0, 0x1.d5818dcfba487p+0, 0x1.ea4afa2a490dap+0}
 LLMK_HD double step_for_index(int index) {
-  const double frac[16] = LLMK_STEP_FRACTIONS;
+  static constexpr double frac[16] = LLMK_STEP_FRACTIONS;
   const int whole = index >> 4;  // floor division, also for negative indices
   // 2^whole as bits: |whole| <= 128 stays within the float64 normal range.
   return frac[index & 15] * bits_as<double>(static_cast<uint64_t>(whole + 1023) << 52);
+}
+
+// 1 / step_for_index(index) as the division rounds it, without dividing:
+// the fractions' reciprocals rounded once, times 2^-whole (exact: every
+// step's reciprocal is a normal float64).
+LLMK_HD double inverse_step_for_index(int index) {
+  static constexpr double inverse_frac[16] = {0x1.0000000000000p+0, 0x1.ea4afa2a490dap-1, 0x1.d5818dcfba487p-1, 0x1.c199bdd85529dp-1,
+                                              0x1.ae89f995ad3aep-1, 0x1.9c49182a3f090p-1, 0x1.8ace5422aa0dbp-1, 0x1.7a11473eb0187p-1,
+                                              0x1.6a09e667f3bccp-1, 0x1.5ab07dd485429p-1, 0x1.4bfdad5362a27p-1, 0x1.3dea64c123422p-1,
+                                              0x1.306fe0a31b715p-1, 0x1.2387a6e756238p-1, 0x1.172b83c7d517bp-1, 0x1.0b5586cf9890fp-1};
+  const int whole = index >> 4;
+  return inverse_frac[index & 15] * bits_as<double>(static_cast<uint64_t>(1023 - whole) << 52);
 }
 
 // Round to nearest, ties to even, for |v| < 2^51: the FPU's default rounding
@@ -206,7 +218,7 @@ LLMK_HD bool step_index_for(double d, int* index) {
     *index = kStepIndexMin;
     return true;
   }
-  const double frac[16] = LLMK_STEP_FRACTIONS;
+  static constexpr double frac[16] = LLMK_STEP_FRACTIONS;
   const double m = bits_as<double>((b & ((uint64_t{1} << 52) - 1)) | uint64_t{1023} << 52);
   int k = 0;
   for (int j = 0; j < 16; ++j) k += frac[j] < m;

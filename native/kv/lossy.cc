@@ -63,7 +63,7 @@ void quantize_tile_bits(const CodecParams& p, const void* data, Quantized& t) {
     if (bits_step(p.bits, lo[r], hi[r], &index)) {
       t.step_index[r] = static_cast<int16_t>(index);
       step[r] = step_for_index(index);
-      inverse[r] = 1 / step[r];
+      inverse[r] = inverse_step_for_index(index);
       inverse32[r] = static_cast<float>(inverse[r]);
     } else {
       t.raw[r] = 1;

@@ -88,95 +88,148 @@ void dequantize(const int32_t* q, const double* step, size_t stride, void* out, 
   for (; d < n; ++d) store_element<T>(out, d, static_cast<double>(q[d]) * step[d * stride]);
 }
 
-// kChannels: e.stride is 1 (a tile of keys), else 0.
-template <DType T, bool kChannels>
-void extent(const void* row, const RowExtent& e, size_t n) {
-  const __m256 inf = _mm256_set1_ps(INFINITY);
-  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  __m256 row_lo = inf, row_hi = _mm256_set1_ps(-INFINITY);
-  int row_bad = 0;
+// Whether any lane of `largest` (the largest magnitude's bits seen in
+// each lane) is infinity or not-a-number.
+inline int nonfinite8(__m256i largest) {
+  return _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(largest, _mm256_set1_epi32(0x7f7fffff))));
+}
+inline __m256i magnitude_bits(__m256 x) { return _mm256_and_si256(_mm256_castps_si256(x), _mm256_set1_epi32(0x7fffffff)); }
+
+// One token row's extent (values: e.stride is 0).
+template <DType T>
+void extent_row(const void* row, const RowExtent& e, size_t n) {
+  __m256 row_lo = _mm256_set1_ps(INFINITY), row_hi = _mm256_set1_ps(-INFINITY);
+  __m256i largest = _mm256_setzero_si256();
   size_t d = 0;
   for (; d + 8 <= n; d += 8) {
     const __m256 x = load8<T>(row, d);
-    const int bad = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_and_ps(x, magnitude), inf, _CMP_NLT_UQ));
-    if (kChannels) {
-      // Channel rows: elementwise. A lane that is NaN leaves lo/hi as they
-      // were (the row is raw anyway), as std::min/max do.
-      _mm256_storeu_ps(e.lo + d, _mm256_min_ps(x, _mm256_loadu_ps(e.lo + d)));
-      _mm256_storeu_ps(e.hi + d, _mm256_max_ps(x, _mm256_loadu_ps(e.hi + d)));
-      if (bad)
-        for (int k = 0; k < 8; ++k) e.nonfinite[d + k] |= (bad >> k) & 1;
-    } else {
-      row_lo = _mm256_min_ps(x, row_lo);
-      row_hi = _mm256_max_ps(x, row_hi);
-      row_bad |= bad;
-    }
+    row_lo = _mm256_min_ps(x, row_lo);
+    row_hi = _mm256_max_ps(x, row_hi);
+    largest = _mm256_max_epi32(largest, magnitude_bits(x));
   }
-  if (!kChannels) {
-    auto fold = [](__m256 v, auto op) {
-      __m128 x = op(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-      x = op(x, _mm_movehl_ps(x, x));
-      return _mm_cvtss_f32(op(x, _mm_shuffle_ps(x, x, 1)));
-    };
-    e.lo[0] = std::min(e.lo[0], fold(row_lo, [](__m128 a, __m128 b) { return _mm_min_ps(a, b); }));
-    e.hi[0] = std::max(e.hi[0], fold(row_hi, [](__m128 a, __m128 b) { return _mm_max_ps(a, b); }));
-    e.nonfinite[0] |= row_bad != 0;
-  }
-  for (; d < n; ++d) extend(e, d * e.stride, load_element<T>(row, d));
+  auto fold = [](__m256 v, auto op) {
+    __m128 x = op(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    x = op(x, _mm_movehl_ps(x, x));
+    return _mm_cvtss_f32(op(x, _mm_shuffle_ps(x, x, 1)));
+  };
+  e.lo[0] = std::min(e.lo[0], fold(row_lo, [](__m128 a, __m128 b) { return _mm_min_ps(a, b); }));
+  e.hi[0] = std::max(e.hi[0], fold(row_hi, [](__m128 a, __m128 b) { return _mm_max_ps(a, b); }));
+  e.nonfinite[0] |= nonfinite8(largest) != 0;
+  for (; d < n; ++d) extend(e, 0, load_element<T>(row, d));
 }
 
-// `eight(x, codes, d)` sees each eight elements (float32) and their codes
-// (maxError's check of the decoded values goes in the same pass).
+// Keys' extents over `count` token rows (e.stride is 1), a block of up to
+// 32 channels at a time down every row: minima, maxima and the largest
+// magnitudes stay in registers (a token row at a time, they were loaded and
+// stored for each eight elements). A lane that is NaN leaves lo/hi as they
+// were (the channel is raw anyway), as std::min/max do.
+template <DType T>
+void extent_channels(const uint8_t* rows, size_t count, const RowExtent& e, size_t n) {
+  const size_t bytes = n * dtype_size(T);
+  size_t d = 0;
+  auto block = [&](auto vectors) {
+    constexpr int kV = decltype(vectors)::value;
+    __m256 lo[kV], hi[kV];
+    __m256i largest[kV];
+    for (int j = 0; j < kV; ++j) {
+      lo[j] = _mm256_loadu_ps(e.lo + d + 8 * j);
+      hi[j] = _mm256_loadu_ps(e.hi + d + 8 * j);
+      largest[j] = _mm256_setzero_si256();
+    }
+    for (size_t k = 0; k < count; ++k)
+#pragma GCC unroll 4
+      for (int j = 0; j < kV; ++j) {
+        const __m256 x = load8<T>(rows + k * bytes, d + 8 * j);
+        lo[j] = _mm256_min_ps(x, lo[j]);
+        hi[j] = _mm256_max_ps(x, hi[j]);
+        largest[j] = _mm256_max_epi32(largest[j], magnitude_bits(x));
+      }
+    for (int j = 0; j < kV; ++j) {
+      _mm256_storeu_ps(e.lo + d + 8 * j, lo[j]);
+      _mm256_storeu_ps(e.hi + d + 8 * j, hi[j]);
+      const int bad = nonfinite8(largest[j]);
+      for (int k = 0; k < 8; ++k) e.nonfinite[d + 8 * j + k] |= (bad >> k) & 1;
+    }
+  };
+  for (; d + 32 <= n; d += 32) block(std::integral_constant<int, 4>());
+  for (; d + 8 <= n; d += 8) block(std::integral_constant<int, 1>());
+  for (; d < n; ++d)
+    for (size_t k = 0; k < count; ++k) extend(e, d, load_element<T>(rows + k * bytes, d));
+}
+
+// Four codes in float64 lanes: the product with 1 / step differs from the
+// quotient by at most |v| 2^-51 <= 2^-21 for |v| < 2^30 (larger codes are
+// out of range either way), so it rounds the same unless a half-integer
+// lies within 2^-20 of it; then the lanes are divided. out_mask: codes out
+// of range.
+inline __m128i codes4(__m256d x, __m256d inverse, __m256d step, int& out_mask) {
+  const __m256d magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
+  __m256d v = _mm256_mul_pd(x, inverse);
+  const __m256d off = _mm256_and_pd(_mm256_sub_pd(_mm256_sub_pd(v, _mm256_floor_pd(v)), _mm256_set1_pd(0.5)), magnitude);
+  if (_mm256_movemask_pd(_mm256_cmp_pd(off, _mm256_set1_pd(0x1p-20), _CMP_LE_OQ))) v = _mm256_div_pd(x, step);
+  const __m256d codes = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  out_mask = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_and_pd(codes, magnitude), _mm256_set1_pd(static_cast<double>(kMaxCode)), _CMP_NLT_UQ));
+  return _mm256_cvtpd_epi32(codes);
+}
+
+// Codes in float32 lanes first, x * inverse (inverse = float(1 / step))
+// rounded to the nearest integer. That product lies within |v| 2^-22 of the
+// quotient v (two roundings of 2^-24, the reciprocal a normal float), so it
+// rounds the same unless a half-integer lies within |v| 2^-21 of it. `fine`
+// is all ones in the lanes where none does: |v - round(v)| < 1/2 - |v| 2^-21,
+// which also fails from |v| = 2^20 (floats an eighth apart, codes near the
+// range's end), for not-a-number and for infinity. Lanes that are not fine,
+// and reciprocals below the normal floats (steps from 2^126: their rounding
+// is coarser; see normal8), go the float64 way. Half the instructions of
+// float64 lanes on ordinary rows.
+inline __m256 nearest8(__m256 x, __m256 inverse, __m256& fine) {
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  const __m256 v = _mm256_mul_ps(x, inverse);
+  const __m256 nearest = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  const __m256 off = _mm256_and_ps(_mm256_sub_ps(v, nearest), magnitude);  // exact
+  const __m256 room = _mm256_sub_ps(_mm256_set1_ps(0.5f), _mm256_mul_ps(_mm256_and_ps(v, magnitude), _mm256_set1_ps(0x1p-21f)));
+  fine = _mm256_cmp_ps(off, room, _CMP_LT_OQ);
+  return nearest;
+}
+inline __m256 normal8(__m256 inverse) { return _mm256_cmp_ps(inverse, _mm256_set1_ps(0x1p-126f), _CMP_GE_OQ); }
+inline bool all8(__m256 mask) { return _mm256_movemask_ps(mask) == 0xFF; }
+
+// Eight codes of x: nearest8's, or the float64 way (codes4, with c's step
+// and inverse at `at`) where those could differ. out: codes out of range.
+template <bool kChannels>
+inline __m256i codes8(__m256 x, __m256 inverse, const RowCoder& c, size_t at, int& out) {
+  __m256 fine;
+  const __m256 nearest = nearest8(x, inverse, fine);
+  if (__builtin_expect(all8(_mm256_and_ps(fine, normal8(inverse))), 1)) {
+    out = 0;
+    return _mm256_cvtps_epi32(nearest);
+  }
+  int out0, out1;
+  const __m128i q0 = codes4(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), step4(c.inverse, kChannels, at), step4(c.step, kChannels, at), out0);
+  const __m128i q1 = codes4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), step4(c.inverse, kChannels, at + 4), step4(c.step, kChannels, at + 4), out1);
+  out = out0 | out1 << 4;
+  return _mm256_set_m128i(q1, q0);
+}
+
+inline int32_t min8(__m256i v) {
+  __m128i b = _mm_min_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  b = _mm_min_epi32(b, _mm_shuffle_epi32(b, 0x4E));
+  return _mm_cvtsi128_si32(_mm_min_epi32(b, _mm_shuffle_epi32(b, 0xB1)));
+}
+
+// One token row's codes. `eight(x, codes, d)` sees each eight elements
+// (float32) and their codes (maxError's check of the decoded values goes in
+// the same pass).
 template <DType T, bool kChannels, class Eight>
 void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n, Eight&& eight) {
-  const __m256d magnitude = _mm256_castsi256_pd(_mm256_set1_epi64x(0x7fffffffffffffffll));
-  const __m256d half = _mm256_set1_pd(0.5), near = _mm256_set1_pd(0x1p-20), limit = _mm256_set1_pd(static_cast<double>(kMaxCode));
   __m256i row_base = _mm256_set1_epi32(INT32_MAX);
   int row_out = 0;
-  // Four codes: the product with 1 / step differs from the quotient by at
-  // most |v| 2^-51 <= 2^-21 for |v| < 2^30 (larger codes are out of range
-  // either way), so it rounds the same unless a half-integer lies within
-  // 2^-20 of it; then the lanes are divided.
-  auto codes4 = [&](__m256d x, size_t at, int& out_mask) {
-    __m256d v = _mm256_mul_pd(x, step4(c.inverse, kChannels, at));
-    const __m256d off = _mm256_and_pd(_mm256_sub_pd(_mm256_sub_pd(v, _mm256_floor_pd(v)), half), magnitude);
-    if (_mm256_movemask_pd(_mm256_cmp_pd(off, near, _CMP_LE_OQ))) v = _mm256_div_pd(x, step4(c.step, kChannels, at));
-    const __m256d codes = _mm256_round_pd(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    out_mask = _mm256_movemask_pd(_mm256_cmp_pd(_mm256_and_pd(codes, magnitude), limit, _CMP_NLT_UQ));
-    return _mm256_cvtpd_epi32(codes);
-  };
-  // Eight codes at once in float32 first: the float product x * fl(1 / step)
-  // lies within |v| 2^-22 of the quotient v (two roundings of 2^-24, the
-  // reciprocal a normal float), so it rounds the same unless a half-integer
-  // lies within |v| 2^-21 of it; then, and from |v| = 2^21 (floats a quarter
-  // apart, codes near the range's end), for a reciprocal below the normal
-  // floats (steps from 2^126: its rounding is coarser), not-a-number and
-  // infinity, the eight go the float64 way above. Half the instructions of
-  // float64 lanes on ordinary rows.
-  const __m256 magnitude32 = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-  const __m256 half32 = _mm256_set1_ps(0.5f), margin = _mm256_set1_ps(0x1p-21f), fine_below = _mm256_set1_ps(0x1p21f);
-  const __m256 smallest_normal = _mm256_set1_ps(0x1p-126f);
   const __m256 row_inverse = _mm256_set1_ps(c.inverse32[0]);
   size_t d = 0;
   for (; d + 8 <= n; d += 8) {
     const __m256 x = load8<T>(row, d);
-    const __m256 inverse = kChannels ? _mm256_loadu_ps(c.inverse32 + d) : row_inverse;
-    const __m256 v = _mm256_mul_ps(x, inverse);
-    const __m256 size = _mm256_and_ps(v, magnitude32);
-    const __m256 off = _mm256_and_ps(_mm256_sub_ps(_mm256_sub_ps(v, _mm256_floor_ps(v)), half32), magnitude32);
-    const __m256 fine = _mm256_and_ps(_mm256_and_ps(_mm256_cmp_ps(off, _mm256_mul_ps(size, margin), _CMP_GT_OQ), _mm256_cmp_ps(size, fine_below, _CMP_LT_OQ)),
-                                      _mm256_cmp_ps(inverse, smallest_normal, _CMP_GE_OQ));
-    __m256i codes;
-    int out = 0;
-    if (_mm256_movemask_ps(fine) == 0xFF) {
-      codes = _mm256_cvtps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
-    } else {
-      int out0, out1;
-      const __m128i q0 = codes4(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), d, out0);
-      const __m128i q1 = codes4(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), d + 4, out1);
-      codes = _mm256_set_m128i(q1, q0);
-      out = out0 | out1 << 4;
-    }
+    int out;
+    const __m256i codes = codes8<kChannels>(x, kChannels ? _mm256_loadu_ps(c.inverse32 + d) : row_inverse, c, d, out);
     _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + d), codes);
     eight(x, codes, d);
     if (kChannels) {
@@ -190,13 +243,82 @@ void quantize(const void* row, const RowCoder& c, int32_t* q, size_t n, Eight&& 
     }
   }
   if (!kChannels) {
-    __m128i b = _mm_min_epi32(_mm256_castsi256_si128(row_base), _mm256_extracti128_si256(row_base, 1));
-    b = _mm_min_epi32(b, _mm_shuffle_epi32(b, 0x4E));
-    b = _mm_min_epi32(b, _mm_shuffle_epi32(b, 0xB1));
-    c.base[0] = std::min(c.base[0], _mm_cvtsi128_si32(b));
+    c.base[0] = std::min(c.base[0], min8(row_base));
     c.out_of_range[0] |= row_out != 0;
   }
   for (; d < n; ++d) q[d] = quantize_one(c, d * c.stride, load_element<T>(row, d));
+}
+
+// A value row's codes (stride 0), every eight in float32 lanes whatever
+// they hold, and whether all were fine (nearest8), asked once at the end;
+// false: nothing in c is changed, and quantize() does the row again. The
+// float64 way is needed about once in 10^5 elements (and at ties, which
+// half-precision data with a power-of-two step meets more often).
+template <DType T>
+bool quantize_row_fast(const void* row, const RowCoder& c, int32_t* q, size_t n) {
+  const __m256 inverse = _mm256_set1_ps(c.inverse32[0]);
+  __m256i row_base = _mm256_set1_epi32(INT32_MAX);
+  __m256 all_fine = normal8(inverse);
+  size_t d = 0;
+  for (; d + 8 <= n; d += 8) {
+    __m256 fine;
+    const __m256i codes = _mm256_cvtps_epi32(nearest8(load8<T>(row, d), inverse, fine));
+    all_fine = _mm256_and_ps(all_fine, fine);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + d), codes);
+    row_base = _mm256_min_epi32(row_base, codes);
+  }
+  if (!all8(all_fine)) return false;
+  c.base[0] = std::min(c.base[0], min8(row_base));
+  for (; d < n; ++d) q[d] = quantize_one(c, 0, load_element<T>(row, d));
+  return true;
+}
+
+// Keys' codes over `count` token rows, as extent_channels: reciprocals and
+// code minima of 16 channels in registers down every row. Whether a row's
+// sixteen codes were all fine (nearest8) is asked once, and where not, the
+// two eights are done again by codes8.
+template <DType T>
+void quantize_channels(const uint8_t* rows, size_t count, const RowCoder& c, int32_t* q, size_t n) {
+  const size_t bytes = n * dtype_size(T);
+  size_t d = 0;
+  auto block = [&](auto vectors) {
+    constexpr int kV = decltype(vectors)::value;
+    __m256 inverse[kV], normal = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+    __m256i base[kV];
+    for (int j = 0; j < kV; ++j) {
+      inverse[j] = _mm256_loadu_ps(c.inverse32 + d + 8 * j);
+      base[j] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(c.base + d + 8 * j));
+      normal = _mm256_and_ps(normal, normal8(inverse[j]));
+    }
+    for (size_t k = 0; k < count; ++k) {
+      __m256 x[kV];
+      __m256i codes[kV];
+      __m256 all_fine = normal;
+#pragma GCC unroll 4
+      for (int j = 0; j < kV; ++j) {
+        __m256 fine;
+        x[j] = load8<T>(rows + k * bytes, d + 8 * j);
+        codes[j] = _mm256_cvtps_epi32(nearest8(x[j], inverse[j], fine));
+        all_fine = _mm256_and_ps(all_fine, fine);
+      }
+      if (__builtin_expect(!all8(all_fine), 0))
+        for (int j = 0; j < kV; ++j) {
+          int out;
+          codes[j] = codes8<true>(x[j], inverse[j], c, d + 8 * j, out);
+          for (int b = 0; b < 8; ++b) c.out_of_range[d + 8 * j + b] |= (out >> b) & 1;
+        }
+#pragma GCC unroll 4
+      for (int j = 0; j < kV; ++j) {
+        _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + k * n + d + 8 * j), codes[j]);
+        base[j] = _mm256_min_epi32(base[j], codes[j]);
+      }
+    }
+    for (int j = 0; j < kV; ++j) _mm256_storeu_si256(reinterpret_cast<__m256i*>(c.base + d + 8 * j), base[j]);
+  };
+  for (; d + 16 <= n; d += 16) block(std::integral_constant<int, 2>());
+  for (; d + 8 <= n; d += 8) block(std::integral_constant<int, 1>());
+  for (; d < n; ++d)
+    for (size_t k = 0; k < count; ++k) q[k * n + d] = quantize_one(c, d, load_element<T>(rows + k * bytes, d));
 }
 
 // maxError: quantize, and whether every code's value rounded to the dtype
@@ -234,9 +356,9 @@ void extent_rows_avx2(DType t, const void* rows, size_t count, const RowExtent& 
     const uint8_t* row = static_cast<const uint8_t*>(rows);
     const size_t bytes = n * dtype_size(D);
     if (e.stride)
-      for (size_t k = 0; k < count; ++k) extent<D, true>(row + k * bytes, e, n);
+      extent_channels<D>(row, count, e, n);
     else
-      for (size_t k = 0; k < count; ++k) extent<D, false>(row + k * bytes, row_view(e, k), n);
+      for (size_t k = 0; k < count; ++k) extent_row<D>(row + k * bytes, row_view(e, k), n);
   });
 }
 
@@ -246,9 +368,12 @@ void quantize_rows_avx2(DType t, const void* rows, size_t count, const RowCoder&
     const uint8_t* row = static_cast<const uint8_t*>(rows);
     const size_t bytes = n * dtype_size(D);
     if (c.stride)
-      for (size_t k = 0; k < count; ++k) quantize<D, true>(row + k * bytes, c, q + k * n, n, [](__m256, __m256i, size_t) {});
+      quantize_channels<D>(row, count, c, q, n);
     else
-      for (size_t k = 0; k < count; ++k) quantize<D, false>(row + k * bytes, row_view(c, k), q + k * n, n, [](__m256, __m256i, size_t) {});
+      for (size_t k = 0; k < count; ++k) {
+        const RowCoder one = row_view(c, k);
+        if (!quantize_row_fast<D>(row + k * bytes, one, q + k * n, n)) quantize<D, false>(row + k * bytes, one, q + k * n, n, [](__m256, __m256i, size_t) {});
+      }
   });
 }
 

@@ -204,7 +204,8 @@ void check_half_conversions() {
 
 // step_index_for against its definition, the smallest index whose step is
 // >= d, found by search: d on, just above and just below every step, and
-// random d from below the smallest step to beyond the largest.
+// random d from below the smallest step to beyond the largest; every step's
+// reciprocal from the table against the division.
 void check_step_index() {
   auto search = [](double d, int* index) {
     int e = kv::kStepIndexMin;
@@ -219,6 +220,7 @@ void check_step_index() {
   };
   for (int e = kv::kStepIndexMin; e <= kv::kStepIndexMax; ++e) {
     const double s = kv::step_for_index(e);
+    expect(kv::inverse_step_for_index(e) == 1 / s, "inverse_step_for_index(" + std::to_string(e) + ")");
     same(s);
     same(std::nextafter(s, 0.0));
     same(std::nextafter(s, 1e300));
