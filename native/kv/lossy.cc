@@ -597,13 +597,7 @@ uint32_t packed_width(const Quantized& t) {
 }
 
 uint32_t pack_codes(const Quantized& t, uint32_t width, uint8_t* out) {
-  const size_t row_bytes = packed_row_bytes(t.dim, width);
-  const bool key = t.kind == Kind::Key;
-  uint32_t any = 0;
-  for (uint32_t tok = 0; tok < t.tokens; ++tok)
-    any |= pack_offsets_row(t.q.data() + static_cast<size_t>(tok) * t.dim, t.base.data() + (key ? 0 : tok), key ? 1 : 0, width,
-                            out + row_bytes * tok, t.dim);
-  return any;
+  return pack_offsets_rows(t.q.data(), t.base.data(), t.kind == Kind::Key ? 1 : 0, width, out, t.dim, t.tokens);
 }
 
 void dequantize(const CodecParams& p, const Quantized& t, const void* raw_source, void* out) {

@@ -59,9 +59,12 @@ bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {
   return !out_of_range;
 }
 
-uint32_t pack_offsets_row(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n) {
-  if (avx2()) return pack_offsets_row_avx2(q, base, stride, width, out, n);
-  return pack_offsets_from(q, base, stride, width, out, 0, n);
+uint32_t pack_offsets_rows(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n, size_t count) {
+  if (avx2()) return pack_offsets_rows_avx2(q, base, stride, width, out, n, count);
+  const size_t row_bytes = packed_row_bytes(n, width);
+  uint32_t any = 0;
+  for (size_t r = 0; r < count; ++r) any |= pack_offsets_from(q + r * n, stride ? base : base + r, stride, width, out + r * row_bytes, 0, n);
+  return any;
 }
 
 void dequantize_row(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n) {

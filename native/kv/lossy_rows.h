@@ -112,13 +112,17 @@ inline int32_t code_of(const uint8_t* z, const RowSources& s, size_t d) {
 // escapes (z[d] < 255); false when a code leaves (-kMaxCode, kMaxCode).
 bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 
-// Packed codes (packed.h): the token row's offsets q[d] - base[d * stride]
-// packed at `width` into packed_row_bytes(n, width) bytes; returns the OR of
-// the offsets (where its bit length exceeds `width` the bytes are wrong).
-uint32_t pack_offsets_row(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n);
-// Both paths' way for any width: offsets [first, n) (first a multiple of 8)
-// 64 at a time through pack_row; 8 * width bytes a chunk, each on a byte.
-// Static: the AVX2 unit's copy must never serve a portable caller.
+// Packed codes (packed.h) of `count` consecutive token rows of n codes:
+// row r's offsets q[r * n + d] - base[d * stride] (stride 1: a base per
+// channel; stride 0: row r's base is base[r]) packed at `width` into
+// packed_row_bytes(n, width) bytes at out + r * packed_row_bytes(n, width).
+// Returns the OR of the offsets (where its bit length exceeds `width` the
+// bytes are wrong). Nothing is written past the last row.
+uint32_t pack_offsets_rows(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n, size_t count);
+// Both paths' way for any width, one row: offsets [first, n) (first a
+// multiple of 8) 64 at a time through pack_row; 8 * width bytes a chunk,
+// each on a byte. Static: the AVX2 unit's copy must never serve a portable
+// caller.
 static inline uint32_t pack_offsets_from(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out,
                                   size_t first, size_t n) {
   uint32_t off[64], any = 0;
@@ -142,6 +146,6 @@ bool quantize_row_within_avx2(DType t, const void* row, const RowCoder& c, int32
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 double row_squared_error_avx2(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n);
 void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n);
-uint32_t pack_offsets_row_avx2(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n);
+uint32_t pack_offsets_rows_avx2(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n, size_t count);
 
 }  // namespace llmk::kv

@@ -458,78 +458,90 @@ void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t s
   by_dtype(t, [&](auto T) { dequantize<decltype(T)::value>(q, step, stride, out, n); });
 }
 
-// Sixteen offsets at a time for widths 2, 4 and 8 (bits modes 2, 4 and 8):
-// narrowed to bytes with unsigned saturation (an offset that saturates has
-// bits above `width`, which the returned OR shows), then neighbours merged
-// pairwise, two 4-bit fields (or 2-bit, twice) into each 16-bit lane.
-uint32_t pack_offsets_row_avx2(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n) {
-  size_t d = 0;
+// Widths 2, 4 and 8 (bits modes 2, 4 and 8): 32 offsets at a time (or the
+// first 16 of them, kHalf) narrowed to bytes with unsigned saturation (an
+// offset that saturates has bits above `width`, which the returned OR
+// shows), then neighbours summed into one field by multiply-adds: byte
+// pairs as b0 + 16 b1 (width 4); as b0 + 4 b1, then those pairs as
+// p0 + 16 p1 (width 2).
+// Widths 9-16 (maxError's usual ones): sixteen offsets at a time, joined
+// in pairs and fours in 64-bit lanes, then eights in 128-bit lanes (8 *
+// width bits: `width` whole bytes), each eight stored by one 16-byte write
+// at its byte. A write reaches up to 7 bytes past its sixteen, into what
+// the next sixteen (or the next row) writes; so the last row stops 24
+// offsets short of its end, and the portable packer does every row's rest.
+uint32_t pack_offsets_rows_avx2(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n, size_t count) {
+  const size_t row_bytes = packed_row_bytes(n, width);
   __m256i any = _mm256_setzero_si256();
-  if (width == 2 || width == 4 || width == 8) {
-    const __m256i row_base = _mm256_set1_epi32(base[0]);
+  uint32_t rest = 0;
+  for (size_t r = 0; r < count; ++r) {
+    const int32_t* qr = q + r * n;
+    const int32_t* br = stride ? base : base + r;
+    uint8_t* o = out + r * row_bytes;
+    const __m256i row_base = _mm256_set1_epi32(br[0]);
     auto offsets8 = [&](size_t at) {
-      const __m256i b = stride ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + at)) : row_base;
-      const __m256i o = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + at)), b);
-      any = _mm256_or_si256(any, o);
-      return o;
+      const __m256i b = stride ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(br + at)) : row_base;
+      const __m256i v = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qr + at)), b);
+      any = _mm256_or_si256(any, v);
+      return v;
     };
-    // Two 8-bit fields of each 16-bit lane into one of twice `bits`, in the lane's low byte.
-    auto merge = [](__m128i v, int bits) {
-      const __m128i low = _mm_and_si128(v, _mm_set1_epi16(static_cast<short>((1 << bits) - 1)));
-      const __m128i high = _mm_and_si128(_mm_srli_epi16(v, 8 - bits), _mm_set1_epi16(static_cast<short>(((1 << bits) - 1) << bits)));
-      return _mm_or_si128(low, high);
-    };
-    for (; d + 16 <= n; d += 16) {
-      const __m256i words = _mm256_permute4x64_epi64(_mm256_packus_epi32(offsets8(d), offsets8(d + 8)), 0xD8);
-      __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1));  // 16 offsets in order
-      uint8_t* o = out + d / 8 * width;
-      if (width == 8) {
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(o), bytes);
-        continue;
+    size_t d = 0;
+    if (width == 2 || width == 4 || width == 8) {
+      auto pack = [&](size_t at, auto half) {
+        constexpr bool kHalf = decltype(half)::value;
+        const __m256i zero = _mm256_setzero_si256();
+        const __m256i w0 = _mm256_packus_epi32(offsets8(at), offsets8(at + 8));
+        const __m256i w1 = kHalf ? zero : _mm256_packus_epi32(offsets8(at + 16), offsets8(at + 24));
+        // Bytes in order: the packs interleave 128-bit lanes four offsets at a time.
+        const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(w0, w1), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        uint8_t* to = o + at / 8 * width;
+        if (width == 8) {
+          if (kHalf) _mm_storeu_si128(reinterpret_cast<__m128i*>(to), _mm256_castsi256_si128(bytes));
+          else _mm256_storeu_si256(reinterpret_cast<__m256i*>(to), bytes);
+        } else if (width == 4) {
+          const __m256i pairs = _mm256_maddubs_epi16(bytes, _mm256_set1_epi16(0x1001));
+          const __m128i packed = _mm_packus_epi16(_mm256_castsi256_si128(pairs), _mm256_extracti128_si256(pairs, 1));
+          if (kHalf) _mm_storel_epi64(reinterpret_cast<__m128i*>(to), packed);
+          else _mm_storeu_si128(reinterpret_cast<__m128i*>(to), packed);
+        } else {
+          const __m256i fours = _mm256_madd_epi16(_mm256_maddubs_epi16(bytes, _mm256_set1_epi16(0x0401)), _mm256_set1_epi32(0x00100001));
+          const __m128i words = _mm_packus_epi32(_mm256_castsi256_si128(fours), _mm256_extracti128_si256(fours, 1));
+          const __m128i packed = _mm_packus_epi16(words, words);
+          if (kHalf) {
+            const int four = _mm_cvtsi128_si32(packed);
+            std::memcpy(to, &four, 4);
+          } else {
+            _mm_storel_epi64(reinterpret_cast<__m128i*>(to), packed);
+          }
+        }
+      };
+      for (; d + 32 <= n; d += 32) pack(d, std::false_type());
+      if (d + 16 <= n) pack(d, std::true_type()), d += 16;
+    } else if (width > 8 && width <= 16) {
+      const __m128i pair_shift = _mm_cvtsi32_si128(static_cast<int>(width)), four_shift = _mm_cvtsi32_si128(static_cast<int>(2 * width)),
+                    eight_shift = _mm_cvtsi32_si128(static_cast<int>(4 * width)), eight_carry = _mm_cvtsi32_si128(static_cast<int>(64 - 4 * width));
+      auto fours = [&](size_t at) {  // 64-bit lanes 0 and 2: offsets at..at+3 and at+4..at+7
+        const __m256i v = offsets8(at);
+        const __m256i pairs = _mm256_or_si256(_mm256_blend_epi32(v, _mm256_setzero_si256(), 0xAA), _mm256_sll_epi64(_mm256_srli_epi64(v, 32), pair_shift));
+        return _mm256_or_si256(pairs, _mm256_sll_epi64(_mm256_bsrli_epi128(pairs, 8), four_shift));
+      };
+      const size_t stop = r + 1 == count ? 24 : 16;
+      for (; d + stop <= n; d += 16) {
+        const __m256i f = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(fours(d), fours(d + 8)), 0xD8);  // the four fours in order
+        // Each 128-bit lane: its low four, and its high four shifted up by 4 * width bits.
+        const __m256i low = _mm256_or_si256(f, _mm256_bsrli_epi128(_mm256_sll_epi64(f, eight_shift), 8));
+        const __m256i eights = _mm256_blend_epi32(low, _mm256_srl_epi64(f, eight_carry), 0xCC);
+        uint8_t* to = o + d / 8 * width;
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(to), _mm256_castsi256_si128(eights));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(to + width), _mm256_extracti128_si256(eights, 1));
       }
-      bytes = _mm_packus_epi16(merge(bytes, width), _mm_setzero_si128());  // 8 bytes of two fields
-      if (width == 4) {
-        _mm_storel_epi64(reinterpret_cast<__m128i*>(o), bytes);
-        continue;
-      }
-      bytes = _mm_packus_epi16(merge(bytes, 4), _mm_setzero_si128());  // 4 bytes of four 2-bit fields
-      const int four = _mm_cvtsi128_si32(bytes);
-      std::memcpy(o, &four, 4);
     }
-  } else if (width > 8 && width <= 16) {
-    // Widths 9-16 (maxError's usual ones), sixteen offsets at a time: pairs
-    // joined in 64-bit lanes, then fours (4 * width bits), each four stored
-    // by one 8-byte write at its bit position. With an odd width every
-    // other four starts half a byte in, and its write carries the top half
-    // byte of the four before it. A write runs up to 4 bytes past its
-    // sixteen into what the next sixteen writes, so the loop stops 24
-    // offsets short of the row's end (the portable packer does the rest).
-    const __m256i row_base = _mm256_set1_epi32(base[0]), low32 = _mm256_set1_epi64x(0xFFFFFFFF);
-    const __m128i pair_shift = _mm_cvtsi32_si128(static_cast<int>(width)), four_shift = _mm_cvtsi32_si128(static_cast<int>(2 * width));
-    const uint32_t four_bits = 4 * width;
-    auto fours = [&](size_t at) {  // 64-bit lanes 0 and 2: offsets at..at+3 and at+4..at+7
-      const __m256i b = stride ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(base + at)) : row_base;
-      const __m256i o = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(q + at)), b);
-      any = _mm256_or_si256(any, o);
-      const __m256i pairs = _mm256_or_si256(_mm256_and_si256(o, low32), _mm256_sll_epi64(_mm256_srli_epi64(o, 32), pair_shift));
-      return _mm256_or_si256(pairs, _mm256_sll_epi64(_mm256_srli_si256(pairs, 8), four_shift));
-    };
-    for (; d + 24 <= n; d += 16) {
-      const __m256i low = fours(d), high = fours(d + 8);
-      const uint64_t four[4] = {static_cast<uint64_t>(_mm256_extract_epi64(low, 0)), static_cast<uint64_t>(_mm256_extract_epi64(low, 2)),
-                                static_cast<uint64_t>(_mm256_extract_epi64(high, 0)), static_cast<uint64_t>(_mm256_extract_epi64(high, 2))};
-      uint8_t* o = out + d / 8 * width;
-      for (uint32_t k = 0; k < 4; ++k) {
-        const uint32_t at = k * four_bits;
-        const uint64_t v = at & 7 ? four[k] << 4 | four[k - 1] >> (four_bits - 4) : four[k];
-        std::memcpy(o + at / 8, &v, 8);
-      }
-    }
+    rest |= pack_offsets_from(qr, br, stride, width, o, d, n);  // the rest, and other widths
   }
   __m128i all = _mm_or_si128(_mm256_castsi256_si128(any), _mm256_extracti128_si256(any, 1));
   all = _mm_or_si128(all, _mm_shuffle_epi32(all, 0x4E));
   all = _mm_or_si128(all, _mm_shuffle_epi32(all, 0xB1));
-  return static_cast<uint32_t>(_mm_cvtsi128_si32(all)) | pack_offsets_from(q, base, stride, width, out, d, n);  // the rest, and other widths
+  return static_cast<uint32_t>(_mm_cvtsi128_si32(all)) | rest;
 }
 
 }  // namespace llmk::kv

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -264,35 +265,43 @@ void check_packing() {
     }
 }
 
-// pack_offsets_row (AVX2 where there is) against the same reference: codes
-// minus a base per channel or per row, widths the SIMD path takes (2, 4, 8)
-// and others, lengths around its 16-offset blocks, and offsets too wide for
-// `width` (only the returned OR counts then).
+// pack_offsets_rows (AVX2 where there is) against the same reference:
+// one row or three, codes minus a base per channel or per row, widths the
+// SIMD path takes (2, 4, 8, 9-16) and others, lengths around its 16- and
+// 32-offset blocks, and offsets too wide for `width` (only the returned OR
+// counts then); nothing may be written past the last row.
 void check_pack_offsets() {
   std::mt19937 rng(9);
   for (uint32_t width : {0u, 1u, 2u, 3u, 4u, 5u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u, 16u, 17u, 31u})
-    for (size_t n : {size_t(1), size_t(15), size_t(16), size_t(17), size_t(23), size_t(24), size_t(32), size_t(40), size_t(47), size_t(128), size_t(130)})
+    for (size_t n : {size_t(1), size_t(15), size_t(16), size_t(17), size_t(23), size_t(24), size_t(32), size_t(40), size_t(47), size_t(48), size_t(64),
+                     size_t(128), size_t(130)})
       for (size_t stride : {size_t(0), size_t(1)})
-        for (int wide : {0, 1}) {
-          std::vector<int32_t> q(n), base(stride ? n : 1);
-          for (auto& b : base) b = static_cast<int32_t>(rng() % 2000) - 1000;
-          std::vector<uint32_t> off(n);
-          uint32_t want_or = 0;
-          for (size_t i = 0; i < n; ++i) {
-            off[i] = width ? static_cast<uint32_t>(rng()) >> (32 - width) : 0;
-            if (wide && i == n / 2) off[i] |= 1u << std::min(width, 29u);
-            want_or |= off[i];
-            q[i] = base[i * stride] + static_cast<int32_t>(off[i]);
+        for (size_t count : {size_t(1), size_t(3)})
+          for (int wide : {0, 1}) {
+            std::vector<int32_t> q(n * count), base(stride ? n : count);
+            for (auto& b : base) b = static_cast<int32_t>(rng() % 2000) - 1000;
+            std::vector<uint8_t> want;
+            uint32_t want_or = 0;
+            for (size_t r = 0; r < count; ++r) {
+              std::vector<uint32_t> off(n);
+              for (size_t i = 0; i < n; ++i) {
+                off[i] = width ? static_cast<uint32_t>(rng()) >> (32 - width) : 0;
+                if (wide && r == count / 2 && i == n / 2) off[i] |= 1u << std::min(width, 29u);
+                want_or |= off[i];
+                q[r * n + i] = (stride ? base[i] : base[r]) + static_cast<int32_t>(off[i]);
+              }
+              const std::vector<uint8_t> row = packed_reference(off, width);
+              want.insert(want.end(), row.begin(), row.end());
+            }
+            std::vector<uint8_t> got(want.size() + 16, 0x5a);
+            const uint32_t any = kv::pack_offsets_rows(q.data(), base.data(), stride, width, got.data(), n, count);
+            const std::string where = "width " + std::to_string(width) + ", n " + std::to_string(n) + ", stride " + std::to_string(stride) +
+                                      ", rows " + std::to_string(count);
+            expect(any == want_or, "pack_offsets_rows's OR, " + where);
+            expect(std::all_of(got.begin() + static_cast<std::ptrdiff_t>(want.size()), got.end(), [](uint8_t b) { return b == 0x5a; }),
+                   "pack_offsets_rows wrote past the rows, " + where);
+            if (!wide) expect(std::equal(want.begin(), want.end(), got.begin()), "pack_offsets_rows, " + where);
           }
-          const size_t bytes = kv::packed_row_bytes(n, width);
-          const std::vector<uint8_t> want = packed_reference(off, width);
-          std::vector<uint8_t> got(bytes + 1, 0x5a);
-          const uint32_t any = kv::pack_offsets_row(q.data(), base.data(), stride, width, got.data(), n);
-          const std::string where = "width " + std::to_string(width) + ", n " + std::to_string(n) + ", stride " + std::to_string(stride);
-          expect(any == want_or, "pack_offsets_row's OR, " + where);
-          expect(got[bytes] == 0x5a, "pack_offsets_row wrote past the row, " + where);
-          if (!wide) expect(std::equal(want.begin(), want.end(), got.begin()), "pack_offsets_row, " + where);
-        }
 }
 
 void check_crc32c() {
