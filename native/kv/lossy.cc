@@ -581,19 +581,7 @@ void quantize(const CodecParams& p, Kind kind, const void* data, uint32_t tokens
 }
 
 uint32_t packed_width(const Quantized& t) {
-  const uint32_t dim = t.dim;
-  const bool key = t.kind == Kind::Key;
-  uint32_t any = 0;
-  for (uint32_t tok = 0; tok < t.tokens; ++tok) {
-    const int32_t* q = t.q.data() + static_cast<size_t>(tok) * dim;
-    if (key) {
-      for (uint32_t d = 0; d < dim; ++d) any |= static_cast<uint32_t>(q[d] - t.base[d]);
-    } else {
-      const int32_t base = t.base[tok];
-      for (uint32_t d = 0; d < dim; ++d) any |= static_cast<uint32_t>(q[d] - base);
-    }
-  }
-  return bit_length(any);
+  return bit_length(offsets_or(t.q.data(), t.base.data(), t.kind == Kind::Key ? 1 : 0, t.dim, t.tokens));
 }
 
 uint32_t pack_codes(const Quantized& t, uint32_t width, uint8_t* out) {

@@ -59,6 +59,14 @@ bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n) {
   return !out_of_range;
 }
 
+uint32_t offsets_or(const int32_t* q, const int32_t* base, size_t stride, size_t n, size_t count) {
+  if (avx2()) return offsets_or_avx2(q, base, stride, n, count);
+  uint32_t any = 0;
+  for (size_t r = 0; r < count; ++r)
+    for (size_t d = 0; d < n; ++d) any |= static_cast<uint32_t>(q[r * n + d] - (stride ? base[d] : base[r]));
+  return any;
+}
+
 uint32_t pack_offsets_rows(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n, size_t count) {
   if (avx2()) return pack_offsets_rows_avx2(q, base, stride, width, out, n, count);
   const size_t row_bytes = packed_row_bytes(n, width);

@@ -119,6 +119,8 @@ bool codes_row(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 // Returns the OR of the offsets (where its bit length exceeds `width` the
 // bytes are wrong). Nothing is written past the last row.
 uint32_t pack_offsets_rows(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n, size_t count);
+// The OR of the same rows' offsets: their packed width is its bit length.
+uint32_t offsets_or(const int32_t* q, const int32_t* base, size_t stride, size_t n, size_t count);
 // Both paths' way for any width, one row: offsets [first, n) (first a
 // multiple of 8) 64 at a time through pack_row; 8 * width bytes a chunk,
 // each on a byte. Static: the AVX2 unit's copy must never serve a portable
@@ -146,6 +148,7 @@ bool quantize_row_within_avx2(DType t, const void* row, const RowCoder& c, int32
 bool codes_row_avx2(const uint8_t* z, const RowSources& s, int32_t* q, size_t n);
 double row_squared_error_avx2(DType t, const void* decoded, const void* row, const uint8_t* skip, size_t n);
 void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t stride, void* out, size_t n);
+uint32_t offsets_or_avx2(const int32_t* q, const int32_t* base, size_t stride, size_t n, size_t count);
 uint32_t pack_offsets_rows_avx2(const int32_t* q, const int32_t* base, size_t stride, uint32_t width, uint8_t* out, size_t n, size_t count);
 
 }  // namespace llmk::kv

@@ -265,11 +265,11 @@ void check_packing() {
     }
 }
 
-// pack_offsets_rows (AVX2 where there is) against the same reference:
-// one row or three, codes minus a base per channel or per row, widths the
-// SIMD path takes (2, 4, 8, 9-16) and others, lengths around its 16- and
-// 32-offset blocks, and offsets too wide for `width` (only the returned OR
-// counts then); nothing may be written past the last row.
+// pack_offsets_rows and offsets_or (AVX2 where there is) against the same
+// reference: one row or three, codes minus a base per channel or per row,
+// widths the SIMD path takes (2, 4, 8, 9-16) and others, lengths around its
+// 16- and 32-offset blocks, and offsets too wide for `width` (only the
+// returned OR counts then); nothing may be written past the last row.
 void check_pack_offsets() {
   std::mt19937 rng(9);
   for (uint32_t width : {0u, 1u, 2u, 3u, 4u, 5u, 8u, 9u, 10u, 11u, 12u, 13u, 14u, 15u, 16u, 17u, 31u})
@@ -298,6 +298,7 @@ void check_pack_offsets() {
             const std::string where = "width " + std::to_string(width) + ", n " + std::to_string(n) + ", stride " + std::to_string(stride) +
                                       ", rows " + std::to_string(count);
             expect(any == want_or, "pack_offsets_rows's OR, " + where);
+            expect(kv::offsets_or(q.data(), base.data(), stride, n, count) == want_or, "offsets_or, " + where);
             expect(std::all_of(got.begin() + static_cast<std::ptrdiff_t>(want.size()), got.end(), [](uint8_t b) { return b == 0x5a; }),
                    "pack_offsets_rows wrote past the rows, " + where);
             if (!wide) expect(std::equal(want.begin(), want.end(), got.begin()), "pack_offsets_rows, " + where);
