@@ -101,6 +101,7 @@ void extent_row(const void* row, const RowExtent& e, size_t n) {
   __m256 row_lo = _mm256_set1_ps(INFINITY), row_hi = _mm256_set1_ps(-INFINITY);
   __m256i largest = _mm256_setzero_si256();
   size_t d = 0;
+#pragma GCC unroll 4
   for (; d + 8 <= n; d += 8) {
     const __m256 x = load8<T>(row, d);
     row_lo = _mm256_min_ps(x, row_lo);
@@ -268,6 +269,7 @@ bool quantize_row_fast(const void* row, const RowCoder& c, int32_t* q, size_t n)
   __m256i row_base = _mm256_set1_epi32(INT32_MAX);
   __m256 all_fine = normal8(inverse);
   size_t d = 0;
+#pragma GCC unroll 4
   for (; d + 8 <= n; d += 8) {
     __m256 fine;
     const __m256i codes = _mm256_cvtps_epi32(nearest8(load8<T>(row, d), inverse, fine));
