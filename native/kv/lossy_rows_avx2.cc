@@ -334,6 +334,7 @@ void quantize_channels(const uint8_t* rows, size_t count, const RowCoder& c, int
 
 // maxError: quantize, and whether every code's value rounded to the dtype
 // lies within max_error of the element (compared in float64).
+//
 // Float32 data, steps at most 2 max_error: where codes8 took eight codes
 // the float32 way, their decoded values lie within max_error and are not
 // checked. Its test puts x within step (1/2 - 0.75 |x / step| 2^-21) +
