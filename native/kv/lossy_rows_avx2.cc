@@ -486,6 +486,17 @@ void dequantize_row_avx2(DType t, const int32_t* q, const double* step, size_t s
   by_dtype(t, [&](auto T) { dequantize<decltype(T)::value>(q, step, stride, out, n); });
 }
 
+namespace {
+// Eight offsets qr[at..] - their bases (a base per channel, stride 1, or
+// the row's one, row_base), also ORed into `any`.
+inline __m256i offsets8(const int32_t* qr, const int32_t* br, size_t stride, __m256i row_base, size_t at, __m256i& any) {
+  const __m256i b = stride ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(br + at)) : row_base;
+  const __m256i v = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qr + at)), b);
+  any = _mm256_or_si256(any, v);
+  return v;
+}
+}  // namespace
+
 uint32_t offsets_or_avx2(const int32_t* q, const int32_t* base, size_t stride, size_t n, size_t count) {
   __m256i any = _mm256_setzero_si256();
   uint32_t rest = 0;
@@ -494,10 +505,7 @@ uint32_t offsets_or_avx2(const int32_t* q, const int32_t* base, size_t stride, s
     const int32_t* br = stride ? base : base + r;
     const __m256i row_base = _mm256_set1_epi32(br[0]);
     size_t d = 0;
-    for (; d + 8 <= n; d += 8) {
-      const __m256i b = stride ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(br + d)) : row_base;
-      any = _mm256_or_si256(any, _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qr + d)), b));
-    }
+    for (; d + 8 <= n; d += 8) offsets8(qr, br, stride, row_base, d, any);
     for (; d < n; ++d) rest |= static_cast<uint32_t>(qr[d] - br[d * stride]);
   }
   return or8(any) | rest;
@@ -524,19 +532,14 @@ uint32_t pack_offsets_rows_avx2(const int32_t* q, const int32_t* base, size_t st
     const int32_t* br = stride ? base : base + r;
     uint8_t* o = out + r * row_bytes;
     const __m256i row_base = _mm256_set1_epi32(br[0]);
-    auto offsets8 = [&](size_t at) {
-      const __m256i b = stride ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(br + at)) : row_base;
-      const __m256i v = _mm256_sub_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(qr + at)), b);
-      any = _mm256_or_si256(any, v);
-      return v;
-    };
+    auto offsets = [&](size_t at) { return offsets8(qr, br, stride, row_base, at, any); };
     size_t d = 0;
     if (width == 2 || width == 4 || width == 8) {
       auto pack = [&](size_t at, auto half) {
         constexpr bool kHalf = decltype(half)::value;
         const __m256i zero = _mm256_setzero_si256();
-        const __m256i w0 = _mm256_packus_epi32(offsets8(at), offsets8(at + 8));
-        const __m256i w1 = kHalf ? zero : _mm256_packus_epi32(offsets8(at + 16), offsets8(at + 24));
+        const __m256i w0 = _mm256_packus_epi32(offsets(at), offsets(at + 8));
+        const __m256i w1 = kHalf ? zero : _mm256_packus_epi32(offsets(at + 16), offsets(at + 24));
         // Bytes in order: the packs interleave 128-bit lanes four offsets at a time.
         const __m256i bytes = _mm256_permutevar8x32_epi32(_mm256_packus_epi16(w0, w1), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         uint8_t* to = o + at / 8 * width;
@@ -566,7 +569,7 @@ uint32_t pack_offsets_rows_avx2(const int32_t* q, const int32_t* base, size_t st
       const __m128i pair_shift = _mm_cvtsi32_si128(static_cast<int>(width)), four_shift = _mm_cvtsi32_si128(static_cast<int>(2 * width)),
                     eight_shift = _mm_cvtsi32_si128(static_cast<int>(4 * width)), eight_carry = _mm_cvtsi32_si128(static_cast<int>(64 - 4 * width));
       auto fours = [&](size_t at) {  // 64-bit lanes 0 and 2: offsets at..at+3 and at+4..at+7
-        const __m256i v = offsets8(at);
+        const __m256i v = offsets(at);
         const __m256i pairs = _mm256_or_si256(_mm256_blend_epi32(v, _mm256_setzero_si256(), 0xAA), _mm256_sll_epi64(_mm256_srli_epi64(v, 32), pair_shift));
         return _mm256_or_si256(pairs, _mm256_sll_epi64(_mm256_bsrli_epi128(pairs, 8), four_shift));
       };
