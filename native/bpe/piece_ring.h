@@ -61,8 +61,18 @@ class BasicPieceRing {
     return false;
   }
 
-  // Starts loading what met_before and find will read for the piece (their
-  // cache misses then overlap the rank-table lookup made before them).
+  // Whether met_before(h, serial) would return true, without marking it:
+  // false for a piece find cannot hold (nothing is put before the second
+  // meeting), read before find, whose set is farther from the core.
+  bool may_hold(uint64_t h, uint32_t serial) const {
+    if (!met_) return false;
+    const uint64_t key = mix(h, serial);
+    return met_[key >> 30 & (kMetWords - 1)] >> (key >> 24 & 63) & 1;
+  }
+
+  // Starts loading what may_hold, met_before and find will read for the
+  // piece (a few pieces ahead of its encode: their cache misses then
+  // overlap the pieces' work before it).
   void prefetch(uint64_t h, uint32_t serial) const {
     const uint64_t key = mix(h, serial);
     if (met_) __builtin_prefetch(met_ + (key >> 30 & (kMetWords - 1)));
