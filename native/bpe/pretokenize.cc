@@ -45,9 +45,8 @@ bool same_ci(uint32_t cp, char c) {
   return cp == uint32_t(c) || cp == uint32_t(c - 'a' + 'A') || (c == 's' && cp == 0x17F);
 }
 
-// 's|'t|'re|'ve|'m|'ll|'d at i; returns the end or 0.
-size_t contraction(const Text& t, size_t i, bool ignore_case) {
-  if (i >= t.n || t.s[i] != '\'') return 0;
+// 's|'t|'re|'ve|'m|'ll|'d at i, where t.s[i] is a quote; returns the end or 0.
+[[gnu::noinline]] size_t contraction_after_quote(const Text& t, size_t i, bool ignore_case) {
   const size_t j = i + 1;
   if (j >= t.n) return 0;
   const Cp a = t.at(j);
@@ -57,6 +56,12 @@ size_t contraction(const Text& t, size_t i, bool ignore_case) {
   const Cp b = t.at(a.end);
   if ((eq(a, 'r') && eq(b, 'e')) || (eq(a, 'v') && eq(b, 'e')) || (eq(a, 'l') && eq(b, 'l'))) return b.end;
   return 0;
+}
+
+// 's|'t|'re|'ve|'m|'ll|'d at i; returns the end or 0. Asked at nearly every
+// piece that is not an ASCII word, so the quote is looked for inline.
+[[gnu::always_inline]] inline size_t contraction(const Text& t, size_t i, bool ignore_case) {
+  return i < t.n && t.s[i] == '\'' ? contraction_after_quote(t, i, ignore_case) : 0;
 }
 
 template <class Pred>
