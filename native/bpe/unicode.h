@@ -22,6 +22,9 @@ constexpr uint32_t kInvalid = 0x110000;  // stands for a byte that is not valid 
 // when the library loads; the rest of the code space is searched.
 extern const uint8_t* const kBmpClasses;
 uint8_t astral_class(uint32_t cp);
+// The class of a code point by searching the range tables one by one: the
+// reference the tables above are checked against (self-test).
+uint8_t char_class_by_search(uint32_t cp);
 
 inline uint8_t char_class(uint32_t cp) { return cp < 0x10000 ? kBmpClasses[cp] : astral_class(cp); }
 

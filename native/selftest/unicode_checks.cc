@@ -6,7 +6,8 @@
 // form, a surrogate or a byte that never starts a character put anywhere.
 // utf16_to_utf8 with its windows and without, against a reference that
 // encodes one unit at a time, on the same text's units and on random units
-// (lone surrogates and pairs among them).
+// (lone surrogates and pairs among them). char_class of every code point
+// against a search of the range tables.
 #include <algorithm>
 #include <random>
 #include <string>
@@ -159,6 +160,11 @@ void check_unicode(Context&) {
     expect_same_utf8(u, false, "random units");
     if (simd) expect_same_utf8(u, true, "random units");
   }
+  // The pre-tokenizers' classes: every code point's, from the BMP table or
+  // the runs past it, against the five range tables searched one by one.
+  for (uint32_t cp = 0; cp <= 0x10FFFF; ++cp)
+    if (bpe::char_class(cp) != bpe::char_class_by_search(cp)) expect(false, "class of U+" + std::to_string(cp));
+  expect(bpe::char_class(bpe::kInvalid) == 0, "an invalid byte has no class");
 }
 
 }  // namespace llmk::selftest
