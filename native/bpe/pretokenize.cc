@@ -105,6 +105,14 @@ enum class Ascii { Letters, Upper, Lower };
 template <class Pred>
 [[gnu::noinline]] size_t run_ascii_from_other(const Text& t, size_t i, Ascii ascii, Pred pred) {
   for (;;) {
+    // Characters of two and three bytes away from the text's end (most
+    // letters of other scripts) without decode_utf8's checks of the end.
+    for (size_t len; i + 4 <= t.n;) {
+      const uint32_t cp = decode_utf8_2or3(t.s + i, len);
+      if (cp == kInvalid) break;
+      if (!pred(Cp{cp, kBmpClasses[cp], i + len})) return i;
+      i += len;
+    }
     const Cp c = t.at(i);
     if (!pred(c)) return i;
     i = c.end;

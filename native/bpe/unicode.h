@@ -59,6 +59,24 @@ inline uint32_t decode_utf8(const uint8_t* s, size_t n, size_t i, size_t& len) {
   return kInvalid;
 }
 
+// decode_utf8 of a character of two or three bytes at p, which has three
+// readable bytes, with no check of the text's end: the code point, and its
+// length in `len`; kInvalid for anything else (ASCII, four bytes, invalid).
+// For the pre-tokenizers' runs of letters in other scripts.
+inline uint32_t decode_utf8_2or3(const uint8_t* p, size_t& len) {
+  const uint8_t b0 = p[0], b1 = p[1];
+  if ((b1 & 0xC0) != 0x80) return kInvalid;
+  if (static_cast<uint8_t>(b0 - 0xC2) < 0x1E) {
+    len = 2;
+    return (uint32_t(b0 & 0x1F) << 6) | (b1 & 0x3F);
+  }
+  if ((b0 & 0xF0) != 0xE0 || (p[2] & 0xC0) != 0x80) return kInvalid;
+  const uint32_t cp = (uint32_t(b0 & 0x0F) << 12) | (uint32_t(b1 & 0x3F) << 6) | (p[2] & 0x3F);
+  if (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF)) return kInvalid;
+  len = 3;
+  return cp;
+}
+
 // Whether every byte of s[0, n) is below 0x80.
 bool is_ascii(const uint8_t* s, size_t n);
 // The length of the longest prefix of s[0, n) that is well-formed UTF-8 (n

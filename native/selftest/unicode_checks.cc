@@ -7,7 +7,8 @@
 // utf16_to_utf8 with its windows and without, against a reference that
 // encodes one unit at a time, on the same text's units and on random units
 // (lone surrogates and pairs among them). char_class of every code point
-// against a search of the range tables.
+// against a search of the range tables; decode_utf8_2or3 on every three
+// bytes against decode_utf8.
 #include <algorithm>
 #include <random>
 #include <string>
@@ -165,6 +166,16 @@ void check_unicode(Context&) {
   for (uint32_t cp = 0; cp <= 0x10FFFF; ++cp)
     if (bpe::char_class(cp) != bpe::char_class_by_search(cp)) expect(false, "class of U+" + std::to_string(cp));
   expect(bpe::char_class(bpe::kInvalid) == 0, "an invalid byte has no class");
+  // decode_utf8_2or3 against decode_utf8 on every three bytes (and a fourth
+  // after them): the same character where decode_utf8 reads one of two or
+  // three bytes, kInvalid everywhere else.
+  for (uint32_t bytes = 0; bytes < (1u << 24); ++bytes) {
+    const uint8_t p[4] = {uint8_t(bytes >> 16), uint8_t(bytes >> 8), uint8_t(bytes), 0x80};
+    size_t len = 0, fast_len = 0;
+    const uint32_t cp = bpe::decode_utf8(p, 4, 0, len), fast = bpe::decode_utf8_2or3(p, fast_len);
+    const bool two_or_three = cp != bpe::kInvalid && (len == 2 || len == 3);
+    if (two_or_three ? fast != cp || fast_len != len : fast != bpe::kInvalid) expect(false, "decode_utf8_2or3 of bytes " + std::to_string(bytes));
+  }
 }
 
 }  // namespace llmk::selftest
