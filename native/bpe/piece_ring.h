@@ -71,8 +71,8 @@ class BasicPieceRing {
   }
 
   // Starts loading what may_hold, met_before and find will read for the
-  // piece (a few pieces ahead of its encode: their cache misses then
-  // overlap the pieces' work before it).
+  // piece, so that their cache misses overlap each other (and, a few
+  // pieces ahead of the piece's encode, the work before it).
   void prefetch(uint64_t h, uint32_t serial) const {
     const uint64_t key = mix(h, serial);
     if (met_) __builtin_prefetch(met_ + (key >> 30 & (kMetWords - 1)));
