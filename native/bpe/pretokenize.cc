@@ -124,6 +124,7 @@ template <class Pred>
 }
 template <class Pred>
 [[gnu::always_inline]] inline size_t run_ascii(const Text& t, size_t i, Ascii ascii, Pred pred) {
+  if (i < t.n && t.s[i] >= 0x80) return run_ascii_from_other(t, i, ascii, pred);  // a word in another script goes on
   i = ascii_run_end(t, i, ascii);
   if (i >= t.n || t.s[i] < 0x80) return i;
   return run_ascii_from_other(t, i, ascii, pred);
@@ -215,7 +216,10 @@ size_t cl100k(const Text& t, size_t i) {
   if (const size_t e = contraction(t, i, true)) return e;
   const Cp c0 = t.at(i);
   // [^\r\n\p{L}\p{N}]?\p{L}+
-  if (is_prefix(c0) && c0.end < t.n && is_letter(t.at(c0.end))) return letters(t, c0.end);
+  if (is_prefix(c0) && c0.end < t.n) {
+    const Cp c1 = t.at(c0.end);
+    if (is_letter(c1)) return letters(t, c1.end);
+  }
   if (is_letter(c0)) return letters(t, c0.end);
   return number_punct_space(t, i, c0, false);
 }
