@@ -850,13 +850,15 @@ template <bool kListed, class Emit>
   // pieces overflow the fixed caches (all 532 UDHR declarations: 53,000 a
   // pass, nearly all kept) each lookup in the table was one for nothing.
   auto uncached = [&](auto&& out) {
-    size_t count = 0;
-    if (n <= PieceRing::kMaxBytes) caches.merged_pieces.prefetch(h, serial_);  // both lines at once, not one after the other
-    if (n <= PieceRing::kMaxBytes && caches.merged_pieces.may_hold(h, serial_))
-      if (const Rank* kept = caches.merged_pieces.find(h, serial_, piece, n, count)) {
-        for (size_t i = 0; i < count; ++i) out(kept[i]);
-        return;
-      }
+    if (n <= PieceRing::kMaxBytes) {
+      caches.merged_pieces.prefetch(h, serial_);  // both lines at once, not one after the other
+      size_t count = 0;
+      if (caches.merged_pieces.may_hold(h, serial_))
+        if (const Rank* kept = caches.merged_pieces.find(h, serial_, piece, n, count)) {
+          for (size_t i = 0; i < count; ++i) out(kept[i]);
+          return;
+        }
+    }
     if (!kListed || ignore_merges_) {
       const Rank whole = find_slot(piece, n, h, head)->rank;
       if (whole != kNoRank) return out(whole);

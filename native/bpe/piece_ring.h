@@ -53,8 +53,8 @@ class BasicPieceRing {
   bool met_before(uint64_t h, uint32_t serial) {
     if (!met_ && !(met_ = static_cast<uint64_t*>(std::calloc(kMetWords, sizeof(uint64_t))))) throw std::bad_alloc();
     const uint64_t key = mix(h, serial);
-    uint64_t& word = met_[key >> 30 & (kMetWords - 1)];
-    const uint64_t bit = uint64_t(1) << (key >> 24 & 63);
+    uint64_t& word = met_word(key);
+    const uint64_t bit = met_bit(key);
     if (word & bit) return true;
     word |= bit;
     if (++marked_ == kMetWords * 64 / 4) std::memset(met_, 0, kMetWords * sizeof(uint64_t)), marked_ = 0;
@@ -67,7 +67,7 @@ class BasicPieceRing {
   bool may_hold(uint64_t h, uint32_t serial) const {
     if (!met_) return false;
     const uint64_t key = mix(h, serial);
-    return met_[key >> 30 & (kMetWords - 1)] >> (key >> 24 & 63) & 1;
+    return (met_word(key) & met_bit(key)) != 0;
   }
 
   // Starts loading what may_hold, met_before and find will read for the
@@ -75,7 +75,7 @@ class BasicPieceRing {
   // pieces ahead of the piece's encode, the work before it).
   void prefetch(uint64_t h, uint32_t serial) const {
     const uint64_t key = mix(h, serial);
-    if (met_) __builtin_prefetch(met_ + (key >> 30 & (kMetWords - 1)));
+    if (met_) __builtin_prefetch(&met_word(key));
     if (sets_) __builtin_prefetch(sets_ + (key >> (64 - kSetBits)));
   }
 
@@ -139,6 +139,9 @@ class BasicPieceRing {
     uint64_t way[kWays];  // 0: empty (laps start at 2, so neither it nor the next lap is ever current)
   };
   static size_t words(size_t n) { return (n + 3) / 4; }
+  // A piece's word and bit in the filter of met pieces, by its key (mix).
+  uint64_t& met_word(uint64_t key) const { return met_[key >> 30 & (kMetWords - 1)]; }
+  static uint64_t met_bit(uint64_t key) { return uint64_t(1) << (key >> 24 & 63); }
   static uint64_t mix(uint64_t h, uint32_t serial) { return (h ^ serial) * 0x9E3779B97F4A7C15ull; }
   // Written in this lap, or in the last one at or past the head (not yet overwritten).
   bool intact(uint64_t e) const {

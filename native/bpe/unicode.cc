@@ -71,7 +71,7 @@ std::vector<ClassRun> build_astral() {
   starts.erase(std::unique(starts.begin(), starts.end()), starts.end());
   std::vector<ClassRun> runs;
   for (const uint32_t from : starts)
-    if (runs.empty() || runs.back().cls != char_class_by_search(from)) runs.push_back({from, char_class_by_search(from)});
+    if (const uint8_t cls = char_class_by_search(from); runs.empty() || runs.back().cls != cls) runs.push_back({from, cls});
   return runs;
 }
 
