@@ -1,3 +1,4 @@
+import { serialize } from 'node:v8';
 import { describe, expect, it } from 'vitest';
 import { Tokenizer, bpeMergeReference, encodingForModel, info } from 'llm-kernels';
 import { expectCode, freshSeed, gc, rng } from './helpers.js';
@@ -213,6 +214,40 @@ describe('Tokenizer API', () => {
     const broken = Uint32Array.of(...tok.encodeOrdinary(multilingual), ...tok.encodeOrdinary(new Uint8Array([0xe4, 0xb8])));
     expect(core.decodeText(broken, false)).toBeUndefined();
     expect(core.decodeText(broken, true)).toBeUndefined();
+  });
+
+  it('text of characters below U+0100 decodes to a one-byte string, as V8 keeps it; other text alike to the character', () => {
+    // v8.serialize tags a one-byte string '"' (two-byte: 'c', maybe after a padding byte).
+    const oneByte = (s: string) => serialize(s)[2] === 0x22;
+    const core = (tok as unknown as { core: NativeBpeEncoding }).core;
+    const western = udhrTexts().map((t) => t.text).filter((t) => /[\x80-\xff]/.test(t) && !/[^\x00-\xff]/.test(t));
+    expect(western.length).toBeGreaterThan(50); // French, Spanish, German, Icelandic, ...
+    const large = western.join('\n').slice(0, 200_000);
+    const ids = tok.encodeOrdinary(large);
+    for (const external of [false, true]) {
+      expect(oneByte(core.decodeText(ids, external)!)).toBe(true);
+      expect(core.decodeText(ids, external)).toBe(large);
+    }
+    // Fresh random text: characters below U+0100, ASCII runs among them, and
+    // maybe one character past U+00FF anywhere (a two-byte string from there).
+    const r = rng(freshSeed('latin-1 decode'));
+    const wide = ['Ā', '世', '😀', '\u0100', '\uffff'];
+    for (let round = 0; round < 60; round++) {
+      const length = round % 3 === 0 ? 70_000 + (r() % 1000) : r() % 300;
+      let text = Array.from({ length }, () => String.fromCharCode(r() % 4 ? 32 + (r() % 95) : r() % 256)).join('');
+      const widened = r() % 2 === 0;
+      if (widened) {
+        const at = r() % (text.length + 1);
+        text = text.slice(0, at) + wide[r() % wide.length] + text.slice(at);
+      }
+      const got = tok.decode(tok.encodeOrdinary(text));
+      expect(got).toBe(text);
+      expect(oneByte(got)).toBe(!widened);
+    }
+    // Bad UTF-8 after text of Latin-1 characters is still the caller's to replace.
+    const broken = Uint32Array.of(...tok.encodeOrdinary(large), ...tok.encodeOrdinary(new Uint8Array([0xc3])));
+    for (const external of [false, true]) expect(core.decodeText(broken, external)).toBeUndefined();
+    expect(tok.decode(broken)).toBe(large + '\ufffd');
   });
 
   // Not under ASan, whose quarantine holds freed memory on purpose.

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -156,13 +157,13 @@ Napi::Value external_string(Napi::Env env, TextBuffer& text, Create&& create) {
   return s;
 }
 
-// A string of n Latin-1 chars (copied).
-Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n, bool external) {
-  if (!external_size(external, &node_api_create_external_string_latin1, n, n))
-    return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, s, n, out); });
-  TextBuffer copy(n);
-  std::memcpy(copy.chars(), s, n);
-  return external_string(env, copy, [&](void* data, napi_finalize fin, void* hint, napi_value* out, bool* copied) {
+// A string of the n Latin-1 chars in `chars` (taken over when external; the
+// caller has chosen an external string where the text is large enough).
+Napi::Value latin1_to_js(Napi::Env env, TextBuffer& chars, size_t n) {
+  if (!external_size(true, &node_api_create_external_string_latin1, n, n))
+    return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, chars.chars(), n, out); });
+  chars.shrink_to(n);
+  return external_string(env, chars, [&](void* data, napi_finalize fin, void* hint, napi_value* out, bool* copied) {
     return node_api_create_external_string_latin1(env, static_cast<char*>(data), n, fin, hint, out, copied);
   });
 }
@@ -180,18 +181,39 @@ Napi::Value utf16_to_js(Napi::Env env, TextBuffer& units, size_t n) {
 
 }  // namespace
 
+// Text whose characters are all below U+0100 (ASCII, and Western European
+// languages) becomes a one-byte string, as V8 keeps such text: half the
+// memory of UTF-16, and half the bytes to copy. Other text is converted to
+// Latin-1 up to its first character past U+00FF; that part is widened and
+// the rest transcoded to UTF-16.
 Napi::Value utf8_to_js(Napi::Env env, const uint8_t* s, size_t n, bool external) {
-  if (bpe::is_ascii(s, n)) return latin1_to_js(env, reinterpret_cast<const char*>(s), n, external);
-  size_t units;  // at most n
-  if (!external || 2 * n < kExternalBytes) {
-    // Short text (the most common call) or text to be copied: this thread's scratch, no allocation.
-    char16_t* utf16 = thread_buffer<char16_t>(n);
-    if (!bpe::utf8_to_utf16(s, n, utf16, units)) return env.Undefined();
-    return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, utf16, units, out); });
+  if (bpe::is_ascii(s, n)) {
+    if (!external_size(external, &node_api_create_external_string_latin1, n, n))
+      return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, reinterpret_cast<const char*>(s), n, out); });
+    TextBuffer copy(n);
+    std::memcpy(copy.chars(), s, n);
+    return latin1_to_js(env, copy, n);
   }
-  TextBuffer utf16(2 * n);
-  if (!bpe::utf8_to_utf16(s, n, utf16.units(), units)) return env.Undefined();
-  return utf16_to_js(env, utf16, units);
+  // Buffers of their own (kept or malloc'd) where the string may be
+  // external; this thread's scratch otherwise (the most common call: short
+  // text, no allocation).
+  std::optional<TextBuffer> latin1;
+  if (external && n >= kExternalBytes) latin1.emplace(n);
+  uint8_t* chars = latin1 ? reinterpret_cast<uint8_t*>(latin1->chars()) : thread_buffer<uint8_t>(n);
+  size_t count;
+  const size_t done = bpe::utf8_to_latin1(s, n, chars, count);
+  if (done == n) {
+    if (latin1) return latin1_to_js(env, *latin1, count);
+    return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, reinterpret_cast<const char*>(chars), count, out); });
+  }
+  std::optional<TextBuffer> utf16;
+  if (external && 2 * n >= kExternalBytes) utf16.emplace(2 * n);
+  char16_t* units = utf16 ? utf16->units() : thread_buffer<char16_t>(n);
+  std::copy(chars, chars + count, units);
+  size_t rest;  // count + rest <= n: no character takes more units than bytes
+  if (!bpe::utf8_to_utf16(s + done, n - done, units + count, rest)) return env.Undefined();
+  if (utf16) return utf16_to_js(env, *utf16, count + rest);
+  return make_string(env, [&](napi_value* out) { return napi_create_string_utf16(env, units, count + rest, out); });
 }
 
 }  // namespace llmk::addon

@@ -145,6 +145,41 @@ inline size_t widen_ascii16(const uint8_t* s, char16_t* o) {
 }  // namespace
 
 namespace {
+// Copies s[0..16) to o[0..16) and returns how many of those bytes are ASCII
+// before the first that is not (16: all), as widen_ascii16.
+inline size_t copy_ascii16(const uint8_t* s, uint8_t* o) {
+  std::memcpy(o, s, 16);
+  if (const uint64_t high = load8(s) & kHighBits) return static_cast<size_t>(__builtin_ctzll(high)) / 8;
+  if (const uint64_t high = load8(s + 8) & kHighBits) return 8 + static_cast<size_t>(__builtin_ctzll(high)) / 8;
+  return 16;
+}
+}  // namespace
+
+size_t utf8_to_latin1(const uint8_t* s, size_t n, uint8_t* out, size_t& chars) {
+  uint8_t* o = out;
+  size_t i = 0;
+  while (i < n) {
+    const uint8_t b0 = s[i];
+    if (b0 < 0x80) {
+      // ASCII up to 16 bytes at a time; o + 16 <= out + i + 16 <= out + n.
+      if (i + 16 <= n) {
+        const size_t k = copy_ascii16(s + i, o);
+        o += k, i += k;
+      } else {
+        *o++ = b0, ++i;
+      }
+      continue;
+    }
+    // U+0080-U+00FF: C2 or C3 and a continuation byte.
+    if ((b0 & 0xFE) != 0xC2 || i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) break;
+    *o++ = static_cast<uint8_t>((b0 & 3) << 6 | (s[i + 1] & 0x3F));
+    i += 2;
+  }
+  chars = static_cast<size_t>(o - out);
+  return i;
+}
+
+namespace {
 bool simd_path() {
 #if defined(__x86_64__) || defined(_M_X64)
   static const bool simd = cpu_path() == CpuPath::Avx2;

@@ -92,6 +92,12 @@ bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units);
 // where cpu_path() is AVX2); both give the same result (the self-test
 // compares them).
 bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units, bool simd);
+// The characters of s[0, n) up to the first that is not below U+0100 (or
+// is not well-formed UTF-8), as Latin-1 bytes into out (room for n bytes):
+// returns the bytes of s converted, n when all were, and sets `chars` to the
+// bytes written. A JS string of such text (Western European languages) is
+// one byte a character.
+size_t utf8_to_latin1(const uint8_t* s, size_t n, uint8_t* out, size_t& chars);
 // utf8_to_utf16's SIMD part (unicode_avx2.cc, x86-64 only): converts s from
 // its start, a window of up to 12 bytes at a time, while the windows hold
 // well-formed characters of one to three bytes and 64 bytes remain; advances

@@ -8,7 +8,8 @@
 // encodes one unit at a time, on the same text's units and on random units
 // (lone surrogates and pairs among them). char_class of every code point
 // against a search of the range tables; decode_utf8_2or3 on every three
-// bytes against decode_utf8.
+// bytes against decode_utf8. utf8_to_latin1 against decode_utf8 one
+// character at a time, on the same text and on text mostly below U+0100.
 #include <algorithm>
 #include <cstdio>
 #include <random>
@@ -93,6 +94,35 @@ void expect_same(const std::string& s, bool simd, const std::string& what) {
   expect(!ok || std::u16string(got.data(), units) == want, what + (simd ? " (simd)" : " (portable)") + ": units differ, " + std::to_string(s.size()) + " bytes");
 }
 
+// utf8_to_latin1: the characters up to the first past U+00FF or bad input,
+// as decode_utf8 reads them.
+void expect_same_latin1(const std::string& s, const std::string& what) {
+  const auto* p = reinterpret_cast<const uint8_t*>(s.data());
+  std::string want;
+  size_t i = 0;
+  for (size_t len; i < s.size(); i += len) {
+    const uint32_t cp = bpe::decode_utf8(p, s.size(), i, len);
+    if (cp > 0xFF) break;  // kInvalid too
+    want += static_cast<char>(cp);
+  }
+  std::vector<uint8_t> got(s.size() + 1);
+  size_t chars = 0;
+  const size_t done = bpe::utf8_to_latin1(p, s.size(), got.data(), chars);
+  expect(done == i && std::string(reinterpret_cast<const char*>(got.data()), chars) == want,
+         what + ": Latin-1 differs, " + std::to_string(s.size()) + " bytes");
+}
+
+// Text of characters below U+0100 in runs of ASCII and not, with a wider
+// one now and then.
+std::string random_latin1(std::mt19937& rng, size_t length) {
+  std::string s;
+  while (s.size() < length) {
+    const uint32_t cp = rng() % 64 == 0 ? 0x100 + rng() % 0x10000 : rng() % 3 ? 0x20 + rng() % 0x60 : rng() % 0x100;
+    append_utf8(s, cp >= 0xD800 && cp <= 0xDFFF ? 0xFFFD : cp);
+  }
+  return s;
+}
+
 // Units as UTF-8 one at a time, a lone surrogate as U+FFFD.
 std::string reference_utf8(const std::u16string& u) {
   std::string s;
@@ -152,7 +182,11 @@ void check_unicode(Context&) {
     expect(reference_utf16(s, units), "random text is valid UTF-8");
     expect_same_utf8(units, false, "text's units");
     if (simd) expect_same_utf8(units, true, "text's units");
+    std::string latin1 = random_latin1(rng, rng() % 300);
     for (int damaged = 0; damaged < 2; ++damaged) {
+      expect_same_latin1(s, damaged ? "damaged text" : "text");
+      expect_same_latin1(latin1, damaged ? "damaged Latin-1 text" : "Latin-1 text");
+      damage(rng, latin1);
       expect_valid_prefix(s);
       expect_same(s, false, damaged ? "damaged text" : "text");
       if (simd) expect_same(s, true, damaged ? "damaged text" : "text");
