@@ -342,14 +342,17 @@ size_t pieces(const Text& t, size_t i, size_t* ends, size_t max) {
   return count;
 }
 
-// ASCII windows. Most English text is ASCII letters, digits, spaces and
-// punctuation. Over bytes of only those (no quote, control character or
-// byte from 0x80 up) the pieces of the Gpt2, Cl100k and O200k patterns
-// follow from each byte's class and its neighbours', so 64 bytes are split
-// at once, with a bit a byte. A piece starts at
+// Windows. Most text is letters, digits, spaces and punctuation. Over bytes
+// of only those (no quote, control character, number or space past ASCII,
+// character of four bytes; see classify_wide for the rest) the pieces of
+// the Gpt2, Cl100k and O200k patterns follow from each character's class
+// and its neighbours', so 64 bytes are split at once, with a bit a byte (a
+// character of two or three bytes has its class on each of them). A piece
+// starts at
 //   - a run of letters, unless a space comes right before it, or (Cl100k,
 //     O200k: [^\r\n\p{L}\p{N}]?\p{L}+) a lone punctuation mark that follows
-//     a letter or a digit or opens the window;
+//     a letter or a digit or opens the window (the character before the
+//     mark, which may be of several bytes);
 //   - a run of digits (Gpt2: unless a space comes before it, ' ?\p{N}+'),
 //     and (Cl100k, O200k: \p{N}{1,3}) every third digit of the run;
 //   - a run of punctuation, unless a space comes before it (' ?[^\s\p{L}\p{N}]+');
@@ -364,7 +367,46 @@ size_t pieces(const Text& t, size_t i, size_t* ends, size_t max) {
 // position).
 struct WindowClasses {
   uint64_t letter = 0, upper = 0, digit = 0, space = 0, newline = 0, other = 0;  // other: none of the rest, nor punctuation
+  uint64_t high = 0;  // bytes from 0x80 up
+  uint64_t later = 0;  // bytes of characters of two or three bytes after their first
 };
+
+// Characters of two and three bytes in the window, in order, take the
+// classes of their code points on all their bytes, so that the rules below
+// (which look one byte back, or one byte ahead from an ASCII space) see a
+// character's class wherever they look: letters, and as punctuation
+// anything that is neither a letter, a number nor a space (marks included,
+// as cl100k's and GPT-2's patterns have it). The first character they cannot
+// take stays `other` and ends what the window decides: a number or a space
+// past ASCII (counted or split by characters, not bytes), a character of four bytes,
+// one that may run past the window, bytes that are not UTF-8, and for
+// O200k a mark or a letter without case (U and Lw overlap there; the rule
+// for upper case after lower case holds only where they do not).
+template <bool kO200k>
+[[gnu::noinline]] void classify_wide(const uint8_t* s, WindowClasses& c) {
+  uint64_t high = c.high;
+  // Nothing past the first ASCII byte that stops the window matters.
+  if (const uint64_t stop = c.other & ~high & ~c.newline) high &= (stop & (0 - stop)) - 1;
+  while (high) {
+    const unsigned k = static_cast<unsigned>(__builtin_ctzll(high));
+    if (k > 61) return;  // decode_utf8_2or3 reads three bytes
+    size_t len;
+    const uint32_t cp = decode_utf8_2or3(s + k, len);
+    if (cp == kInvalid) return;
+    const uint8_t cls = kBmpClasses[cp];
+    const uint64_t bytes = (len == 2 ? uint64_t(3) : uint64_t(7)) << k;
+    if (cls & (kIsNumber | kIsSpace)) return;
+    if (kO200k) {
+      const bool upperish = cls & kIsUpperish, lowerish = cls & kIsLowerish;
+      if (upperish && lowerish) return;  // Lm, Lo, M
+      if (upperish) c.upper |= bytes;
+    }
+    if (cls & kIsLetter) c.letter |= bytes;
+    c.other &= ~bytes;
+    c.later |= bytes & (bytes << 1);
+    high &= ~bytes;
+  }
+}
 
 // `upper` only when asked (O200k). Returns false, leaving the rest
 // unclassified, when one of the first 3 bytes is neither a letter, a digit,
@@ -379,20 +421,26 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
                           _mm_set1_epi8(static_cast<char>(-128 + count)));
   };
   auto mask = [](__m128i m) { return static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(m))); };
+  // In locals, stored once: updates of the struct's fields chunk by chunk
+  // were vectorized by GCC into loads and stores of pairs of them.
+  uint64_t letter = 0, upper = 0, digit = 0, space = 0, newline = 0, other = 0;
+  __m128i any = _mm_setzero_si128();  // bytes from 0x80 up, found apart only where there are some
   for (int k = 0; k < 4; ++k) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * k));
-    const __m128i letter = in_range(_mm_or_si128(b, _mm_set1_epi8(0x20)), 'a', 26);
-    // controls and bytes from 0x80 up (both below ' ', signed), the quote
-    const __m128i other = _mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(b, _mm_set1_epi8('\'')));
-    const __m128i newline = _mm_cmpeq_epi8(b, _mm_set1_epi8('\n'));
     const int shift = 16 * k;
-    c.other |= mask(other) << shift;
-    c.newline |= mask(newline) << shift;
-    if (k == 0 && (c.other & ~c.newline & 7)) return false;
-    c.letter |= mask(letter) << shift;
-    c.digit |= mask(in_range(b, '0', 10)) << shift;
-    if (kUpper) c.upper |= mask(in_range(b, 'A', 26)) << shift;
-    c.space |= mask(_mm_cmpeq_epi8(b, _mm_set1_epi8(' '))) << shift;
+    // controls and bytes from 0x80 up (both below ' ', signed), the quote
+    other |= mask(_mm_or_si128(_mm_cmplt_epi8(b, _mm_set1_epi8(' ')), _mm_cmpeq_epi8(b, _mm_set1_epi8('\'')))) << shift;
+    newline |= mask(_mm_cmpeq_epi8(b, _mm_set1_epi8('\n'))) << shift;
+    if (k == 0 && (other & ~mask(b) & ~newline & 7)) return false;  // an ASCII byte that stops the window
+    any = _mm_or_si128(any, b);
+    letter |= mask(in_range(_mm_or_si128(b, _mm_set1_epi8(0x20)), 'a', 26)) << shift;
+    digit |= mask(in_range(b, '0', 10)) << shift;
+    if (kUpper) upper |= mask(in_range(b, 'A', 26)) << shift;
+    space |= mask(_mm_cmpeq_epi8(b, _mm_set1_epi8(' '))) << shift;
+  }
+  c.letter = letter, c.upper = upper, c.digit = digit, c.space = space, c.newline = newline, c.other = other;
+  if (_mm_movemask_epi8(any)) {
+    for (int k = 0; k < 4; ++k) c.high |= mask(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * k))) << 16 * k;
   }
 #else
   for (int k = 0; k < 64; ++k) {
@@ -404,9 +452,12 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
     if (b == '\n') c.newline |= bit;
     if (static_cast<uint8_t>(b - '0') < 10) c.digit |= bit;
     if (b >= 0x80 || b < ' ' || b == '\'') c.other |= bit;
+    if (b >= 0x80) c.high |= bit;
   }
 #endif
-  return true;
+  if (!c.high) return true;
+  classify_wide<kUpper>(s, c);
+  return (c.other & ~c.newline & 7) == 0;
 }
 
 enum class WindowRules { Gpt2, Cl100k, O200k };
@@ -426,7 +477,16 @@ size_t window_pieces(const uint8_t* s, size_t at, size_t* ends, size_t room, siz
   if (clean < 3) return 0;
   // The window's start counts as after a letter (its first byte starts a piece).
   const uint64_t letter_before = letter << 1 | 1;
-  const uint64_t space_before = space << 1, punct_before = punct << 1, word_two_before = (letter | digit) << 2 | 2;
+  // Whether the character before the one that ends at the byte before is a
+  // letter or a digit (or the window's start): at each character's first
+  // byte, then carried over its later bytes, then one byte on.
+  uint64_t word_before = (letter | digit) << 1 | 1;
+  if (c.later) {
+    word_before &= ~c.later;
+    word_before |= word_before << 1 & c.later;
+    word_before |= word_before << 1 & c.later;
+  }
+  const uint64_t space_before = space << 1, punct_before = punct << 1, word_two_before = word_before << 1;
   const uint64_t space_after = space >> 1;
   uint64_t starts = (space & ~space_after) | (space & ~space_before & space_after) | (punct & ~punct_before & ~space_before);
   uint64_t letter_starts = letter & ~letter_before & ~space_before;
@@ -451,7 +511,7 @@ size_t window_pieces(const uint8_t* s, size_t at, size_t* ends, size_t room, siz
   return count;
 }
 
-// pieces<End> with ASCII windows wherever 64 bytes are left. The matcher
+// pieces<End> with windows wherever 64 bytes are left. The matcher
 // takes over until past the byte that stopped a window, and after a window
 // that decides nothing for 1, 2, 4, ... 64 pieces until a window yields 4
 // (text that is not mostly ASCII would otherwise pay for a window a piece).
