@@ -512,9 +512,11 @@ size_t window_pieces(const uint8_t* s, size_t at, size_t* ends, size_t room, siz
 }
 
 // pieces<End> with windows wherever 64 bytes are left. The matcher
-// takes over until past the byte that stopped a window, and after a window
-// that decides nothing for 1, 2, 4, ... 64 pieces until a window yields 4
-// (text that is not mostly ASCII would otherwise pay for a window a piece).
+// takes over until past the byte that stopped a window (the next window
+// starts at the last piece a window decided when nothing stopped it), and
+// after a window that decides nothing for 1, 2, 4, ... 64 pieces until a
+// window yields 4 (text that windows do not take would otherwise pay for a
+// window a piece).
 template <size_t (*End)(const Text&, size_t), WindowRules R>
 size_t pieces_by_windows(const Text& t, size_t i, size_t* ends, size_t max) {
   size_t count = 0, matcher_until = i, matcher_pieces = 0, backoff = 1;
@@ -522,9 +524,9 @@ size_t pieces_by_windows(const Text& t, size_t i, size_t* ends, size_t max) {
     if (i >= matcher_until && matcher_pieces == 0 && i + 64 <= t.n) {
       size_t clean;
       const size_t got = window_pieces<R>(t.s + i, i, ends + count, max - count, clean);
-      // The matcher takes the byte that stopped the window (a window from
-      // just before it would stop at once).
-      matcher_until = i + clean + 1;
+      // The matcher takes the byte that stopped the window, if one did (a
+      // window from just before it would stop at once).
+      matcher_until = clean < 64 ? i + clean + 1 : i;
       if (got >= 4) backoff = 1;  // a window that paid off
       if (got) {
         count += got;
