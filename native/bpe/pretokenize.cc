@@ -342,8 +342,8 @@ size_t pieces(const Text& t, size_t i, size_t* ends, size_t max) {
   return count;
 }
 
-// Windows. Most text is letters, digits, spaces and punctuation. Over bytes
-// of only those (no quote, control character, number or space past ASCII,
+// Windows. Most text is letters, digits, spaces, newlines and punctuation.
+// Over bytes of only those (no quote, control character, number or space past ASCII,
 // character of four bytes; see classify_wide for the rest) the pieces of
 // the Gpt2, Cl100k and O200k patterns follow from each character's class
 // and its neighbours', so 64 bytes are split at once, with a bit a byte (a
@@ -351,22 +351,25 @@ size_t pieces(const Text& t, size_t i, size_t* ends, size_t max) {
 // starts at
 //   - a run of letters, unless a space comes right before it, or (Cl100k,
 //     O200k: [^\r\n\p{L}\p{N}]?\p{L}+) a lone punctuation mark that follows
-//     a letter or a digit or opens the window (the character before the
-//     mark, which may be of several bytes);
+//     a letter, a digit or a newline or opens the window (the character
+//     before the mark, which may be of several bytes);
 //   - a run of digits (Gpt2: unless a space comes before it, ' ?\p{N}+'),
 //     and (Cl100k, O200k: \p{N}{1,3}) every third digit of the run;
 //   - a run of punctuation, unless a space comes before it (' ?[^\s\p{L}\p{N}]+');
 //   - the last space before a non-space, which goes with what follows, and
 //     the first of several spaces (\s+(?!\S));
 //   - (O200k) an upper-case letter after a lower-case one ([U]*[Lw]+).
-// For Cl100k and O200k a newline between a punctuation mark and a letter or
-// digit (a sentence per line) ends the punctuation's piece ([\r\n]* after
-// it). A start is known once the byte after it is, so starts are taken up
+// For Cl100k and O200k newlines right after punctuation end the
+// punctuation's piece ([\r\n]* after it), and other newlines are
+// whitespace that ends its piece at the run's last newline (\s*[\r\n]+);
+// Gpt2's window stops at a newline. A start is known once the byte after it
+// is (a run of whitespace: once the run's end is), so starts are taken up
 // to the second last clean byte, and the piece from the last start is left
 // to the next call. The window's first byte starts a piece (the caller's
 // position).
 struct WindowClasses {
   uint64_t letter = 0, upper = 0, digit = 0, space = 0, newline = 0, other = 0;  // other: none of the rest, nor punctuation
+  uint64_t slash = 0;  // (O200k)
   uint64_t high = 0;  // bytes from 0x80 up
   uint64_t later = 0;  // bytes of characters of two or three bytes after their first
 };
@@ -423,7 +426,7 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
   auto mask = [](__m128i m) { return static_cast<uint64_t>(static_cast<uint16_t>(_mm_movemask_epi8(m))); };
   // In locals, stored once: updates of the struct's fields chunk by chunk
   // were vectorized by GCC into loads and stores of pairs of them.
-  uint64_t letter = 0, upper = 0, digit = 0, space = 0, newline = 0, other = 0;
+  uint64_t letter = 0, upper = 0, digit = 0, space = 0, newline = 0, other = 0, slash = 0;
   __m128i any = _mm_setzero_si128();  // bytes from 0x80 up, found apart only where there are some
   for (int k = 0; k < 4; ++k) {
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * k));
@@ -435,10 +438,10 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
     any = _mm_or_si128(any, b);
     letter |= mask(in_range(_mm_or_si128(b, _mm_set1_epi8(0x20)), 'a', 26)) << shift;
     digit |= mask(in_range(b, '0', 10)) << shift;
-    if (kUpper) upper |= mask(in_range(b, 'A', 26)) << shift;
+    if (kUpper) upper |= mask(in_range(b, 'A', 26)) << shift, slash |= mask(_mm_cmpeq_epi8(b, _mm_set1_epi8('/'))) << shift;
     space |= mask(_mm_cmpeq_epi8(b, _mm_set1_epi8(' '))) << shift;
   }
-  c.letter = letter, c.upper = upper, c.digit = digit, c.space = space, c.newline = newline, c.other = other;
+  c.letter = letter, c.upper = upper, c.digit = digit, c.space = space, c.newline = newline, c.other = other, c.slash = slash;
   if (_mm_movemask_epi8(any)) {
     for (int k = 0; k < 4; ++k) c.high |= mask(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * k))) << 16 * k;
   }
@@ -448,6 +451,7 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
     const uint64_t bit = uint64_t(1) << k;
     if (ascii_letter(b)) c.letter |= bit;
     if (kUpper && ascii_upper(b)) c.upper |= bit;
+    if (kUpper && b == '/') c.slash |= bit;
     if (b == ' ') c.space |= bit;
     if (b == '\n') c.newline |= bit;
     if (static_cast<uint8_t>(b - '0') < 10) c.digit |= bit;
@@ -469,18 +473,33 @@ template <WindowRules R>
 size_t window_pieces(const uint8_t* s, size_t at, size_t* ends, size_t room, size_t& clean) {
   WindowClasses c;
   if (!classify_window<R == WindowRules::O200k>(s, c)) return clean = 0, 0;
-  const uint64_t letter = c.letter, digit = c.digit, space = c.space, punct = ~(letter | digit | space | c.other);
-  // Newlines after punctuation and before a letter or digit: part of the punctuation's piece.
-  const uint64_t trailing_newline = R == WindowRules::Gpt2 ? 0 : c.newline & punct << 1 & (letter | digit) >> 1;
-  const uint64_t other = c.other & ~trailing_newline;
+  const uint64_t letter = c.letter, digit = c.digit, space = c.space;
+  // Newlines (Cl100k, O200k; Gpt2 leaves them to the matcher). A run of them
+  // right after punctuation ends the punctuation's piece ([\r\n]* after it)
+  // and starts none: where a carry from its first newline ripples through.
+  // With O200k slashes go on such a run ([\r\n/]*), and each slash in it
+  // is punctuation after which a newline may seem to start another: the run
+  // is filled on from its first newline instead. Any other newline is
+  // whitespace (below).
+  const uint64_t newline = R == WindowRules::Gpt2 ? 0 : c.newline;
+  const uint64_t after_punct = newline & ~(letter | digit | space | c.other) << 1;
+  uint64_t trailing = newline & ~(newline + after_punct);
+  if (R == WindowRules::O200k && (c.slash & trailing << 1)) {
+    uint64_t run = newline | c.slash;
+    trailing = after_punct;
+    for (unsigned k = 1; k < 64; k <<= 1) trailing |= trailing << k & run, run &= run << k;
+  }
+  const uint64_t punct = ~(letter | digit | space | c.other | trailing), whitespace = space | (newline & ~trailing);
+  const uint64_t other = c.other & ~newline;
   clean = other ? static_cast<size_t>(__builtin_ctzll(other)) : 64;
   if (clean < 3) return 0;
   // The window's start counts as after a letter (its first byte starts a piece).
   const uint64_t letter_before = letter << 1 | 1;
   // Whether the character before the one that ends at the byte before is a
-  // letter or a digit (or the window's start): at each character's first
-  // byte, then carried over its later bytes, then one byte on.
-  uint64_t word_before = (letter | digit) << 1 | 1;
+  // letter, a digit, a newline or a trailing slash (or the window's start),
+  // after which a lone punctuation mark starts a piece: at each character's
+  // first byte, then carried over its later bytes, then one byte on.
+  uint64_t word_before = (letter | digit | newline | trailing) << 1 | 1;
   if (c.later) {
     word_before &= ~c.later;
     word_before |= word_before << 1 & c.later;
@@ -505,6 +524,18 @@ size_t window_pieces(const uint8_t* s, size_t at, size_t* ends, size_t room, siz
     }
   }
   if (R == WindowRules::O200k) starts |= c.upper & (letter & ~c.upper) << 1;
+  // A run of whitespace with a newline in it is one piece up to its last
+  // newline (\s*[\r\n]+), then spaces as above; one that reaches the
+  // window's last clean byte may have a newline past it, so only its start
+  // is decided. Those bytes are where whitespace leads on to a newline, or
+  // to that last byte, and the rules above give none of them a start but
+  // the run's first.
+  if (const uint64_t to = (whitespace & ~space) | (whitespace & uint64_t(1) << (clean - 1))) {
+    uint64_t led = to, run = whitespace;
+    for (unsigned k = 1; k < 64; k <<= 1) led |= led >> k & run, run &= run >> k;
+    const uint64_t first = whitespace & ~(whitespace << 1);
+    starts = (starts & ~led) | (first & led);
+  }
   starts &= ((uint64_t(1) << (clean - 1)) - 1) & ~uint64_t(1);  // decided, and past the window's own start
   size_t count = 0;
   for (; starts && count < room; starts &= starts - 1) ends[count++] = at + static_cast<size_t>(__builtin_ctzll(starts));

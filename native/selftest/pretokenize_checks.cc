@@ -1,14 +1,14 @@
 // The pre-tokenizer's windows against its matchers alone
 // (next_pieces_by_matcher, the reference): the same pieces for the Gpt2,
 // Cl100k and O200k patterns on fresh random text made of what the windows
-// decide (letters of both cases, digits, spaces, punctuation, a newline
-// between punctuation and a letter or digit) mixed with what stops them (quotes and
-// contractions, other whitespace, newlines elsewhere), in batches of every
-// size; and on text of other scripts: letters of two and three bytes of
-// every kind (upper and lower case, title case, modifier and other
-// letters), marks, punctuation and symbols among them, next to what stops
-// a window (numbers and spaces past ASCII, characters of four bytes, bytes
-// that are not UTF-8).
+// decide (letters of both cases, digits, spaces, punctuation, newlines
+// after punctuation, slashes among them, and among spaces) mixed with what
+// stops them (quotes and contractions, other whitespace, Gpt2's newlines),
+// in batches of every size; and on text of other scripts: letters of two
+// and three bytes of every kind (upper and lower case, title case, modifier
+// and other letters), marks, punctuation and symbols among them, next to
+// what stops a window (numbers and spaces past ASCII, characters of four
+// bytes, bytes that are not UTF-8).
 #include <random>
 #include <string>
 #include <vector>
@@ -22,8 +22,9 @@ namespace {
 
 std::string random_text(std::mt19937& rng, size_t length) {
   static const char* const kRare[] = {"0", "42", "1999", "'", "'s", "'S", "'ll", "'VE", "'t", "'re", "'d", "'m", "\t", "\r\n",
-                                      "\n", "\n\n", " \n", ".\n\"", "\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x98\x80",
-                                      "\xc2\x85", "\xc2\xa0", "\xc5\xbf", "\x0b", "\x7f", "/", "  "};
+                                      "\n", "\n\n", " \n", ".\n\"", "\n ", " \n ", ".\n\n", "!\n \n", "\n\n  ", ",\n/",
+                                      "/\n/\n", ".\n.", "\xc3\xa9", "\xe4\xb8\xad", "\xf0\x9f\x98\x80", "\xc2\x85", "\xc2\xa0",
+                                      "\xc5\xbf", "\x0b", "\x7f", "/", "  "};
   static const char kPunct[] = ".,;:!?()-\"/[]{}*&%$#@+=<>|~^_`\\";
   std::string s;
   while (s.size() < length) {
