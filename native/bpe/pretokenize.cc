@@ -411,7 +411,7 @@ template <bool kO200k>
   }
 }
 
-// `upper` only when asked (O200k). Returns false, leaving the rest
+// `upper` and `slash` only when asked (O200k). Returns false, leaving the rest
 // unclassified, when one of the first 3 bytes is neither a letter, a digit,
 // a space, punctuation nor a newline: such a window decides nothing.
 template <bool kUpper>
@@ -466,6 +466,18 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
 
 enum class WindowRules { Gpt2, Cl100k, O200k };
 
+// The bits of `through` that a bit of `from` reaches by steps up (toward
+// later bytes) or down, every step on a bit of `through`, and `from`
+// itself: runs filled from where they are marked, by doubling steps.
+inline uint64_t fill_up(uint64_t from, uint64_t through) {
+  for (unsigned k = 1; k < 64; k <<= 1) from |= from << k & through, through &= through << k;
+  return from;
+}
+inline uint64_t fill_down(uint64_t from, uint64_t through) {
+  for (unsigned k = 1; k < 64; k <<= 1) from |= from >> k & through, through &= through >> k;
+  return from;
+}
+
 // The ends of the pieces that start in s[0..64) (s[0] starts one), at most
 // `room`; 0 when the window's clean bytes decide none. `clean` gets the
 // number of leading clean bytes.
@@ -484,11 +496,7 @@ size_t window_pieces(const uint8_t* s, size_t at, size_t* ends, size_t room, siz
   const uint64_t newline = R == WindowRules::Gpt2 ? 0 : c.newline;
   const uint64_t after_punct = newline & ~(letter | digit | space | c.other) << 1;
   uint64_t trailing = newline & ~(newline + after_punct);
-  if (R == WindowRules::O200k && (c.slash & trailing << 1)) {
-    uint64_t run = newline | c.slash;
-    trailing = after_punct;
-    for (unsigned k = 1; k < 64; k <<= 1) trailing |= trailing << k & run, run &= run << k;
-  }
+  if (R == WindowRules::O200k && (c.slash & trailing << 1)) trailing = fill_up(after_punct, newline | c.slash);
   const uint64_t punct = ~(letter | digit | space | c.other | trailing), whitespace = space | (newline & ~trailing);
   const uint64_t other = c.other & ~newline;
   clean = other ? static_cast<size_t>(__builtin_ctzll(other)) : 64;
@@ -525,16 +533,14 @@ size_t window_pieces(const uint8_t* s, size_t at, size_t* ends, size_t room, siz
   }
   if (R == WindowRules::O200k) starts |= c.upper & (letter & ~c.upper) << 1;
   // A run of whitespace with a newline in it is one piece up to its last
-  // newline (\s*[\r\n]+), then spaces as above; one that reaches the
-  // window's last clean byte may have a newline past it, so only its start
-  // is decided. Those bytes are where whitespace leads on to a newline, or
-  // to that last byte, and the rules above give none of them a start but
-  // the run's first.
-  if (const uint64_t to = (whitespace & ~space) | (whitespace & uint64_t(1) << (clean - 1))) {
-    uint64_t led = to, run = whitespace;
-    for (unsigned k = 1; k < 64; k <<= 1) led |= led >> k & run, run &= run >> k;
-    const uint64_t first = whitespace & ~(whitespace << 1);
-    starts = (starts & ~led) | (first & led);
+  // newline (\s*[\r\n]+), then spaces as above; with newlines about, a run
+  // that reaches the window's last clean byte may have one past it, so only
+  // its start is decided. Those bytes are where whitespace leads on to a
+  // newline, or to that last byte, and none of them starts a piece but the
+  // run's first.
+  if (const uint64_t newlines = whitespace & ~space) {
+    const uint64_t led = fill_down(newlines | (whitespace & uint64_t(1) << (clean - 1)), whitespace);
+    starts = (starts & ~led) | (whitespace & ~(whitespace << 1) & led);
   }
   starts &= ((uint64_t(1) << (clean - 1)) - 1) & ~uint64_t(1);  // decided, and past the window's own start
   size_t count = 0;
