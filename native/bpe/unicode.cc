@@ -142,9 +142,7 @@ inline size_t widen_ascii16(const uint8_t* s, char16_t* o) {
   return 16;
 #endif
 }
-}  // namespace
 
-namespace {
 // Copies s[0..16) to o[0..16) and returns how many of those bytes are ASCII
 // before the first that is not (16: all), as widen_ascii16.
 inline size_t copy_ascii16(const uint8_t* s, uint8_t* o) {
@@ -152,6 +150,20 @@ inline size_t copy_ascii16(const uint8_t* s, uint8_t* o) {
   if (const uint64_t high = load8(s) & kHighBits) return static_cast<size_t>(__builtin_ctzll(high)) / 8;
   if (const uint64_t high = load8(s + 8) & kHighBits) return 8 + static_cast<size_t>(__builtin_ctzll(high)) / 8;
   return 16;
+}
+
+// A step over ASCII at s[i] < 0x80 into o: up to 16 bytes at once by
+// `ascii16` (copy_ascii16, widen_ascii16), or the last few one at a time.
+// The 16 written fit: no character takes more units than bytes, so
+// o + 16 <= out + i + 16.
+template <class Unit, class Ascii16>
+inline void ascii_step(const uint8_t* s, size_t n, size_t& i, Unit*& o, Ascii16 ascii16) {
+  if (i + 16 <= n) {
+    const size_t k = ascii16(s + i, o);
+    o += k, i += k;
+  } else {
+    *o++ = s[i], ++i;
+  }
 }
 }  // namespace
 
@@ -161,13 +173,7 @@ size_t utf8_to_latin1(const uint8_t* s, size_t n, uint8_t* out, size_t& chars) {
   while (i < n) {
     const uint8_t b0 = s[i];
     if (b0 < 0x80) {
-      // ASCII up to 16 bytes at a time; o + 16 <= out + i + 16 <= out + n.
-      if (i + 16 <= n) {
-        const size_t k = copy_ascii16(s + i, o);
-        o += k, i += k;
-      } else {
-        *o++ = b0, ++i;
-      }
+      ascii_step(s, n, i, o, copy_ascii16);
       continue;
     }
     // U+0080-U+00FF: C2 or C3 and a continuation byte.
@@ -211,14 +217,7 @@ bool utf8_to_utf16(const uint8_t* s, size_t n, char16_t* out, size_t& units, boo
     (void)simd;
 #endif
     if (b0 < 0x80) {
-      // A run of ASCII up to 16 bytes at a time. The 16 units written fit:
-      // no character takes more units than bytes, so o + 16 <= out + i + 16.
-      if (i + 16 <= n) {
-        const size_t k = widen_ascii16(s + i, o);
-        o += k, i += k;
-      } else {
-        *o++ = b0, ++i;
-      }
+      ascii_step(s, n, i, o, widen_ascii16);
       continue;
     }
     // Two- and three-byte characters (all of the BMP but ASCII) with one
