@@ -157,13 +157,13 @@ Napi::Value external_string(Napi::Env env, TextBuffer& text, Create&& create) {
   return s;
 }
 
-// A string of the n Latin-1 chars in `chars` (taken over when external; the
-// caller has chosen an external string where the text is large enough).
-Napi::Value latin1_to_js(Napi::Env env, TextBuffer& chars, size_t n) {
-  if (!external_size(true, &node_api_create_external_string_latin1, n, n))
-    return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, chars.chars(), n, out); });
-  chars.shrink_to(n);
-  return external_string(env, chars, [&](void* data, napi_finalize fin, void* hint, napi_value* out, bool* copied) {
+// A string of n Latin-1 chars (copied).
+Napi::Value latin1_to_js(Napi::Env env, const char* s, size_t n, bool external) {
+  if (!external_size(external, &node_api_create_external_string_latin1, n, n))
+    return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, s, n, out); });
+  TextBuffer copy(n);
+  std::memcpy(copy.chars(), s, n);
+  return external_string(env, copy, [&](void* data, napi_finalize fin, void* hint, napi_value* out, bool* copied) {
     return node_api_create_external_string_latin1(env, static_cast<char*>(data), n, fin, hint, out, copied);
   });
 }
@@ -187,25 +187,15 @@ Napi::Value utf16_to_js(Napi::Env env, TextBuffer& units, size_t n) {
 // Latin-1 up to its first character past U+00FF; that part is widened and
 // the rest transcoded to UTF-16.
 Napi::Value utf8_to_js(Napi::Env env, const uint8_t* s, size_t n, bool external) {
-  if (bpe::is_ascii(s, n)) {
-    if (!external_size(external, &node_api_create_external_string_latin1, n, n))
-      return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, reinterpret_cast<const char*>(s), n, out); });
-    TextBuffer copy(n);
-    std::memcpy(copy.chars(), s, n);
-    return latin1_to_js(env, copy, n);
-  }
-  // Buffers of their own (kept or malloc'd) where the string may be
-  // external; this thread's scratch otherwise (the most common call: short
-  // text, no allocation).
-  std::optional<TextBuffer> latin1;
-  if (external && n >= kExternalBytes) latin1.emplace(n);
-  uint8_t* chars = latin1 ? reinterpret_cast<uint8_t*>(latin1->chars()) : thread_buffer<uint8_t>(n);
+  if (bpe::is_ascii(s, n)) return latin1_to_js(env, reinterpret_cast<const char*>(s), n, external);
+  // Latin-1 into this thread's scratch (no allocation for text that turns
+  // out otherwise), copied for the string.
+  uint8_t* chars = thread_buffer<uint8_t>(n);
   size_t count;
   const size_t done = bpe::utf8_to_latin1(s, n, chars, count);
-  if (done == n) {
-    if (latin1) return latin1_to_js(env, *latin1, count);
-    return make_string(env, [&](napi_value* out) { return napi_create_string_latin1(env, reinterpret_cast<const char*>(chars), count, out); });
-  }
+  if (done == n) return latin1_to_js(env, reinterpret_cast<const char*>(chars), count, external);
+  // The UTF-16 in a buffer of its own where the string may be external;
+  // this thread's scratch otherwise (the most common call: short text).
   std::optional<TextBuffer> utf16;
   if (external && 2 * n >= kExternalBytes) utf16.emplace(2 * n);
   char16_t* units = utf16 ? utf16->units() : thread_buffer<char16_t>(n);
