@@ -370,7 +370,6 @@ size_t pieces(const Text& t, size_t i, size_t* ends, size_t max) {
 struct WindowClasses {
   uint64_t letter = 0, upper = 0, digit = 0, space = 0, newline = 0, other = 0;  // other: none of the rest, nor punctuation
   uint64_t slash = 0;  // (O200k)
-  uint64_t high = 0;  // bytes from 0x80 up
   uint64_t later = 0;  // bytes of characters of two or three bytes after their first
 };
 
@@ -386,8 +385,8 @@ struct WindowClasses {
 // O200k a mark or a letter without case (U and Lw overlap there; the rule
 // for upper case after lower case holds only where they do not).
 template <bool kO200k>
-[[gnu::noinline]] void classify_wide(const uint8_t* s, WindowClasses& c) {
-  uint64_t high = c.high;
+// `high`: the window's bytes from 0x80 up.
+[[gnu::noinline]] void classify_wide(const uint8_t* s, WindowClasses& c, uint64_t high) {
   // Nothing past the first ASCII byte that stops the window matters.
   if (const uint64_t stop = c.other & ~high & ~c.newline) high &= (stop & (0 - stop)) - 1;
   while (high) {
@@ -416,6 +415,7 @@ template <bool kO200k>
 // a space, punctuation nor a newline: such a window decides nothing.
 template <bool kUpper>
 bool classify_window(const uint8_t* s, WindowClasses& c) {
+  uint64_t high = 0;  // bytes from 0x80 up
 #if defined(__SSE2__)
   // x + 0x80 - lo < count - 128, signed: lo <= x < lo + count. Bytes from
   // 0x80 up fall outside every range used here (none reaches past 0x7A).
@@ -443,7 +443,7 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
   }
   c.letter = letter, c.upper = upper, c.digit = digit, c.space = space, c.newline = newline, c.other = other, c.slash = slash;
   if (_mm_movemask_epi8(any)) {
-    for (int k = 0; k < 4; ++k) c.high |= mask(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * k))) << 16 * k;
+    for (int k = 0; k < 4; ++k) high |= mask(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + 16 * k))) << 16 * k;
   }
 #else
   for (int k = 0; k < 64; ++k) {
@@ -456,11 +456,11 @@ bool classify_window(const uint8_t* s, WindowClasses& c) {
     if (b == '\n') c.newline |= bit;
     if (static_cast<uint8_t>(b - '0') < 10) c.digit |= bit;
     if (b >= 0x80 || b < ' ' || b == '\'') c.other |= bit;
-    if (b >= 0x80) c.high |= bit;
+    if (b >= 0x80) high |= bit;
   }
 #endif
-  if (!c.high) return true;
-  classify_wide<kUpper>(s, c);
+  if (!high) return true;
+  classify_wide<kUpper>(s, c, high);
   return (c.other & ~c.newline & 7) == 0;
 }
 

@@ -125,31 +125,35 @@ size_t utf8_valid_prefix(const uint8_t* s, size_t n) {
 }
 
 namespace {
-// Widens s[0..16) into o[0..16) and returns how many of those bytes are
-// ASCII before the first that is not (16: all). The units past that count
-// are garbage for the caller to overwrite.
-inline size_t widen_ascii16(const uint8_t* s, char16_t* o) {
+// How many of s[0..16) are ASCII before the first byte that is not (16: all).
+inline size_t ascii_prefix16(const uint8_t* s) {
 #if defined(__SSE2__)
-  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_unpacklo_epi8(v, _mm_setzero_si128()));
-  _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 8), _mm_unpackhi_epi8(v, _mm_setzero_si128()));
-  const unsigned high = static_cast<unsigned>(_mm_movemask_epi8(v));
+  const unsigned high = static_cast<unsigned>(_mm_movemask_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s))));
   return high ? static_cast<size_t>(__builtin_ctz(high)) : 16;
 #else
-  for (int k = 0; k < 16; ++k) o[k] = s[k];
   if (const uint64_t high = load8(s) & kHighBits) return static_cast<size_t>(__builtin_ctzll(high)) / 8;
   if (const uint64_t high = load8(s + 8) & kHighBits) return 8 + static_cast<size_t>(__builtin_ctzll(high)) / 8;
   return 16;
 #endif
 }
 
-// Copies s[0..16) to o[0..16) and returns how many of those bytes are ASCII
-// before the first that is not (16: all), as widen_ascii16.
+// Widens s[0..16) into o[0..16) and returns ascii_prefix16(s). The units
+// past that count are garbage for the caller to overwrite.
+inline size_t widen_ascii16(const uint8_t* s, char16_t* o) {
+#if defined(__SSE2__)
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm_unpacklo_epi8(v, _mm_setzero_si128()));
+  _mm_storeu_si128(reinterpret_cast<__m128i*>(o + 8), _mm_unpackhi_epi8(v, _mm_setzero_si128()));
+#else
+  for (int k = 0; k < 16; ++k) o[k] = s[k];
+#endif
+  return ascii_prefix16(s);
+}
+
+// Copies s[0..16) to o[0..16) and returns ascii_prefix16(s).
 inline size_t copy_ascii16(const uint8_t* s, uint8_t* o) {
   std::memcpy(o, s, 16);
-  if (const uint64_t high = load8(s) & kHighBits) return static_cast<size_t>(__builtin_ctzll(high)) / 8;
-  if (const uint64_t high = load8(s + 8) & kHighBits) return 8 + static_cast<size_t>(__builtin_ctzll(high)) / 8;
-  return 16;
+  return ascii_prefix16(s);
 }
 
 // A step over ASCII at s[i] < 0x80 into o: up to 16 bytes at once by
